@@ -1,0 +1,129 @@
+"""The canonical encoding that event hashes and checkpoint signatures are computed over.
+
+README.md states it for auditors who re-implement verification; keep the two in step. In
+short: a JSON object of every event field except ``hash``, keys sorted, no whitespace,
+UTF-8 without escaping non-ASCII, explicit ``null`` for absent values, timestamps as UTC
+``YYYY-MM-DDTHH:MM:SS.ffffffZ``, no floats anywhere. Within that value domain the output is
+the RFC 8785 (JCS) serialization, so non-Python implementations can produce the same bytes.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any, Final
+
+FORMAT_VERSION: Final = 1
+
+#: Every key of a canonical event record, in the (sorted) order they are serialized.
+EVENT_FIELDS: Final = (
+    "account_id",
+    "action",
+    "actor_id",
+    "actor_roles",
+    "actor_type",
+    "cascade_profile",
+    "cascade_profile_version",
+    "chain",
+    "client_id",
+    "details",
+    "dsr_id",
+    "event_id",
+    "job_id",
+    "occurred_at",
+    "on_behalf_of",
+    "outcome",
+    "policy_version",
+    "prev_hash",
+    "protected",
+    "reason_code",
+    "recorded_at",
+    "request_id",
+    "seq",
+    "subject_id",
+    "target_id",
+    "target_type",
+    "v",
+)
+
+# JSON integers beyond 2**53 lose precision in many languages' parsers (RFC 8785 / I-JSON).
+_MAX_SAFE_INT: Final = 2**53 - 1
+
+_encoder = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+)
+
+
+def format_timestamp(moment: datetime) -> str:
+    """UTC, always with microseconds, ``Z`` suffix; naive datetimes are taken as UTC."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    else:
+        moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_timestamp(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+
+
+def check_json_value(value: Any, where: str = "details") -> None:
+    """Refuse what has no single canonical JSON form: floats, huge ints, odd types."""
+    if value is None or isinstance(value, str | bool):
+        return
+    if isinstance(value, int):
+        if abs(value) > _MAX_SAFE_INT:
+            raise ValueError(f"{where}: integer {value} is outside +/-(2**53-1)")
+        return
+    if isinstance(value, float):
+        # Float formatting differs between languages; send decimals as strings.
+        raise ValueError(f"{where}: floats are not allowed, send {value!r} as a string")
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise ValueError(f"{where}: object keys must be strings, got {key!r}")
+            check_json_value(item, f"{where}.{key}")
+        return
+    if isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_json_value(item, f"{where}[{index}]")
+        return
+    raise ValueError(f"{where}: {type(value).__name__} is not a JSON value")
+
+
+def encode(value: Mapping[str, Any]) -> bytes:
+    """Sorted-key compact UTF-8 JSON of an already checked value."""
+    return _encoder.encode(value).encode("utf-8")
+
+
+def encode_value(value: Any) -> str:
+    """Canonical JSON text of any checked value (stored for details and roles)."""
+    return _encoder.encode(value)
+
+
+def event_record(fields: Mapping[str, Any]) -> bytes:
+    """Canonical bytes of one event; ``fields`` holds every name in EVENT_FIELDS but "v"."""
+    record = {name: fields[name] for name in EVENT_FIELDS[:-1]}
+    record["v"] = FORMAT_VERSION
+    return encode(record)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def checkpoint_message(chain: str, seq: int, head_hash: str, created_at: str, key_id: str) -> bytes:
+    """The bytes an Ed25519 checkpoint signature covers."""
+    return encode(
+        {
+            "chain": chain,
+            "created_at": created_at,
+            "hash": head_hash,
+            "key_id": key_id,
+            "seq": seq,
+            "type": "audit.checkpoint",
+            "v": FORMAT_VERSION,
+        }
+    )

@@ -1,0 +1,117 @@
+"""The audit tables, on a MetaData of their own (the package does not depend on the service).
+
+The schema itself is created by the service's Alembic migration ``0002_audit``, which also
+installs the triggers that make ``audit_events`` and ``audit_checkpoints`` append-only; a
+test keeps these definitions and the migration in step.
+
+Protected personal data is stored as ciphertext; the per-subject data keys live in
+``audit_subject_keys``, the one audit table that is neither append-only nor hashed, because
+erasure has to be able to destroy a key.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    DateTime,
+    Index,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+ID: Final = 128
+NAME: Final = 64
+TS = DateTime(timezone=True)
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(column_0_label)s",
+        "uq": "uq_%(table_name)s_%(column_0_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("event_id", String(36), primary_key=True),
+    Column("chain", String(ID), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("occurred_at", TS, nullable=False),
+    Column("recorded_at", TS, nullable=False),
+    Column("account_id", String(ID)),
+    Column("actor_type", String(NAME), nullable=False),
+    Column("actor_id", String(ID)),
+    # Canonical JSON text, so the verifier reads back exactly what was hashed.
+    Column("actor_roles", Text, nullable=False),
+    Column("client_id", String(ID)),
+    Column("on_behalf_of", String(ID)),
+    Column("action", String(ID), nullable=False),
+    Column("target_type", String(NAME)),
+    Column("target_id", String(ID)),
+    Column("outcome", String(16), nullable=False),
+    Column("reason_code", String(ID)),
+    Column("request_id", String(ID)),
+    Column("job_id", String(ID)),
+    Column("dsr_id", String(ID)),
+    Column("policy_version", String(NAME)),
+    Column("cascade_profile", String(NAME)),
+    Column("cascade_profile_version", String(NAME)),
+    Column("details", Text, nullable=False),
+    Column("subject_id", String(ID)),
+    Column("protected", Text),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    # The fork guard: whatever goes wrong with locking, two events never share a position.
+    UniqueConstraint("chain", "seq", name="uq_audit_events_chain_seq"),
+    Index("ix_audit_events_account_id_event_id", "account_id", "event_id"),
+    Index("ix_audit_events_actor_id_event_id", "actor_id", "event_id"),
+    Index("ix_audit_events_action_event_id", "action", "event_id"),
+    Index("ix_audit_events_target", "target_type", "target_id", "event_id"),
+    Index("ix_audit_events_request_id", "request_id"),
+    Index("ix_audit_events_job_id", "job_id"),
+    Index("ix_audit_events_dsr_id", "dsr_id"),
+    Index("ix_audit_events_occurred_at", "occurred_at"),
+)
+
+# One row per chain: the lock appenders queue on, and a cache of the head. Not trusted by
+# verification (it is updated in place), only compared against.
+audit_chain_heads = Table(
+    "audit_chain_heads",
+    metadata,
+    Column("chain", String(ID), primary_key=True),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+)
+
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("chain", String(ID), nullable=False),
+    Column("seq", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    Column("created_at", TS, nullable=False),
+    Column("key_id", String(NAME), nullable=False),
+    Column("signature", String(128), nullable=False),
+    PrimaryKeyConstraint("chain", "seq", name="pk_audit_checkpoints"),
+)
+
+audit_subject_keys = Table(
+    "audit_subject_keys",
+    metadata,
+    Column("subject_id", String(ID), primary_key=True),
+    # Which key-encryption key wrapped the data key (a fingerprint, not the key).
+    Column("kek_id", String(16), nullable=False),
+    # NULL once destroyed; the row stays as a tombstone so the subject is not re-keyed.
+    Column("wrapped_key", LargeBinary),
+    Column("created_at", TS, nullable=False),
+    Column("destroyed_at", TS),
+)

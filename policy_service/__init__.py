@@ -1,0 +1,69 @@
+"""Contact lifecycle policy service.
+
+``create_app()`` is the WSGI factory (``gunicorn 'policy_service:create_app()'``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask
+
+from policy_service.config import Settings
+
+__all__ = ["create_app"]
+
+
+def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
+    """Build the application. ``config`` is a ``Settings`` or overrides of the environment's."""
+    from flask_smorest import Api
+
+    from policy_service.api import accounts, auth, authzen, explain, health, policy, problems
+    from policy_service.api import request_context
+    from policy_service.observability import configure_logging
+    from policy_service.services.policy_tests import load_test_files
+    from policy_service.state import EXTENSION_KEY, ServiceState
+
+    if isinstance(config, Settings):
+        settings = config
+    else:
+        settings = Settings.from_env(**dict(config or {}))
+    configure_logging(settings)
+
+    app = Flask(__name__)
+    app.config.update(
+        API_TITLE="Contact lifecycle policy service",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+        API_SPEC_OPTIONS={
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
+            },
+            "security": [{"bearerAuth": []}],
+        },
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        JSON_SORT_KEYS=False,
+    )
+
+    state = ServiceState.build(settings)
+    load_test_files(state.runtime.pack)  # an invalid policy test file stops the start too
+    state.load()
+    app.extensions[EXTENSION_KEY] = state
+
+    request_context.init_app(app)
+    auth.init_app(app)
+    api = Api(app)
+    for blueprint in (
+        health.blp,
+        authzen.discovery,
+        authzen.blp,
+        explain.blp,
+        accounts.blp,
+        policy.blp,
+    ):
+        api.register_blueprint(blueprint)
+    problems.init_app(app)  # after Api(), whose own HTTP error handler this replaces
+    return app

@@ -1,0 +1,1 @@
+"""HTTP edge: blueprints, request parsing, authentication and problem responses."""

@@ -1,0 +1,147 @@
+"""Accounts (platform admins) and their role assignments (account admins, platform admins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from flask import Response
+from flask.views import MethodView
+from marshmallow import fields, validate
+
+from policy_service.api.auth import current_caller
+from policy_service.api.parsing import Blueprint
+from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
+from policy_service.services import accounts as account_service
+from policy_service.services import memberships as membership_service
+from policy_service.state import get_state
+
+blp = Blueprint("accounts", __name__, description="Accounts and role assignments")
+
+
+class _Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class AccountSchema(ma.Schema):
+    id = fields.String()
+    name = fields.String()
+    cascade_profile = fields.String()
+    retention_days = fields.Integer()
+    purge_enabled = fields.Boolean()
+    created_at = fields.DateTime()
+    updated_at = fields.DateTime()
+
+
+class AccountCreateSchema(_Strict):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    name = fields.String(required=True, validate=validate.Length(min=1, max=200))
+    cascade_profile = fields.String(
+        load_default="trash-retains-all", validate=validate.Length(min=1, max=64)
+    )
+    retention_days = fields.Integer(load_default=DEFAULT_RETENTION_DAYS, strict=True)
+    purge_enabled = fields.Boolean(load_default=False)
+
+
+class AccountPatchSchema(_Strict):
+    name = fields.String(validate=validate.Length(min=1, max=200))
+    cascade_profile = fields.String(validate=validate.Length(min=1, max=64))
+    retention_days = fields.Integer(strict=True)
+    purge_enabled = fields.Boolean()
+
+
+class AccountListQuery(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+    after = fields.String()
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class AccountListSchema(ma.Schema):
+    accounts = fields.List(fields.Nested(AccountSchema))
+    next_after = fields.String(allow_none=True)
+
+
+class MembershipSchema(_Strict):
+    roles = fields.List(
+        fields.String(validate=validate.Length(min=1, max=64)),
+        required=True,
+        validate=validate.Length(min=1, max=16),
+    )
+
+
+class MemberSchema(ma.Schema):
+    account_id = fields.String()
+    user_id = fields.String()
+    roles = fields.List(fields.String())
+
+
+class MemberListSchema(ma.Schema):
+    members = fields.List(fields.Nested(MemberSchema))
+
+
+@blp.route("/v1/accounts")
+class Accounts(MethodView):
+    @blp.arguments(AccountCreateSchema)
+    @blp.response(201, AccountSchema)
+    def post(self, body: dict[str, Any]) -> Account:
+        """Create an account (platform admins)."""
+        return account_service.create_account(get_state(), current_caller(), **body)
+
+    @blp.arguments(AccountListQuery, location="query")
+    @blp.response(200, AccountListSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """List accounts by id (platform admins); page with ``after``."""
+        limit = query["limit"]
+        found = account_service.list_accounts(
+            get_state(), current_caller(), after=query.get("after"), limit=limit
+        )
+        return {"accounts": found, "next_after": found[-1].id if len(found) == limit else None}
+
+
+@blp.route("/v1/accounts/<account_id>")
+class AccountById(MethodView):
+    @blp.response(200, AccountSchema)
+    def get(self, account_id: str) -> Account:
+        """One account's settings (its admins, platform admins)."""
+        return account_service.get_account(get_state(), current_caller(), account_id)
+
+    @blp.arguments(AccountPatchSchema)
+    @blp.response(200, AccountSchema)
+    def patch(self, body: dict[str, Any], account_id: str) -> Account:
+        """Change an account's settings (platform admins)."""
+        return account_service.update_account(get_state(), current_caller(), account_id, body)
+
+
+@blp.route("/v1/accounts/<account_id>/members")
+class Members(MethodView):
+    @blp.response(200, MemberListSchema)
+    def get(self, account_id: str) -> dict[str, Any]:
+        """Who holds which roles in the account."""
+        members = membership_service.list_members(get_state(), current_caller(), account_id)
+        return {
+            "members": [
+                {"account_id": account_id, "user_id": user, "roles": roles}
+                for user, roles in members.items()
+            ]
+        }
+
+
+@blp.route("/v1/accounts/<account_id>/members/<user_id>")
+class Member(MethodView):
+    @blp.arguments(MembershipSchema)
+    @blp.response(200, MemberSchema)
+    def put(self, body: dict[str, Any], account_id: str, user_id: str) -> dict[str, Any]:
+        """Set the user's roles in the account (replaces what they held)."""
+        roles = membership_service.set_member_roles(
+            get_state(), current_caller(), account_id, user_id, body["roles"]
+        )
+        return {"account_id": account_id, "user_id": user_id, "roles": roles}
+
+    @blp.response(204)
+    def delete(self, account_id: str, user_id: str) -> Response:
+        """Remove every role the user holds in the account."""
+        membership_service.remove_member(get_state(), current_caller(), account_id, user_id)
+        return Response(status=204)

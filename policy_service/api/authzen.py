@@ -1,0 +1,154 @@
+"""OpenID AuthZEN Authorization API 1.0: single and batch evaluations, PDP metadata."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, jsonify, request
+from flask.views import MethodView
+
+from policy_service.api.auth import current_caller, public
+from policy_service.api.decision_schemas import (
+    EvaluationResponseSchema,
+    EvaluationSchema,
+    EvaluationsResponseSchema,
+    EvaluationsSchema,
+)
+from policy_service.api.parsing import Blueprint, read_json_object
+from policy_service.domain.decisions import Decision, DecisionRequest
+from policy_service.domain.errors import InvalidInput, ServiceError
+from policy_service.services.authorization import evaluate
+from policy_service.state import get_state
+
+blp = Blueprint("authzen", __name__, description="OpenID AuthZEN Authorization API 1.0")
+discovery = Blueprint("authzen_discovery", __name__, description="AuthZEN PDP metadata")
+POLICY_VERSION_HEADER = "X-Policy-Version"
+ENVELOPE_KEYS = ("subject", "action", "resource", "context")
+
+_evaluation_schema = EvaluationSchema()
+_evaluations_schema = EvaluationsSchema()
+
+
+def load_evaluation(body: dict[str, Any]) -> DecisionRequest:
+    try:
+        loaded: DecisionRequest = _evaluation_schema.load(body)
+    except Exception as exc:
+        messages = getattr(exc, "messages", None)
+        if messages is None:
+            raise
+        raise InvalidInput("the evaluation request is not valid", errors=messages) from None
+    return loaded
+
+
+def decision_context(decision: Decision) -> dict[str, Any]:
+    return {
+        "reason": {"code": decision.reason.code, "text": decision.reason.text},
+        "reason_admin": {"en": decision.reason.text},
+        "policy_version": decision.policy_version,
+    }
+
+
+def error_context(error: ServiceError) -> dict[str, Any]:
+    body: dict[str, Any] = {"status": error.status, "code": error.slug, "message": error.detail}
+    if "errors" in error.extensions:
+        body["errors"] = error.extensions["errors"]
+    return {"error": body}
+
+
+def _with_version(payload: dict[str, Any]) -> Response:
+    response = jsonify(payload)
+    response.headers[POLICY_VERSION_HEADER] = get_state().runtime.version
+    return response
+
+
+@blp.route("/access/v1/evaluation")
+class Evaluation(MethodView):
+    @blp.doc(requestBody={"content": {"application/json": {"schema": EvaluationSchema}}})
+    @blp.response(200, EvaluationResponseSchema)
+    def post(self) -> Response:
+        """Decide one request. A deny is a 200 with ``decision: false`` and the reason."""
+        state = get_state()
+        decision_request = load_evaluation(read_json_object(request))
+        decision = evaluate(state.runtime, state.source, current_caller(), decision_request)
+        return _with_version({"decision": decision.allowed, "context": decision_context(decision)})
+
+
+@blp.route("/access/v1/evaluations")
+class Evaluations(MethodView):
+    @blp.doc(requestBody={"content": {"application/json": {"schema": EvaluationsSchema}}})
+    @blp.response(200, EvaluationsResponseSchema)
+    def post(self) -> Response:
+        """Decide many requests; top-level subject/action/resource/context are defaults and a
+        key given in an item replaces the whole default object."""
+        state = get_state()
+        body = read_json_object(request)
+        try:
+            envelope = _evaluations_schema.load(body)
+        except Exception as exc:
+            messages = getattr(exc, "messages", None)
+            if messages is None:
+                raise
+            raise InvalidInput("the evaluations request is not valid", errors=messages) from None
+        items = envelope.get("evaluations") or []
+        caller = current_caller()
+        defaults = {key: body[key] for key in ENVELOPE_KEYS if key in body}
+        if not items:
+            # AuthZEN: without items the request behaves as a single evaluation.
+            decision = evaluate(state.runtime, state.source, caller, load_evaluation(defaults))
+            return _with_version(
+                {"decision": decision.allowed, "context": decision_context(decision)}
+            )
+        if len(items) > state.settings.max_batch_items:
+            raise InvalidInput(
+                f"at most {state.settings.max_batch_items} evaluations per request",
+                errors={"evaluations": [f"{len(items)} items"]},
+            )
+        options = envelope["options"]
+        semantic = options["evaluations_semantic"]
+        include_context = options["include_context"]
+        results: list[dict[str, Any]] = []
+        for item in items:
+            result = _evaluate_item(state, caller, defaults, item, include_context)
+            results.append(result)
+            if semantic == "deny_on_first_deny" and not result["decision"]:
+                break
+            if semantic == "permit_on_first_permit" and result["decision"]:
+                break
+        return _with_version({"evaluations": results})
+
+
+def _evaluate_item(
+    state: Any, caller: Any, defaults: dict[str, Any], item: Any, include_context: bool
+) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        error = InvalidInput("each evaluation must be a JSON object")
+        return {"decision": False, "context": error_context(error)}
+    merged = dict(defaults)
+    for key in ENVELOPE_KEYS:
+        if key in item:
+            merged[key] = item[key]
+    try:
+        decision = evaluate(state.runtime, state.source, caller, load_evaluation(merged))
+    except ServiceError as error:
+        if error.status >= 500:
+            raise
+        return {"decision": False, "context": error_context(error)}
+    if include_context:
+        return {"decision": decision.allowed, "context": decision_context(decision)}
+    return {"decision": decision.allowed}
+
+
+@discovery.route("/.well-known/authzen-configuration")
+class Configuration(MethodView):
+    @public
+    def get(self) -> Response:
+        """The PDP's metadata: where its endpoints are."""
+        base = request.host_url.rstrip("/")
+        return jsonify(
+            {
+                "policy_decision_point": base,
+                "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
+                "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
+                "capabilities": ["urn:policy-service:explain"],
+            }
+        )

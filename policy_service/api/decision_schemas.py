@@ -1,0 +1,85 @@
+"""AuthZEN 1.0 request shapes (subject, action, resource, context), shared by the decision
+endpoints. Unknown fields are ignored, as the specification asks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import marshmallow as ma
+from marshmallow import fields, validate
+
+from policy_service.domain.decisions import Action, DecisionRequest, Resource, Subject
+from policy_service.domain.identifiers import ID_PATTERN
+
+NAME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}$", error="not a valid name")
+TYPE = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="must be lower-case letters, digits, _")
+SEMANTICS = ("execute_all", "deny_on_first_deny", "permit_on_first_permit")
+
+
+class _Strict(ma.Schema):
+    class Meta:
+        unknown = ma.EXCLUDE
+
+
+class SubjectSchema(_Strict):
+    type = fields.String(required=True, validate=TYPE)
+    id = fields.String(
+        required=True, validate=validate.Regexp(ID_PATTERN, error="not a valid subject id")
+    )
+    properties = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class ActionSchema(_Strict):
+    name = fields.String(required=True, validate=NAME)
+    properties = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class ResourceSchema(_Strict):
+    type = fields.String(required=True, validate=TYPE)
+    id = fields.String(required=True, validate=validate.Length(min=1, max=256))
+    properties = fields.Dict(keys=fields.String(), load_default=dict)
+
+
+class EvaluationSchema(_Strict):
+    subject = fields.Nested(SubjectSchema, required=True)
+    action = fields.Nested(ActionSchema, required=True)
+    resource = fields.Nested(ResourceSchema, required=True)
+    context = fields.Dict(keys=fields.String(), load_default=dict)
+
+    @ma.post_load
+    def make_request(self, data: dict[str, Any], **_: Any) -> DecisionRequest:
+        return DecisionRequest(
+            subject=Subject(**data["subject"]),
+            action=Action(**data["action"]),
+            resource=Resource(**data["resource"]),
+            context=data["context"],
+        )
+
+
+class OptionsSchema(_Strict):
+    evaluations_semantic = fields.String(
+        load_default="execute_all", validate=validate.OneOf(SEMANTICS)
+    )
+    # Not in AuthZEN 1.0: ask for each item's reason and policy version in the answer.
+    include_context = fields.Boolean(load_default=False)
+
+
+class EvaluationsSchema(_Strict):
+    """The batch envelope. Items are validated one by one after defaults are merged, so that a
+    bad item fails alone instead of failing the batch."""
+
+    subject = fields.Dict()
+    action = fields.Dict()
+    resource = fields.Dict()
+    context = fields.Dict()
+    evaluations = fields.List(fields.Raw())
+    options = fields.Nested(OptionsSchema, load_default=lambda: OptionsSchema().load({}))
+
+
+class EvaluationResponseSchema(ma.Schema):
+    decision = fields.Boolean(required=True)
+    context = fields.Dict()
+
+
+class EvaluationsResponseSchema(ma.Schema):
+    evaluations = fields.List(fields.Nested(EvaluationResponseSchema))

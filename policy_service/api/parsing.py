@@ -1,0 +1,70 @@
+"""Request bodies: JSON objects only, checked before any schema sees them.
+
+webargs would quietly treat a body with the wrong Content-Type as absent, and flask-smorest
+answers schema errors with 422; this service answers every malformed body with a 400
+problem that says what was wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any, NoReturn
+
+import flask
+import marshmallow as ma
+from flask_smorest import Blueprint as SmorestBlueprint
+from webargs.flaskparser import FlaskParser
+
+from policy_service.domain.errors import BadRequest, InvalidInput
+
+
+def _is_json_mimetype(mimetype: str) -> bool:
+    return mimetype == "application/json" or (
+        mimetype.startswith("application/") and mimetype.endswith("+json")
+    )
+
+
+def read_json_object(request: flask.Request) -> dict[str, Any]:
+    if not _is_json_mimetype(request.mimetype):
+        raise BadRequest("Content-Type must be application/json")
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise BadRequest("the request body is empty; a JSON object is expected")
+    try:
+        body = json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return body
+
+
+class StrictParser(FlaskParser):
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def load_json(self, req: flask.Request, schema: ma.Schema) -> Any:
+        return read_json_object(req)
+
+    def handle_error(
+        self,
+        error: ma.ValidationError,
+        req: flask.Request,
+        schema: ma.Schema,
+        *,
+        error_status_code: int | None,
+        error_headers: Mapping[str, str] | None,
+    ) -> NoReturn:
+        messages = error.messages
+        # webargs nests messages under the location; callers care about the fields.
+        if isinstance(messages, dict) and set(messages) <= {"json", "query", "view_args"}:
+            merged: dict[str, Any] = {}
+            for part in messages.values():
+                if isinstance(part, dict):
+                    merged.update(part)
+            messages = merged
+        raise InvalidInput("the request does not match the expected schema", errors=messages)
+
+
+class Blueprint(SmorestBlueprint):  # type: ignore[misc]
+    ARGUMENTS_PARSER = StrictParser()

@@ -1,0 +1,216 @@
+"""``policy-service``: the operator's commands. They call the same services as the HTTP API."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from policy_service.config import ConfigError, Settings
+from policy_service.domain.errors import PolicyPackError, ServiceError
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+def _state(settings: Settings):  # type: ignore[no-untyped-def]
+    from policy_service.state import ServiceState
+
+    try:
+        state = ServiceState.build(settings)
+        state.load()
+    except PolicyPackError as exc:
+        raise click.ClickException(f"invalid policy pack: {exc}") from None
+    return state
+
+
+@click.group()
+@click.version_option(package_name="policy-service")
+def main() -> None:
+    """Contact lifecycle policy service."""
+
+
+# -- database ----------------------------------------------------------------------------
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+def db_upgrade() -> None:
+    """Apply the migrations to POLICY_SERVICE_DATABASE_URL."""
+    from policy_service.storage.database import create_database_engine
+    from policy_service.storage.migrate import upgrade
+
+    settings = _settings()
+    engine = create_database_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    click.echo(f"database is at the latest schema ({engine.url.render_as_string()})")
+
+
+# -- serving -----------------------------------------------------------------------------
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option("--demo/--no-demo", default=False, help="Seed a demo account and print tokens.")
+def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
+    """Migrate the database and serve the API with gunicorn."""
+    from policy_service.serving import serve as run_server
+    from policy_service.services.demo import seed_demo
+    from policy_service.storage.migrate import upgrade
+
+    started = time.perf_counter()
+    settings = _settings()
+    state = _state_after_upgrade(settings, upgrade)
+    if demo:
+        credentials = seed_demo(state)
+        click.echo("Demo account 'demo' with one user per role. Tokens (shown once):")
+        for credential in credentials:
+            click.echo(
+                f"  {credential.principal:<14} {credential.kind:<8} "
+                f"{credential.roles:<20} {credential.token}"
+            )
+        base = f"http://{host}:{port}"
+        sample = credentials[3].token
+        click.echo(
+            f"\nTry: curl -s {base}/access/v1/evaluation -H 'Authorization: Bearer {sample}' "
+            "-H 'Content-Type: application/json' -d '{\"subject\":{\"type\":\"user\","
+            "\"id\":\"demo-user\"},\"action\":{\"name\":\"delete\"},\"resource\":"
+            "{\"type\":\"contact\",\"id\":\"c-1\",\"properties\":{\"account_id\":\"demo\"}}}'"
+        )
+        click.echo(f"API description: {base}/openapi.json")
+    state.engine.dispose()
+    click.echo(f"ready to serve after {time.perf_counter() - started:.2f}s; starting gunicorn")
+    sys.stdout.flush()
+    run_server(host, port, workers, threads)
+
+
+def _state_after_upgrade(settings: Settings, upgrade):  # type: ignore[no-untyped-def]
+    from policy_service.storage.database import create_database_engine
+
+    engine = create_database_engine(settings.database_url)
+    upgrade(engine)
+    engine.dispose()
+    return _state(settings)
+
+
+# -- tokens --------------------------------------------------------------------------------
+
+
+@main.group()
+def tokens() -> None:
+    """API tokens for users and calling services."""
+
+
+@tokens.command("create")
+@click.option("--principal", required=True, help="The user or service id the token belongs to.")
+@click.option("--service", "kind", flag_value="service", help="The principal is a service.")
+@click.option("--user", "kind", flag_value="user", default=True, help="The principal is a user.")
+@click.option("--platform-admin/--no-platform-admin", default=None,
+              help="Grant (or withdraw) the platform-wide admin role.")
+@click.option("--label", default="", help="A note to recognise the token by.")
+def tokens_create(principal: str, kind: str, platform_admin: bool | None, label: str) -> None:
+    """Create a token. The token is printed alone on the last line."""
+    from policy_service.services.tokens import issue_token
+
+    state = _state(_settings())
+    try:
+        info, token = issue_token(
+            state, principal, kind=kind, platform_admin=platform_admin, label=label
+        )
+    except ServiceError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"token {info.id} for {kind} {principal}")
+    click.echo(token)
+
+
+@tokens.command("revoke")
+@click.option("--id", "token_id", help="The token id (tok_...).")
+@click.option("--principal", help="Revoke every token of this principal.")
+def tokens_revoke(token_id: str | None, principal: str | None) -> None:
+    """Revoke tokens: one by id, or all of a principal's."""
+    from policy_service.services.tokens import revoke_tokens
+
+    state = _state(_settings())
+    try:
+        count = revoke_tokens(state, token_id=token_id, principal_id=principal)
+    except ServiceError as exc:
+        raise click.ClickException(exc.detail) from None
+    click.echo(f"revoked {count} token(s)")
+    if count == 0:
+        sys.exit(1)
+
+
+@tokens.command("list")
+@click.option("--principal", help="Only this principal's tokens.")
+def tokens_list(principal: str | None) -> None:
+    """List tokens (ids and owners; the tokens themselves are not stored)."""
+    from policy_service.services.tokens import list_tokens
+
+    for info in list_tokens(_state(_settings()), principal):
+        status = f"revoked {info.revoked_at:%Y-%m-%d}" if info.revoked_at else "active"
+        click.echo(f"{info.id}  {info.principal_id:<24} {status:<18} {info.label}")
+
+
+# -- policy ---------------------------------------------------------------------------------
+
+
+@main.group()
+def policy() -> None:
+    """The policy pack."""
+
+
+@policy.command("test")
+@click.option("--pack", type=click.Path(path_type=Path, file_okay=False),
+              help="Policy pack directory (default: POLICY_SERVICE_POLICY_PACK).")
+@click.option("--verbose", "-v", is_flag=True, help="Print passing cases too.")
+def policy_test(pack: Path | None, verbose: bool) -> None:
+    """Run the pack's policy test cases; exit 1 on any failure."""
+    from policy_service.policy.pack import load_pack
+    from policy_service.services.policy_tests import run_pack_tests
+
+    directory = pack or _settings().policy_pack
+    try:
+        loaded = load_pack(directory)
+        results = run_pack_tests(loaded)
+    except PolicyPackError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    failed = [r for r in results if not r.passed]
+    for result in results:
+        if verbose or not result.passed:
+            click.echo(result.describe())
+    click.echo(f"policy {loaded.name} {loaded.version}: {len(results) - len(failed)} passed, "
+               f"{len(failed)} failed")
+    if failed or not results:
+        sys.exit(1)
+
+
+@policy.command("check")
+@click.option("--pack", type=click.Path(path_type=Path, file_okay=False))
+def policy_check(pack: Path | None) -> None:
+    """Validate the pack (model, rules, assignments, test files) without running tests."""
+    from policy_service.policy.pack import load_pack
+    from policy_service.services.policy_tests import load_test_files
+
+    try:
+        loaded = load_pack(pack or _settings().policy_pack)
+        files = load_test_files(loaded)
+    except PolicyPackError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    click.echo(f"policy {loaded.name} {loaded.version}: {len(loaded.rules)} rules, "
+               f"{sum(len(f.cases) for f in files)} test cases: valid")

@@ -1,0 +1,1 @@
+"""Domain types: plain data and the error hierarchy. No Flask, no SQLAlchemy."""

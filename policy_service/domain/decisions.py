@@ -1,0 +1,84 @@
+"""A decision request (subject, action, resource, context) and its answer."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from policy_service.domain.facts import FactSet
+
+
+@dataclass(frozen=True)
+class Subject:
+    type: str
+    id: str
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Resource:
+    type: str
+    id: str | None
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Action:
+    name: str
+    properties: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class DecisionRequest:
+    subject: Subject
+    action: Action
+    resource: Resource
+    context: dict[str, Any] = field(default_factory=dict)
+
+
+def qualified_action(action_name: str, resource_type: str) -> str:
+    """Actions are namespaced by resource type: ``delete`` on a contact is ``contact.delete``.
+
+    A name that already has a namespace (``legal_hold.place``) is taken as it is.
+    """
+    return action_name if "." in action_name else f"{resource_type}.{action_name}"
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    code: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class RuleRef:
+    """A rule as written in the pack, with where it was written."""
+
+    text: str
+    file: str
+    line: int
+    effect: str
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """What the policy said: the part of a decision that depends only on the enforcer's input."""
+
+    allowed: bool
+    reason: Reason
+    rule: RuleRef | None
+
+
+@dataclass(frozen=True)
+class Decision:
+    allowed: bool
+    reason: Reason
+    policy_version: str
+    account_id: str
+    subject_id: str
+    action: str
+    resource_type: str
+    resource_id: str | None
+    rule: RuleRef | None
+    facts: FactSet
+    roles: tuple[str, ...]

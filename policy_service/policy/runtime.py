@@ -1,0 +1,310 @@
+"""The policy as one worker process holds it: pack, enforcer, role index, caches, sync.
+
+Each gunicorn worker has its own ``PolicyRuntime``. Changes made by any worker (membership,
+account settings, platform admins, a policy reload) are written to the change log in the
+same transaction as the change; every worker checks the log's version at most every
+``sync_interval`` seconds before it answers, and applies what it missed. A worker therefore
+never answers on state older than ``sync_interval`` (0.5 s by default), restart-free.
+
+Decisions are cached per worker, keyed by everything the enforcer sees: (account, subject)
+then (object, action, facts). A membership change drops that (account, subject) entry; a
+policy reload or a platform-admin change drops everything. Facts include the account's
+settings and the contact's state, so a change there simply makes a new key.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from policy_service.domain.accounts import Account
+from policy_service.domain.decisions import Reason, RuleRef, Verdict
+from policy_service.domain.facts import Facts
+from policy_service.domain.identifiers import ANY_ACCOUNT, PLATFORM_DOMAIN
+from policy_service.policy.conditions import evaluate_each
+from policy_service.policy.enforcer import build_enforcer
+from policy_service.policy.pack import PolicyPack, PolicyRule
+from policy_service.policy.roles import RoleIndex
+from policy_service.storage.changes import Change
+
+log = structlog.get_logger(__name__)
+
+CacheKey = tuple[str, str, Facts]
+
+
+@dataclass(frozen=True, slots=True)
+class RuleEvaluation:
+    """One rule considered for a request, for explanations."""
+
+    rule: PolicyRule
+    role_held: bool
+    conditions: tuple[tuple[str, bool], ...]
+
+    @property
+    def matched(self) -> bool:
+        return self.role_held and all(value for _, value in self.conditions)
+
+
+class DecisionCache:
+    def __init__(self, max_entries: int) -> None:
+        self.max_entries = max_entries
+        self._entries: dict[tuple[str, str], dict[CacheKey, Verdict]] = {}
+        self._count = 0
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, domain: str, subject: str, key: CacheKey) -> Verdict | None:
+        bucket = self._entries.get((domain, subject))
+        verdict = bucket.get(key) if bucket is not None else None
+        if verdict is None:
+            self.misses += 1
+        else:
+            self.hits += 1
+        return verdict
+
+    def put(self, domain: str, subject: str, key: CacheKey, verdict: Verdict) -> None:
+        if self.max_entries == 0:
+            return
+        if self._count >= self.max_entries:
+            # Dropping everything is crude but O(1) amortised and never serves a stale entry;
+            # a working set larger than the cache simply runs at enforcer speed.
+            self.clear()
+        self._entries.setdefault((domain, subject), {})[key] = verdict
+        self._count += 1
+
+    def forget(self, domain: str, subject: str) -> None:
+        bucket = self._entries.pop((domain, subject), None)
+        if bucket is not None:
+            self._count -= len(bucket)
+
+    def clear(self) -> None:
+        self._entries = {}
+        self._count = 0
+
+    def __len__(self) -> int:
+        return self._count
+
+
+class SyncSource:
+    """What a runtime needs from storage to stay current (implemented over SQLAlchemy)."""
+
+    def current_version(self) -> int:
+        raise NotImplementedError
+
+    def changes_since(self, version: int) -> list[Change]:
+        raise NotImplementedError
+
+    def all_assignments(self) -> Iterable[tuple[str, str, str]]:
+        raise NotImplementedError
+
+    def roles_of(self, account_id: str, user_id: str) -> list[str]:
+        raise NotImplementedError
+
+    def is_platform_admin(self, principal_id: str) -> bool:
+        raise NotImplementedError
+
+    def account(self, account_id: str) -> Account | None:
+        raise NotImplementedError
+
+
+class PolicyRuntime:
+    def __init__(
+        self,
+        pack: PolicyPack,
+        *,
+        cache_size: int = 200_000,
+        sync_interval: float = 0.5,
+        pack_loader: Callable[[], PolicyPack] | None = None,
+    ) -> None:
+        self.roles = RoleIndex()
+        self.pack = pack
+        self.enforcer = build_enforcer(pack, self.roles)
+        self._rules_by_row = {tuple(rule.as_casbin()): rule for rule in pack.rules}
+        self.cache = DecisionCache(cache_size)
+        self.sync_interval = sync_interval
+        self.synced_version = 0
+        self._last_sync_check = 0.0
+        self._accounts: dict[str, Account | None] = {}
+        self._pack_loader = pack_loader
+        self._lock = threading.RLock()
+
+    # -- loading ---------------------------------------------------------------------------
+
+    def load_assignments(self, source: SyncSource) -> None:
+        with self._lock:
+            version = source.current_version()
+            self.roles.load(source.all_assignments(), self._static_rows(self.pack))
+            self._accounts.clear()
+            self.cache.clear()
+            self.synced_version = version
+            self._last_sync_check = time.monotonic()
+
+    @staticmethod
+    def _static_rows(pack: PolicyPack) -> list[tuple[str, str, str]]:
+        return [(a.user, a.role, a.account) for a in pack.assignments]
+
+    def install_pack(self, pack: PolicyPack) -> None:
+        """Swap in a new pack. The new enforcer is built before the swap: no request sees
+        half a policy."""
+        enforcer = build_enforcer(pack, self.roles)
+        rules_by_row = {tuple(rule.as_casbin()): rule for rule in pack.rules}
+        with self._lock:
+            self.roles.replace_static(self._static_rows(pack))
+            self.enforcer = enforcer
+            self._rules_by_row = rules_by_row
+            self.pack = pack
+            self.cache.clear()
+
+    # -- keeping current ---------------------------------------------------------------------
+
+    def sync(self, source: SyncSource, *, force: bool = False) -> None:
+        now = time.monotonic()
+        if not force and now - self._last_sync_check < self.sync_interval:
+            return
+        with self._lock:
+            self._last_sync_check = now
+            if source.current_version() == self.synced_version:
+                return
+            for change in source.changes_since(self.synced_version):
+                self._apply(change, source)
+                self.synced_version = change.version
+
+    def _apply(self, change: Change, source: SyncSource) -> None:
+        if change.kind == "membership" and change.account_id and change.subject_id:
+            roles = source.roles_of(change.account_id, change.subject_id)
+            self.roles.set_roles(change.account_id, change.subject_id, roles)
+            self.cache.forget(change.account_id, change.subject_id)
+        elif change.kind == "principal" and change.subject_id:
+            admin = source.is_platform_admin(change.subject_id)
+            self.roles.set_roles(
+                PLATFORM_DOMAIN, change.subject_id, ["platform_admin"] if admin else []
+            )
+            self.cache.clear()
+        elif change.kind == "account" and change.account_id:
+            self._accounts.pop(change.account_id, None)
+        elif change.kind == "policy":
+            if self._pack_loader is not None and change.detail != self.pack.version:
+                self.install_pack(self._pack_loader())
+                if self.pack.version != change.detail:
+                    log.warning(
+                        "policy.version_mismatch",
+                        expected=change.detail,
+                        loaded=self.pack.version,
+                    )
+        else:
+            log.warning("sync.unknown_change", kind=change.kind, version=change.version)
+
+    def account(self, source: SyncSource, account_id: str) -> Account | None:
+        if account_id in self._accounts:
+            return self._accounts[account_id]
+        account = source.account(account_id)
+        self._accounts[account_id] = account
+        return account
+
+    def forget_account(self, account_id: str) -> None:
+        self._accounts.pop(account_id, None)
+
+    # -- deciding ------------------------------------------------------------------------------
+
+    @property
+    def version(self) -> str:
+        return self.pack.version
+
+    def verdict(self, subject: str, domain: str, obj: str, action: str, facts: Facts) -> Verdict:
+        key = (obj, action, facts)
+        cached = self.cache.get(domain, subject, key)
+        if cached is not None:
+            return cached
+        enforcer = self.enforcer
+        rules_by_row = self._rules_by_row
+        allowed, row = enforcer.enforce_ex(subject, domain, obj, action, facts)
+        rule = rules_by_row.get(tuple(row)) if row else None
+        verdict = self._explain_verdict(bool(allowed), rule, subject, domain, obj, action, facts)
+        self.cache.put(domain, subject, key, verdict)
+        return verdict
+
+    def uncached_verdict(
+        self, subject: str, domain: str, obj: str, action: str, facts: Facts
+    ) -> Verdict:
+        allowed, row = self.enforcer.enforce_ex(subject, domain, obj, action, facts)
+        rule = self._rules_by_row.get(tuple(row)) if row else None
+        return self._explain_verdict(bool(allowed), rule, subject, domain, obj, action, facts)
+
+    def _explain_verdict(
+        self,
+        allowed: bool,
+        rule: PolicyRule | None,
+        subject: str,
+        domain: str,
+        obj: str,
+        action: str,
+        facts: Facts,
+    ) -> Verdict:
+        ref: RuleRef | None = rule.ref if rule else None
+        if allowed:
+            where = f"{ref.file}:{ref.line}" if ref is not None else "the policy"
+            return Verdict(True, Reason("allowed", f"allowed by {where}"), ref)
+        if rule is not None and rule.effect == "deny":
+            assert ref is not None
+            when = f" ({rule.conditions})" if rule.conditions else ""
+            return Verdict(
+                False,
+                Reason("denied_by_rule", f"{action} is denied by {ref.file}:{ref.line}{when}"),
+                ref,
+            )
+        # Nothing allowed it. Say why in the terms a caller can act on: a rule that would
+        # have allowed it but for a condition, or no rule for the roles held at all.
+        for evaluation in self.candidate_rules(subject, domain, obj, action, facts):
+            if evaluation.rule.effect == "allow" and evaluation.role_held:
+                failed = [name for name, value in evaluation.conditions if not value]
+                r = evaluation.rule.ref
+                return Verdict(
+                    False,
+                    Reason(
+                        "condition_not_met",
+                        f"{r.file}:{r.line} allows {action} only when "
+                        f"{' and '.join(failed)}, which does not hold",
+                    ),
+                    None,
+                )
+        roles = sorted(self.roles.roles_of(subject, domain))
+        held = ", ".join(roles) if roles else "no role"
+        return Verdict(
+            False,
+            Reason("not_permitted", f"{held} in {domain} does not grant {action} on {obj}"),
+            None,
+        )
+
+    def candidate_rules(
+        self, subject: str, domain: str, obj: str, action: str, facts: Facts
+    ) -> list[RuleEvaluation]:
+        """The rules that speak to this action on this object in this domain."""
+        evaluations = []
+        for rule in self.pack.rules:
+            if rule.action != action or rule.obj not in ("*", obj):
+                continue
+            if rule.domain == PLATFORM_DOMAIN:
+                held = self.roles.has_link(subject, rule.role, PLATFORM_DOMAIN)
+            elif rule.domain in (ANY_ACCOUNT, domain):
+                held = rule.role == "*" or self.roles.has_link(subject, rule.role, domain)
+            else:
+                continue
+            evaluations.append(
+                RuleEvaluation(rule, held, tuple(evaluate_each(rule.conditions, facts)))
+            )
+        return evaluations
+
+    def stats(self) -> dict[str, Any]:
+        return {
+            "policy_version": self.version,
+            "synced_version": self.synced_version,
+            "role_assignments": len(self.roles),
+            "cached_decisions": len(self.cache),
+            "cache_hits": self.cache.hits,
+            "cache_misses": self.cache.misses,
+        }

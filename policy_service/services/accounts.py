@@ -1,0 +1,104 @@
+"""Accounts (tenants): created and changed by platform admins."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
+from policy_service.domain.errors import Conflict, InvalidInput, NotFound
+from policy_service.domain.identifiers import is_valid_account_id
+from policy_service.services.authorization import Caller, require_in_account, require_platform
+from policy_service.state import ServiceState
+from policy_service.storage import accounts as account_store
+from policy_service.storage.changes import record_change
+from policy_service.storage.tables import utcnow
+
+MAX_RETENTION_DAYS = 3_650
+
+
+def _check_settings(cascade_profile: str, retention_days: int, known_profiles: set[str]) -> None:
+    if known_profiles and cascade_profile not in known_profiles:
+        raise InvalidInput(
+            f"unknown cascade profile {cascade_profile!r}",
+            errors={"cascade_profile": [f"one of: {', '.join(sorted(known_profiles))}"]},
+        )
+    if not 0 < retention_days <= MAX_RETENTION_DAYS:
+        raise InvalidInput(
+            "retention_days out of range",
+            errors={"retention_days": [f"between 1 and {MAX_RETENTION_DAYS}"]},
+        )
+
+
+def known_cascade_profiles(state: ServiceState) -> set[str]:
+    directory = state.runtime.pack.directory / "cascade_profiles"
+    if not directory.is_dir():
+        return set()
+    return {path.stem for path in directory.iterdir() if path.suffix in {".toml", ".json"}}
+
+
+def create_account(
+    state: ServiceState,
+    caller: Caller,
+    *,
+    id: str,
+    name: str,
+    cascade_profile: str,
+    retention_days: int = DEFAULT_RETENTION_DAYS,
+    purge_enabled: bool = False,
+) -> Account:
+    require_platform(state.runtime, caller, "account", "account.manage")
+    if not is_valid_account_id(id):
+        raise InvalidInput("invalid account id", errors={"id": ["lower-case letters, digits, - _"]})
+    _check_settings(cascade_profile, retention_days, known_cascade_profiles(state))
+    now = utcnow()
+    account = Account(id, name, cascade_profile, retention_days, purge_enabled, now, now)
+    with state.unit_of_work() as uow:
+        if account_store.get_account(uow.session, id) is not None:
+            raise Conflict(f"account {id} already exists")
+        try:
+            account_store.add_account(uow.session, account)
+            record_change(uow.session, "account", account_id=id)
+            uow.commit()
+        except IntegrityError:
+            raise Conflict(f"account {id} already exists") from None
+    state.runtime.forget_account(id)
+    return account
+
+
+def get_account(state: ServiceState, caller: Caller, account_id: str) -> Account:
+    require_in_account(state.runtime, caller, account_id, "account", "account.read")
+    with state.unit_of_work(write=False) as uow:
+        account = account_store.get_account(uow.session, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return account
+
+
+def list_accounts(
+    state: ServiceState, caller: Caller, *, after: str | None, limit: int
+) -> list[Account]:
+    require_platform(state.runtime, caller, "account", "account.read")
+    with state.unit_of_work(write=False) as uow:
+        return account_store.list_accounts(uow.session, after=after, limit=limit)
+
+
+def update_account(
+    state: ServiceState, caller: Caller, account_id: str, changes: dict[str, Any]
+) -> Account:
+    require_platform(state.runtime, caller, "account", "account.manage")
+    with state.unit_of_work() as uow:
+        current = account_store.get_account(uow.session, account_id)
+        if current is None:
+            raise NotFound(f"account {account_id} does not exist")
+        updated = replace(current, **changes, updated_at=utcnow())
+        _check_settings(
+            updated.cascade_profile, updated.retention_days, known_cascade_profiles(state)
+        )
+        account_store.update_account(uow.session, updated)
+        record_change(uow.session, "account", account_id=account_id)
+        uow.commit()
+    state.runtime.forget_account(account_id)
+    return updated

@@ -1,0 +1,245 @@
+"""The one decision path: every endpoint and every AuthZEN request ends in ``decide``.
+
+``evaluate`` answers a policy enforcement point about a subject; ``require`` authorizes the
+service's own endpoints for the caller. Both go through the same enforcer, the same facts
+and the same cache.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from policy_service.domain.accounts import Account
+from policy_service.domain.decisions import (
+    Decision,
+    DecisionRequest,
+    Reason,
+    Verdict,
+    qualified_action,
+)
+from policy_service.domain.errors import BadRequest, Forbidden, NotFound
+from policy_service.domain.facts import Facts, FactSet, FactSource
+from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_account_id
+from policy_service.policy.pack import PolicyPack
+from policy_service.policy.runtime import PolicyRuntime, RuleEvaluation, SyncSource
+
+CONTACT_STATES = frozenset({"active", "trashed", "purged"})
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who sent the request, and for whom a service acts (``X-On-Behalf-Of``)."""
+
+    principal_id: str
+    kind: str  # user | service
+    platform_admin: bool = False
+    on_behalf_of: str | None = None
+
+    @property
+    def acting_subject(self) -> str:
+        return self.on_behalf_of or self.principal_id
+
+
+@dataclass(frozen=True)
+class Explanation:
+    decision: Decision
+    rules: list[RuleEvaluation]
+    platform_roles: tuple[str, ...]
+
+
+# -- facts ----------------------------------------------------------------------------------
+
+
+def _property_error(name: str, expected: str) -> BadRequest:
+    return BadRequest(f"resource.properties.{name} must be {expected}", pointer=f"/resource/properties/{name}")
+
+
+def _parse_timestamp(name: str, raw: Any) -> datetime:
+    if not isinstance(raw, str):
+        raise _property_error(name, "an ISO 8601 timestamp")
+    try:
+        parsed = datetime.fromisoformat(raw.replace("Z", "+00:00"))
+    except ValueError:
+        raise _property_error(name, "an ISO 8601 timestamp") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def gather_facts(
+    request: DecisionRequest, account: Account, pack: PolicyPack, now: datetime
+) -> FactSet:
+    """Facts for one decision. The service's own knowledge wins over the caller's."""
+    values: dict[str, Any] = {"subject_id": request.subject.id}
+    sources: dict[str, FactSource] = {"subject_id": FactSource.REQUEST}
+
+    pack_email = pack.subject_attributes.get(request.subject.id, {}).get("email")
+    if pack_email is not None:
+        values["subject_email"], sources["subject_email"] = pack_email, FactSource.POLICY_PACK
+    elif isinstance(request.subject.properties.get("email"), str):
+        values["subject_email"] = request.subject.properties["email"]
+        sources["subject_email"] = FactSource.REQUEST
+
+    properties = {
+        pack.property_aliases.get(key, key): value
+        for key, value in request.resource.properties.items()
+    }
+    state = properties.get("state", properties.get("contact_state"))
+    if state is not None:
+        if state not in CONTACT_STATES:
+            raise _property_error("state", "one of " + ", ".join(sorted(CONTACT_STATES)))
+        values["contact_state"], sources["contact_state"] = state, FactSource.REQUEST
+    if properties.get("deleted_at") is not None:
+        deleted_at = _parse_timestamp("deleted_at", properties["deleted_at"])
+        age = now - deleted_at
+        values["trash_age_days"] = max(0, age.days)
+        sources["trash_age_days"] = FactSource.CLOCK
+    for name in ("legal_hold", "active_workflow"):
+        if name in properties:
+            if not isinstance(properties[name], bool):
+                raise _property_error(name, "true or false")
+            values[name], sources[name] = properties[name], FactSource.REQUEST
+    if "owner_id" in properties:
+        if not isinstance(properties["owner_id"], str):
+            raise _property_error("owner_id", "a string")
+        values["owner_id"], sources["owner_id"] = properties["owner_id"], FactSource.REQUEST
+
+    values["retention_days"], sources["retention_days"] = account.retention_days, FactSource.STORE
+    values["purge_enabled"], sources["purge_enabled"] = account.purge_enabled, FactSource.STORE
+    return FactSet(Facts(**values), tuple(sorted(sources.items())))
+
+
+# -- deciding --------------------------------------------------------------------------------
+
+
+def _verdict(
+    runtime: PolicyRuntime, subject: str, domain: str, obj: str, action: str, facts: Facts
+) -> Verdict:
+    # Ask Casbin only about subjects that hold some role here or platform-wide: an unknown
+    # subject can be allowed nothing, and is not worth a trip through every rule.
+    if not runtime.roles.roles_of(subject, domain) and not runtime.roles.roles_of(
+        subject, PLATFORM_DOMAIN
+    ):
+        where = "the platform" if domain == PLATFORM_DOMAIN else f"account {domain}"
+        return Verdict(
+            False, Reason("no_role_in_account", f"{subject} holds no role in {where}"), None
+        )
+    return runtime.verdict(subject, domain, obj, action, facts)
+
+
+def resolve_account(
+    runtime: PolicyRuntime, source: SyncSource, request: DecisionRequest
+) -> Account:
+    account_id = request.resource.properties.get("account_id", runtime.pack.default_account)
+    if account_id is None:
+        raise BadRequest(
+            "resource.properties.account_id is required",
+            pointer="/resource/properties/account_id",
+        )
+    if not is_valid_account_id(account_id):
+        raise BadRequest(
+            "resource.properties.account_id is not a valid account id",
+            pointer="/resource/properties/account_id",
+        )
+    account = runtime.account(source, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return account
+
+
+def evaluate(
+    runtime: PolicyRuntime,
+    source: SyncSource,
+    caller: Caller,
+    request: DecisionRequest,
+    *,
+    now: datetime | None = None,
+) -> Decision:
+    """Answer a PEP: may ``request.subject`` do ``request.action`` to ``request.resource``?"""
+    account = resolve_account(runtime, source, request)
+    require_in_account(runtime, caller, account.id, "account", "decision.evaluate")
+    facts = gather_facts(request, account, runtime.pack, now or datetime.now(UTC))
+    action = qualified_action(request.action.name, request.resource.type)
+    verdict = _verdict(runtime, request.subject.id, account.id, request.resource.type, action, facts.facts)
+    return _decision(runtime, verdict, account.id, request, action, facts)
+
+
+def _decision(
+    runtime: PolicyRuntime,
+    verdict: Verdict,
+    account_id: str,
+    request: DecisionRequest,
+    action: str,
+    facts: FactSet,
+) -> Decision:
+    return Decision(
+        allowed=verdict.allowed,
+        reason=verdict.reason,
+        policy_version=runtime.version,
+        account_id=account_id,
+        subject_id=request.subject.id,
+        action=action,
+        resource_type=request.resource.type,
+        resource_id=request.resource.id,
+        rule=verdict.rule,
+        facts=facts,
+        roles=tuple(sorted(runtime.roles.roles_of(request.subject.id, account_id))),
+    )
+
+
+def explain(
+    runtime: PolicyRuntime,
+    source: SyncSource,
+    caller: Caller,
+    request: DecisionRequest,
+    *,
+    now: datetime | None = None,
+) -> Explanation:
+    decision = evaluate(runtime, source, caller, request, now=now)
+    rules = runtime.candidate_rules(
+        request.subject.id,
+        decision.account_id,
+        decision.resource_type,
+        decision.action,
+        decision.facts.facts,
+    )
+    platform_roles = tuple(sorted(runtime.roles.roles_of(request.subject.id, PLATFORM_DOMAIN)))
+    return Explanation(decision, rules, platform_roles)
+
+
+# -- the service's own endpoints ---------------------------------------------------------------
+
+
+def check_in_account(
+    runtime: PolicyRuntime, caller: Caller, account_id: str, obj: str, action: str
+) -> Verdict:
+    """May the caller (or the user a service acts for) do ``action`` in ``account_id``?"""
+    if caller.on_behalf_of is not None:
+        delegation = _verdict(
+            runtime,
+            caller.principal_id,
+            account_id,
+            "account",
+            "account.act_for_user",
+            Facts(subject_id=caller.principal_id),
+        )
+        if not delegation.allowed:
+            return delegation
+    subject = caller.acting_subject
+    return _verdict(runtime, subject, account_id, obj, action, Facts(subject_id=subject))
+
+
+def require_in_account(
+    runtime: PolicyRuntime, caller: Caller, account_id: str, obj: str, action: str
+) -> None:
+    verdict = check_in_account(runtime, caller, account_id, obj, action)
+    if not verdict.allowed:
+        raise Forbidden(
+            f"{caller.acting_subject} may not {action} in account {account_id}: "
+            f"{verdict.reason.text}",
+            reason={"code": verdict.reason.code, "text": verdict.reason.text},
+        )
+
+
+def require_platform(runtime: PolicyRuntime, caller: Caller, obj: str, action: str) -> None:
+    require_in_account(runtime, caller, PLATFORM_DOMAIN, obj, action)

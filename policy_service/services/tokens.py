@@ -1,0 +1,57 @@
+"""Principals and their API tokens (operator commands; there is no HTTP endpoint for them)."""
+
+from __future__ import annotations
+
+from policy_service.domain.errors import InvalidInput
+from policy_service.domain.identifiers import is_valid_id
+from policy_service.state import ServiceState
+from policy_service.storage import tokens as token_store
+from policy_service.storage.changes import record_change
+
+PRINCIPAL_KINDS = ("user", "service")
+
+
+def issue_token(
+    state: ServiceState,
+    principal_id: str,
+    *,
+    kind: str = "user",
+    platform_admin: bool | None = None,
+    label: str = "",
+) -> tuple[token_store.TokenInfo, str]:
+    """Create (or update) the principal and give it a new token. Returns the token once."""
+    if not is_valid_id(principal_id):
+        raise InvalidInput("invalid principal id", errors={"principal": ["not a valid id"]})
+    if kind not in PRINCIPAL_KINDS:
+        raise InvalidInput("invalid principal kind", errors={"kind": list(PRINCIPAL_KINDS)})
+    with state.unit_of_work() as uow:
+        _, admin_changed = token_store.upsert_principal(
+            uow.session, principal_id, kind, platform_admin
+        )
+        if admin_changed:
+            record_change(uow.session, "principal", subject_id=principal_id)
+        info, token = token_store.create_token(uow.session, principal_id, label)
+        uow.commit()
+    return info, token
+
+
+def revoke_tokens(
+    state: ServiceState,
+    *,
+    token_id: str | None = None,
+    principal_id: str | None = None,
+    label: str | None = None,
+) -> int:
+    if token_id is None and principal_id is None and label is None:
+        raise InvalidInput("name a token id, a principal or a label to revoke")
+    with state.unit_of_work() as uow:
+        count = token_store.revoke(
+            uow.session, token_id=token_id, principal_id=principal_id, label=label
+        )
+        uow.commit()
+    return count
+
+
+def list_tokens(state: ServiceState, principal_id: str | None = None) -> list[token_store.TokenInfo]:
+    with state.unit_of_work(write=False) as uow:
+        return token_store.list_tokens(uow.session, principal_id)

@@ -1,0 +1,40 @@
+"""The policy runtime's view of storage: short read-only sessions, one per question."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from policy_service.domain.accounts import Account
+from policy_service.policy.runtime import SyncSource
+from policy_service.storage import accounts, changes, memberships
+
+
+class SqlSyncSource(SyncSource):
+    def __init__(self, session_factory: sessionmaker[Session]) -> None:
+        self._session_factory = session_factory
+
+    def current_version(self) -> int:
+        with self._session_factory() as session:
+            return changes.current_version(session)
+
+    def changes_since(self, version: int) -> list[changes.Change]:
+        with self._session_factory() as session:
+            return changes.changes_since(session, version)
+
+    def all_assignments(self) -> Iterator[tuple[str, str, str]]:
+        with self._session_factory() as session:
+            yield from memberships.all_assignments(session)
+
+    def roles_of(self, account_id: str, user_id: str) -> list[str]:
+        with self._session_factory() as session:
+            return memberships.roles_of(session, account_id, user_id)
+
+    def is_platform_admin(self, principal_id: str) -> bool:
+        with self._session_factory() as session:
+            return memberships.is_platform_admin(session, principal_id)
+
+    def account(self, account_id: str) -> Account | None:
+        with self._session_factory() as session:
+            return accounts.get_account(session, account_id)

@@ -1,0 +1,60 @@
+"""A unit of work: one database transaction that rolls back unless ``commit()`` is called.
+
+Services write through it so that a change, its audit event and the notice other workers
+read to pick the change up all commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from types import TracebackType
+from typing import Self
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from policy_service.storage.database import BEGIN_MODE_OPTION, is_sqlite
+
+
+class UnitOfWork:
+    def __init__(self, session_factory: sessionmaker[Session], *, write: bool = True) -> None:
+        self._session_factory = session_factory
+        self._write = write
+        self._session: Session | None = None
+        self._committed = False
+
+    @property
+    def session(self) -> Session:
+        if self._session is None:
+            raise RuntimeError("the unit of work is used outside its 'with' block")
+        return self._session
+
+    def __enter__(self) -> Self:
+        self._session = self._session_factory()
+        self._committed = False
+        bind = self._session.get_bind()
+        if self._write and isinstance(bind, Engine) and is_sqlite(bind):
+            # Take SQLite's write lock now, not at the first write, so two writers queue
+            # on busy_timeout instead of one failing mid-transaction.
+            self._session.connection(execution_options={BEGIN_MODE_OPTION: "IMMEDIATE"})
+        return self
+
+    def commit(self) -> None:
+        self.session.commit()
+        self._committed = True
+
+    def rollback(self) -> None:
+        self.session.rollback()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        session = self.session
+        try:
+            if not self._committed:
+                session.rollback()
+        finally:
+            session.close()
+            self._session = None
