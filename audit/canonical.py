@@ -58,10 +58,7 @@ _encoder = json.JSONEncoder(
 
 def format_timestamp(moment: datetime) -> str:
     """UTC, always with microseconds, ``Z`` suffix; naive datetimes are taken as UTC."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    else:
-        moment = moment.astimezone(UTC)
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
@@ -127,3 +124,45 @@ def checkpoint_message(chain: str, seq: int, head_hash: str, created_at: str, ke
             "v": FORMAT_VERSION,
         }
     )
+
+
+_quote = json.encoder.encode_basestring  # the C function ``json.dumps`` uses for str
+_BEFORE_PREV: Final = EVENT_FIELDS[: EVENT_FIELDS.index("prev_hash")]
+_BEFORE_SEQ: Final = EVENT_FIELDS[EVENT_FIELDS.index("prev_hash") + 1 : EVENT_FIELDS.index("seq")]
+_AFTER_SEQ: Final = EVENT_FIELDS[EVENT_FIELDS.index("seq") + 1 : -1]
+_RAW_JSON: Final = frozenset({"actor_roles", "details"})
+
+
+def _segment(names: tuple[str, ...], fields: Mapping[str, Any], first: bool) -> str:
+    parts = []
+    for index, name in enumerate(names):
+        value = fields[name]
+        if name in _RAW_JSON:
+            text = value  # already canonical JSON text, made by encode_value
+        elif value is None:
+            text = "null"
+        else:
+            text = _quote(value)
+        parts.append(("{" if first and index == 0 else ",") + _quote(name) + ":" + text)
+    return "".join(parts)
+
+
+def record_parts(fields: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
+    """The canonical record split around its two position-dependent values, so that
+    ``head + prev_hash + middle + str(seq) + tail`` equals :func:`event_record`'s bytes.
+
+    The writer encodes everything else before it takes the chain's lock, and links the
+    events under the lock with a few concatenations. ``fields`` holds string or ``None``
+    values, except ``actor_roles`` and ``details``: their canonical JSON text.
+    """
+    head = _segment(_BEFORE_PREV, fields, True) + ',"prev_hash":"'
+    middle = '"' + _segment(_BEFORE_SEQ, fields, False) + ',"seq":'
+    tail = _segment(_AFTER_SEQ, fields, False) + f',"v":{FORMAT_VERSION}}}'
+    return head.encode("utf-8"), middle.encode("utf-8"), tail.encode("utf-8")
+
+
+def decode_object(text: str) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value

@@ -24,7 +24,11 @@ from audit.tables import audit_checkpoints
 
 
 def sign_checkpoint(
-    private_key: Ed25519PrivateKey, chain: str, seq: int, head_hash: str, now: datetime | None = None
+    private_key: Ed25519PrivateKey,
+    chain: str,
+    seq: int,
+    head_hash: str,
+    now: datetime | None = None,
 ) -> Checkpoint:
     created_at = now or datetime.now(UTC)
     kid = key_id(private_key.public_key())

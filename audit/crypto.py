@@ -18,11 +18,10 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from sqlalchemy import Connection, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from audit.records import ERASED
-from audit.tables import audit_subject_keys
+from audit.tables import audit_subject_keys, upsert_ignoring
 
 NONCE = 12
 SEALED: Mapping[str, Any] = {"sealed": True}
@@ -68,11 +67,6 @@ def decrypt_fields(data_key: bytes, event_id: str, ciphertext: str) -> Mapping[s
     return value
 
 
-def _insert(session: Session | Connection) -> Any:
-    dialect = session.get_bind().dialect.name
-    return (postgresql if dialect == "postgresql" else sqlite).insert(audit_subject_keys)
-
-
 def data_keys_for_writing(
     session: Session | Connection, kek: bytes, subject_ids: Iterable[str]
 ) -> dict[str, bytes]:
@@ -96,7 +90,7 @@ def data_keys_for_writing(
             for subject, key in fresh.items()
         ]
         # A concurrent writer may create the same subject's key: theirs wins, re-read it.
-        session.execute(_insert(session).on_conflict_do_nothing(), rows)
+        session.execute(upsert_ignoring(session, audit_subject_keys), rows)
         keys.update(_load(session, kek, missing, for_writing=True))
     return keys
 
@@ -152,7 +146,7 @@ def destroy_subject_key(session: Session | Connection, subject_id: str) -> bool:
     if getattr(result, "rowcount", 0):
         return True
     session.execute(
-        _insert(session).on_conflict_do_nothing(),
+        upsert_ignoring(session, audit_subject_keys),
         [
             {
                 "subject_id": subject_id,

@@ -74,7 +74,7 @@ CSV_COLUMNS: Final = (
 def export_events(
     session: Session | Connection,
     filters: EventFilter,
-    format: Literal["ndjson", "csv"] = "ndjson",  # noqa: A002 - the name callers expect
+    format: Literal["ndjson", "csv"] = "ndjson",
     *,
     key_encryption_key: bytes | None = None,
 ) -> Iterator[str]:
@@ -87,9 +87,7 @@ def export_events(
     raise ValueError(f"unknown export format {format!r}")
 
 
-def _chains(
-    session: Session | Connection, filters: EventFilter
-) -> list[tuple[str, int, int]]:
+def _chains(session: Session | Connection, filters: EventFilter) -> list[tuple[str, int, int]]:
     """(chain, first seq, last seq) of matching events; fixing the last seq up front keeps
     the export a consistent snapshot while appends go on."""
     c = audit_events.c
@@ -189,12 +187,12 @@ def _ndjson(session: Session | Connection, filters: EventFilter) -> Iterator[str
         if chunk:
             events += len(chunk)
             yield "".join(chunk)
-    yield _line({"type": "end", "chains": len(chains), "events": events, "checkpoints": checkpoints})
+    yield _line(
+        {"type": "end", "chains": len(chains), "events": events, "checkpoints": checkpoints}
+    )
 
 
-def _csv(
-    session: Session | Connection, filters: EventFilter, kek: bytes | None
-) -> Iterator[str]:
+def _csv(session: Session | Connection, filters: EventFilter, kek: bytes | None) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)

@@ -11,11 +11,12 @@ erasure has to be able to destroy a key.
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
     Column,
+    Connection,
     DateTime,
     Index,
     LargeBinary,
@@ -26,6 +27,8 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 ID: Final = 128
 NAME: Final = 64
@@ -115,3 +118,10 @@ audit_subject_keys = Table(
     Column("created_at", TS, nullable=False),
     Column("destroyed_at", TS),
 )
+
+
+def upsert_ignoring(executor: Session | Connection, table: Table) -> Any:
+    """``INSERT ... ON CONFLICT DO NOTHING`` for the executor's database (both have it)."""
+    dialect = executor.dialect if isinstance(executor, Connection) else executor.get_bind().dialect
+    module = postgresql if dialect.name == "postgresql" else sqlite
+    return module.insert(table).on_conflict_do_nothing()

@@ -268,12 +268,16 @@ def _verify_lines(lines: Iterator[bytes] | IO[bytes], key: Ed25519PublicKey) -> 
     ended: dict[str, Any] | None = None
     header: dict[str, Any] | None = None
     number = 0
-    for number, line in enumerate(lines, 1):  # noqa: B007 - used after the loop
+    for number, line in enumerate(lines, 1):
         # The fast path reads the exporter's own line layout without a JSON parse: the
         # record's bytes are exactly what was hashed, and the canonical key order puts
         # "chain", "prev_hash" and "seq" where a plain search finds the top-level ones
         # (see README). Anything else takes the slow path through json.loads.
-        if check is not None and line.startswith(_EVENT_PREFIX) and line[_RECORD_AT:_BODY_AT] == _RECORD_KEY:
+        if (
+            check is not None
+            and line.startswith(_EVENT_PREFIX)
+            and line[_RECORD_AT:_BODY_AT] == _RECORD_KEY
+        ):
             record = line[_BODY_AT:].rstrip(b"\r\n")[:-1]
             fields = _fast_fields(record, chain_token)
             if fields is not None:

@@ -1,39 +1,46 @@
 """Appending events: the only write path into the audit log.
 
 The writer works inside the caller's transaction and never commits, so an action and its
-audit event commit together or not at all. Per chain it takes the head row's lock
-(``SELECT ... FOR UPDATE`` on PostgreSQL; on SQLite the caller's ``BEGIN IMMEDIATE`` already
-holds the database write lock), numbers and hashes the events, inserts them with one
-(executemany) statement and moves the head. The UNIQUE (chain, seq) constraint is the last
-line of defence against a fork should the locking ever be bypassed.
+audit event commit together or not at all. Everything that does not depend on an event's
+position (validation, encryption, most of the canonical encoding) happens before any lock;
+under the chain's lock only the sequence numbers and hashes are filled in.
+
+PostgreSQL: one statement per chain locks the head row (``SELECT ... FOR UPDATE`` in a
+CTE), moves it only if it still is where this writer last left it (compare-and-set), and
+inserts every event of the batch from ``unnest`` arrays. If another writer moved the head
+meanwhile, that statement inserts nothing and returns the real head, which the writer now
+holds locked; it relinks the events and runs it again. A single uncontended append is thus
+one round trip. SQLite: the caller's ``BEGIN IMMEDIATE`` already holds the database write
+lock, so a plain read of the head, one ``executemany`` and an update do. On both, the
+UNIQUE (chain, seq) constraint refuses a fork should locking ever be bypassed.
 """
 
 from __future__ import annotations
 
-import json
+import hashlib
+import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, bindparam, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from audit import canonical
 from audit.checkpoints import checkpoint_from_row, checkpoint_row, sign_checkpoint
 from audit.crypto import check_kek, data_keys_for_writing, encrypt_fields
 from audit.ids import new_event_id
-from audit.records import (
-    GENESIS_HASH,
-    OUTCOMES,
-    AuditEvent,
-    Checkpoint,
-    StoredEvent,
-    chain_for,
+from audit.records import GENESIS_HASH, OUTCOMES, AuditEvent, Checkpoint, StoredEvent, chain_for
+from audit.tables import (
+    ID,
+    NAME,
+    audit_chain_heads,
+    audit_checkpoints,
+    audit_events,
+    upsert_ignoring,
 )
-from audit.tables import ID, NAME, audit_chain_heads, audit_checkpoints, audit_events
 
 Executor = Session | Connection
 
@@ -57,28 +64,73 @@ _LIMITS: Final = {
     "subject_id": ID,
 }
 
+#: Columns of audit_events in the order the writer fills them, with PostgreSQL array types.
+_COLUMNS: Final = (
+    ("event_id", "varchar"),
+    ("chain", "varchar"),
+    ("seq", "bigint"),
+    ("occurred_at", "timestamptz"),
+    ("recorded_at", "timestamptz"),
+    ("account_id", "varchar"),
+    ("actor_type", "varchar"),
+    ("actor_id", "varchar"),
+    ("actor_roles", "text"),
+    ("client_id", "varchar"),
+    ("on_behalf_of", "varchar"),
+    ("action", "varchar"),
+    ("target_type", "varchar"),
+    ("target_id", "varchar"),
+    ("outcome", "varchar"),
+    ("reason_code", "varchar"),
+    ("request_id", "varchar"),
+    ("job_id", "varchar"),
+    ("dsr_id", "varchar"),
+    ("policy_version", "varchar"),
+    ("cascade_profile", "varchar"),
+    ("cascade_profile_version", "varchar"),
+    ("details", "text"),
+    ("subject_id", "varchar"),
+    ("protected", "text"),
+    ("prev_hash", "varchar"),
+    ("hash", "varchar"),
+)
+_NAMES: Final = tuple(name for name, _ in _COLUMNS)
+
+_PG_APPEND: Final = text(
+    f"""
+    WITH head AS (
+        SELECT seq, hash FROM audit_chain_heads WHERE chain = :chain FOR UPDATE
+    ), moved AS (
+        UPDATE audit_chain_heads SET seq = :last_seq, hash = :last_hash
+        WHERE chain = :chain
+          AND (SELECT seq FROM head) = :prev_seq AND (SELECT hash FROM head) = :prev_hash
+        RETURNING 1
+    ), added AS (
+        INSERT INTO audit_events ({", ".join(_NAMES)})
+        SELECT * FROM unnest({", ".join(f"CAST(:c_{n} AS {t}[])" for n, t in _COLUMNS)})
+        WHERE EXISTS (SELECT 1 FROM moved)
+        RETURNING 1
+    )
+    SELECT (SELECT seq FROM head), (SELECT hash FROM head), (SELECT count(*) FROM added)
+    """
+)
+_select_head = select(audit_chain_heads.c.seq, audit_chain_heads.c.hash)
 _insert_events = insert(audit_events)
-_move_heads = (
-    update(audit_chain_heads)
-    .where(audit_chain_heads.c.chain == bindparam("head_chain"))
-    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"))
-)
-_select_head = (
-    select(audit_chain_heads.c.seq, audit_chain_heads.c.hash)
-    .where(audit_chain_heads.c.chain == bindparam("chain"))
-    .with_for_update()
-)
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
+@dataclass(slots=True)
+class _Item:
+    """One event on its way in: everything but its position is settled before the lock."""
+
+    index: int
     event: AuditEvent
     chain: str
     roles: tuple[str, ...]
-    roles_json: str
     details: dict[str, Any]
-    details_json: str
-    occurred_at: datetime | None
+    row: dict[str, Any]  # column values; seq, prev_hash and hash are filled in by _link
+    head: bytes
+    middle: bytes
+    tail: bytes
 
 
 class AuditWriter:
@@ -86,7 +138,8 @@ class AuditWriter:
 
     ``key_encryption_key`` (32 bytes) wraps the per-subject data keys that encrypt protected
     fields. With a ``signing_key`` the writer signs a checkpoint each time a chain's
-    sequence number reaches a multiple of ``checkpoint_every``.
+    sequence number reaches a multiple of ``checkpoint_every``. One writer can be shared
+    by the threads of a process.
     """
 
     def __init__(
@@ -100,118 +153,42 @@ class AuditWriter:
         self.key_encryption_key = check_kek(key_encryption_key)
         self.signing_key = signing_key
         self.checkpoint_every = checkpoint_every
+        # Where this process last left each chain: only a guess for the compare-and-set,
+        # never trusted (a rolled-back transaction leaves it wrong, which costs a retry).
+        self._guesses: dict[str, tuple[int, str]] = {}
+        self._guesses_lock = threading.Lock()
 
     def append(self, session: Executor, event: AuditEvent) -> StoredEvent:
         return self.append_many(session, [event])[0]
 
     def append_many(self, session: Executor, events: Sequence[AuditEvent]) -> list[StoredEvent]:
-        """Append events in order (one INSERT for all of them); returns them as stored."""
-        prepared = [_prepare(event) for event in events]
-        if not prepared:
+        """Append events in order, returned as stored. Per chain: one INSERT for all."""
+        if not events:
             return []
-        data_keys = data_keys_for_writing(
-            session,
-            self.key_encryption_key,
-            (p.event.subject_id for p in prepared if p.event.protected and p.event.subject_id),
-        )
-        # Lock heads in name order so two batches spanning the same chains cannot deadlock.
-        heads = {chain: _lock_head(session, chain) for chain in sorted({p.chain for p in prepared})}
-        start = dict(heads)
         now = datetime.now(UTC)
-        rows: list[dict[str, Any]] = []
-        stored: list[StoredEvent] = []
+        stamp = canonical.format_timestamp(now)
+        protected_subjects = {e.subject_id for e in events if e.protected and e.subject_id}
+        data_keys = data_keys_for_writing(session, self.key_encryption_key, protected_subjects)
+        by_chain: dict[str, list[_Item]] = {}
+        for index, event in enumerate(events):
+            item = _prepare(index, event, now, stamp, data_keys)
+            by_chain.setdefault(item.chain, []).append(item)
+        postgres = _dialect(session) == "postgresql"
         due: list[tuple[str, int, str]] = []
-        for item in prepared:
-            event = item.event
-            seq, prev_hash = heads[item.chain]
-            seq += 1
-            event_id = new_event_id()
-            occurred_at = item.occurred_at or now
-            ciphertext = None
-            if event.protected and event.subject_id is not None:  # _prepare checked both
-                ciphertext = encrypt_fields(data_keys[event.subject_id], event_id, event.protected)
-            fields: dict[str, Any] = {
-                "account_id": event.account_id,
-                "action": event.action,
-                "actor_id": event.actor_id,
-                "actor_roles": item.roles,
-                "actor_type": event.actor_type,
-                "cascade_profile": event.cascade_profile,
-                "cascade_profile_version": event.cascade_profile_version,
-                "chain": item.chain,
-                "client_id": event.client_id,
-                "details": item.details,
-                "dsr_id": event.dsr_id,
-                "event_id": event_id,
-                "job_id": event.job_id,
-                "occurred_at": canonical.format_timestamp(occurred_at),
-                "on_behalf_of": event.on_behalf_of,
-                "outcome": event.outcome,
-                "policy_version": event.policy_version,
-                "prev_hash": prev_hash,
-                "protected": ciphertext,
-                "reason_code": event.reason_code,
-                "recorded_at": canonical.format_timestamp(now),
-                "request_id": event.request_id,
-                "seq": seq,
-                "subject_id": event.subject_id,
-                "target_id": event.target_id,
-                "target_type": event.target_type,
-            }
-            digest = canonical.sha256_hex(canonical.event_record(fields))
-            heads[item.chain] = (seq, digest)
-            if self.signing_key is not None and seq % self.checkpoint_every == 0:
-                due.append((item.chain, seq, digest))
-            row = dict(fields)
-            row.update(
-                occurred_at=occurred_at,
-                recorded_at=now,
-                actor_roles=item.roles_json,
-                details=item.details_json,
-                hash=digest,
-            )
-            rows.append(row)
-            stored.append(
-                StoredEvent(
-                    event_id=event_id,
-                    chain=item.chain,
-                    seq=seq,
-                    occurred_at=occurred_at,
-                    recorded_at=now,
-                    account_id=event.account_id,
-                    actor_type=event.actor_type,
-                    actor_id=event.actor_id,
-                    actor_roles=item.roles,
-                    client_id=event.client_id,
-                    on_behalf_of=event.on_behalf_of,
-                    action=event.action,
-                    target_type=event.target_type,
-                    target_id=event.target_id,
-                    outcome=event.outcome,
-                    reason_code=event.reason_code,
-                    request_id=event.request_id,
-                    job_id=event.job_id,
-                    dsr_id=event.dsr_id,
-                    policy_version=event.policy_version,
-                    cascade_profile=event.cascade_profile,
-                    cascade_profile_version=event.cascade_profile_version,
-                    details=item.details,
-                    subject_id=event.subject_id,
-                    protected_ciphertext=ciphertext,
-                    protected=dict(event.protected) if event.protected else None,
-                    prev_hash=prev_hash,
-                    hash=digest,
+        # Chains in name order, so two batches spanning the same chains cannot deadlock.
+        for chain in sorted(by_chain):
+            items = by_chain[chain]
+            if postgres:
+                self._append_postgresql(session, chain, items)
+            else:
+                _append_sqlite(session, chain, items)
+            if self.signing_key is not None:
+                every = self.checkpoint_every
+                due.extend(
+                    (chain, item.row["seq"], item.row["hash"])
+                    for item in items
+                    if item.row["seq"] % every == 0
                 )
-            )
-        session.execute(_insert_events, rows)
-        session.execute(
-            _move_heads,
-            [
-                {"head_chain": chain, "head_seq": seq, "head_hash": digest}
-                for chain, (seq, digest) in heads.items()
-                if (seq, digest) != start[chain]
-            ],
-        )
         if due and self.signing_key is not None:
             session.execute(
                 insert(audit_checkpoints),
@@ -220,43 +197,99 @@ class AuditWriter:
                     for chain, seq, digest in due
                 ],
             )
-        return stored
+        items_in_order = sorted(
+            (item for items in by_chain.values() for item in items), key=lambda i: i.index
+        )
+        return [_stored(item) for item in items_in_order]
+
+    def _append_postgresql(self, session: Executor, chain: str, items: list[_Item]) -> None:
+        with self._guesses_lock:
+            guess = self._guesses.get(chain, (0, GENESIS_HASH))
+        for _attempt in range(3):
+            last = _link(items, *guess)
+            params: dict[str, Any] = {f"c_{name}": [i.row[name] for i in items] for name in _NAMES}
+            params.update(
+                chain=chain,
+                prev_seq=guess[0],
+                prev_hash=guess[1],
+                last_seq=last[0],
+                last_hash=last[1],
+            )
+            seq, head_hash, added = session.execute(_PG_APPEND, params).one()
+            if added:
+                with self._guesses_lock:
+                    self._guesses[chain] = last
+                return
+            if seq is None:
+                # A new chain: create its head row (ON CONFLICT: a concurrent first append
+                # may be doing the same) and try again from genesis.
+                session.execute(
+                    upsert_ignoring(session, audit_chain_heads),
+                    [{"chain": chain, "seq": 0, "hash": GENESIS_HASH}],
+                )
+                guess = (0, GENESIS_HASH)
+            else:
+                # Someone else moved the head; this statement locked it, so the retry holds.
+                guess = (int(seq), str(head_hash))
+        raise RuntimeError(f"could not append to chain {chain!r}")  # pragma: no cover
 
     def checkpoint(self, session: Executor, chain: str) -> Checkpoint:
         """Sign the chain's current head now (idempotent per head)."""
         if self.signing_key is None:
             raise RuntimeError("this writer has no signing key")
-        seq, head_hash = _lock_head(session, chain)
-        if seq == 0:
+        row = session.execute(
+            _select_head.where(audit_chain_heads.c.chain == chain).with_for_update()
+        ).first()
+        if row is None or row[0] == 0:
             raise ValueError(f"chain {chain!r} has no events to checkpoint")
-        existing = session.execute(
-            select(audit_checkpoints).where(
-                audit_checkpoints.c.chain == chain, audit_checkpoints.c.seq == seq
-            )
-        ).mappings().first()
+        seq, head_hash = int(row[0]), str(row[1])
+        cps = audit_checkpoints
+        existing = (
+            session.execute(select(cps).where(cps.c.chain == chain, cps.c.seq == seq))
+            .mappings()
+            .first()
+        )
         if existing is not None:
             return checkpoint_from_row(existing)
         checkpoint = sign_checkpoint(self.signing_key, chain, seq, head_hash)
-        session.execute(insert(audit_checkpoints), [checkpoint_row(checkpoint)])
+        session.execute(insert(cps), [checkpoint_row(checkpoint)])
         return checkpoint
 
 
-def _lock_head(session: Executor, chain: str) -> tuple[int, str]:
-    row = session.execute(_select_head, {"chain": chain}).first()
+def _append_sqlite(session: Executor, chain: str, items: list[_Item]) -> None:
+    # The caller's BEGIN IMMEDIATE serialises writers; FOR UPDATE does not exist here.
+    where = audit_chain_heads.c.chain == chain
+    row = session.execute(_select_head.where(where)).first()
     if row is None:
-        # A new chain: create its head row; ON CONFLICT because a concurrent first
-        # append may be doing the same, then lock whichever row won.
-        dialect = session.get_bind().dialect.name
-        insert_head = (postgresql if dialect == "postgresql" else sqlite).insert(audit_chain_heads)
         session.execute(
-            insert_head.values(chain=chain, seq=0, hash=GENESIS_HASH).on_conflict_do_nothing()
+            insert(audit_chain_heads), [{"chain": chain, "seq": 0, "hash": GENESIS_HASH}]
         )
-        row = session.execute(_select_head, {"chain": chain}).one()
-    return int(row[0]), str(row[1])
+        row = (0, GENESIS_HASH)
+    last = _link(items, int(row[0]), str(row[1]))
+    session.execute(_insert_events, [item.row for item in items])
+    session.execute(update(audit_chain_heads).where(where).values(seq=last[0], hash=last[1]))
 
 
-def _prepare(event: AuditEvent) -> _Prepared:
-    """Validate one event and encode its JSON parts, before any lock is taken."""
+def _link(items: list[_Item], seq: int, prev_hash: str) -> tuple[int, str]:
+    """Number and hash the chain's events from the given head; returns the new head."""
+    sha256 = hashlib.sha256
+    for item in items:
+        seq += 1
+        digest = sha256(
+            item.head + prev_hash.encode() + item.middle + str(seq).encode() + item.tail
+        ).hexdigest()
+        row = item.row
+        row["seq"] = seq
+        row["prev_hash"] = prev_hash
+        row["hash"] = digest
+        prev_hash = digest
+    return seq, prev_hash
+
+
+def _prepare(
+    index: int, event: AuditEvent, now: datetime, stamp: str, data_keys: Mapping[str, bytes]
+) -> _Item:
+    """Validate one event and encode everything about it that does not need the lock."""
     if event.outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, got {event.outcome!r}")
     if not event.action:
@@ -267,30 +300,100 @@ def _prepare(event: AuditEvent) -> _Prepared:
         value = getattr(event, name)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
             raise ValueError(f"{name} must be a string of at most {limit} characters")
+    occurred_at, occurred = now, stamp
+    if event.occurred_at is not None:
+        if event.occurred_at.tzinfo is None:
+            raise ValueError("occurred_at must be timezone-aware")
+        occurred_at = event.occurred_at.astimezone(UTC)
+        occurred = canonical.format_timestamp(occurred_at)
+    if not isinstance(event.details, Mapping):
+        raise ValueError("details must be a JSON object")
+    canonical.check_json_value(event.details)
+    roles = tuple(sorted(set(event.actor_roles)))
+    canonical.check_json_value(roles, "actor_roles")
+    chain = chain_for(event.account_id)
+    event_id = new_event_id()
+    ciphertext = None
     if event.protected:
         if event.subject_id is None:
             raise ValueError("protected fields need a subject_id (whose key encrypts them)")
         for key, value in event.protected.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise ValueError("protected fields map names to strings")
-    occurred_at = event.occurred_at
-    if occurred_at is not None:
-        if occurred_at.tzinfo is None:
-            raise ValueError("occurred_at must be timezone-aware")
-        occurred_at = occurred_at.astimezone(UTC)
-    if not isinstance(event.details, Mapping):
-        raise ValueError("details must be a JSON object")
-    canonical.check_json_value(event.details)
-    # A deep copy through JSON: the stored event must not change if the caller's dict does.
-    details: dict[str, Any] = json.loads(json.dumps(event.details))
-    roles = tuple(sorted(set(event.actor_roles)))
-    canonical.check_json_value(list(roles), "actor_roles")
-    return _Prepared(
-        event=event,
-        chain=chain_for(event.account_id),
-        roles=roles,
-        roles_json=canonical.encode_value(list(roles)),
-        details=details,
-        details_json=canonical.encode_value(details),
-        occurred_at=occurred_at,
+        ciphertext = encrypt_fields(data_keys[event.subject_id], event_id, event.protected)
+    details_json = canonical.encode_value(event.details)
+    row: dict[str, Any] = {
+        "event_id": event_id,
+        "chain": chain,
+        "seq": 0,
+        "occurred_at": occurred_at,
+        "recorded_at": now,
+        "account_id": event.account_id,
+        "actor_type": event.actor_type,
+        "actor_id": event.actor_id,
+        "actor_roles": canonical.encode_value(list(roles)),
+        "client_id": event.client_id,
+        "on_behalf_of": event.on_behalf_of,
+        "action": event.action,
+        "target_type": event.target_type,
+        "target_id": event.target_id,
+        "outcome": event.outcome,
+        "reason_code": event.reason_code,
+        "request_id": event.request_id,
+        "job_id": event.job_id,
+        "dsr_id": event.dsr_id,
+        "policy_version": event.policy_version,
+        "cascade_profile": event.cascade_profile,
+        "cascade_profile_version": event.cascade_profile_version,
+        "details": details_json,
+        "subject_id": event.subject_id,
+        "protected": ciphertext,
+        "prev_hash": "",
+        "hash": "",
+    }
+    head, middle, tail = canonical.record_parts(
+        {**row, "occurred_at": occurred, "recorded_at": stamp}
     )
+    # The stored copy of details is decoded from its canonical text: a deep copy, so the
+    # returned event does not change if the caller's dict does.
+    details = canonical.decode_object(details_json)
+    return _Item(index, event, chain, roles, details, row, head, middle, tail)
+
+
+def _stored(item: _Item) -> StoredEvent:
+    row, event = item.row, item.event
+    return StoredEvent(
+        event_id=row["event_id"],
+        chain=item.chain,
+        seq=row["seq"],
+        occurred_at=row["occurred_at"],
+        recorded_at=row["recorded_at"],
+        account_id=event.account_id,
+        actor_type=event.actor_type,
+        actor_id=event.actor_id,
+        actor_roles=item.roles,
+        client_id=event.client_id,
+        on_behalf_of=event.on_behalf_of,
+        action=event.action,
+        target_type=event.target_type,
+        target_id=event.target_id,
+        outcome=event.outcome,
+        reason_code=event.reason_code,
+        request_id=event.request_id,
+        job_id=event.job_id,
+        dsr_id=event.dsr_id,
+        policy_version=event.policy_version,
+        cascade_profile=event.cascade_profile,
+        cascade_profile_version=event.cascade_profile_version,
+        details=item.details,
+        subject_id=event.subject_id,
+        protected_ciphertext=row["protected"],
+        protected=dict(event.protected) if event.protected else None,
+        prev_hash=row["prev_hash"],
+        hash=row["hash"],
+    )
+
+
+def _dialect(session: Executor) -> str:
+    bind = session if isinstance(session, Connection) else session.get_bind()
+    return bind.dialect.name

@@ -19,16 +19,21 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` is a ``Settings`` or overrides of the environment's."""
     from flask_smorest import Api
 
-    from policy_service.api import accounts, auth, authzen, explain, health, policy, problems
-    from policy_service.api import request_context
+    from policy_service.api import (
+        accounts,
+        auth,
+        authzen,
+        explain,
+        health,
+        policy,
+        problems,
+        request_context,
+    )
     from policy_service.observability import configure_logging
     from policy_service.services.policy_tests import load_test_files
     from policy_service.state import EXTENSION_KEY, ServiceState
 
-    if isinstance(config, Settings):
-        settings = config
-    else:
-        settings = Settings.from_env(**dict(config or {}))
+    settings = config if isinstance(config, Settings) else Settings.from_env(**dict(config or {}))
     configure_logging(settings)
 
     app = Flask(__name__)
@@ -39,9 +44,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         OPENAPI_URL_PREFIX="/",
         OPENAPI_JSON_PATH="openapi.json",
         API_SPEC_OPTIONS={
-            "components": {
-                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}
-            },
+            "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}],
         },
         MAX_CONTENT_LENGTH=settings.max_body_bytes,

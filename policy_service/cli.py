@@ -14,7 +14,7 @@ from policy_service.domain.errors import PolicyPackError, ServiceError
 
 def _settings(**overrides: object) -> Settings:
     try:
-        return Settings.from_env(**{k: v for k, v in overrides.items() if v is not None})
+        return Settings.from_env(None, **{k: v for k, v in overrides.items() if v is not None})
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -68,8 +68,8 @@ def db_upgrade() -> None:
 @click.option("--demo/--no-demo", default=False, help="Seed a demo account and print tokens.")
 def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
     """Migrate the database and serve the API with gunicorn."""
-    from policy_service.serving import serve as run_server
     from policy_service.services.demo import seed_demo
+    from policy_service.serving import serve as run_server
     from policy_service.storage.migrate import upgrade
 
     started = time.perf_counter()
@@ -87,9 +87,9 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
         sample = credentials[3].token
         click.echo(
             f"\nTry: curl -s {base}/access/v1/evaluation -H 'Authorization: Bearer {sample}' "
-            "-H 'Content-Type: application/json' -d '{\"subject\":{\"type\":\"user\","
-            "\"id\":\"demo-user\"},\"action\":{\"name\":\"delete\"},\"resource\":"
-            "{\"type\":\"contact\",\"id\":\"c-1\",\"properties\":{\"account_id\":\"demo\"}}}'"
+            '-H \'Content-Type: application/json\' -d \'{"subject":{"type":"user",'
+            '"id":"demo-user"},"action":{"name":"delete"},"resource":'
+            '{"type":"contact","id":"c-1","properties":{"account_id":"demo"}}}\''
         )
         click.echo(f"API description: {base}/openapi.json")
     state.engine.dispose()
@@ -119,8 +119,11 @@ def tokens() -> None:
 @click.option("--principal", required=True, help="The user or service id the token belongs to.")
 @click.option("--service", "kind", flag_value="service", help="The principal is a service.")
 @click.option("--user", "kind", flag_value="user", default=True, help="The principal is a user.")
-@click.option("--platform-admin/--no-platform-admin", default=None,
-              help="Grant (or withdraw) the platform-wide admin role.")
+@click.option(
+    "--platform-admin/--no-platform-admin",
+    default=None,
+    help="Grant (or withdraw) the platform-wide admin role.",
+)
 @click.option("--label", default="", help="A note to recognise the token by.")
 def tokens_create(principal: str, kind: str, platform_admin: bool | None, label: str) -> None:
     """Create a token. The token is printed alone on the last line."""
@@ -174,8 +177,11 @@ def policy() -> None:
 
 
 @policy.command("test")
-@click.option("--pack", type=click.Path(path_type=Path, file_okay=False),
-              help="Policy pack directory (default: POLICY_SERVICE_POLICY_PACK).")
+@click.option(
+    "--pack",
+    type=click.Path(path_type=Path, file_okay=False),
+    help="Policy pack directory (default: POLICY_SERVICE_POLICY_PACK).",
+)
 @click.option("--verbose", "-v", is_flag=True, help="Print passing cases too.")
 def policy_test(pack: Path | None, verbose: bool) -> None:
     """Run the pack's policy test cases; exit 1 on any failure."""
@@ -193,8 +199,10 @@ def policy_test(pack: Path | None, verbose: bool) -> None:
     for result in results:
         if verbose or not result.passed:
             click.echo(result.describe())
-    click.echo(f"policy {loaded.name} {loaded.version}: {len(results) - len(failed)} passed, "
-               f"{len(failed)} failed")
+    click.echo(
+        f"policy {loaded.name} {loaded.version}: {len(results) - len(failed)} passed, "
+        f"{len(failed)} failed"
+    )
     if failed or not results:
         sys.exit(1)
 
@@ -212,5 +220,7 @@ def policy_check(pack: Path | None) -> None:
     except PolicyPackError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(1)
-    click.echo(f"policy {loaded.name} {loaded.version}: {len(loaded.rules)} rules, "
-               f"{sum(len(f.cases) for f in files)} test cases: valid")
+    click.echo(
+        f"policy {loaded.name} {loaded.version}: {len(loaded.rules)} rules, "
+        f"{sum(len(f.cases) for f in files)} test cases: valid"
+    )

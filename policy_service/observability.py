@@ -20,7 +20,9 @@ REDACTED_KEYS = frozenset(
 )
 
 
-def _redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+def _redact(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
     for key in event:
         if key.lower() in REDACTED_KEYS:
             event[key] = "[redacted]"

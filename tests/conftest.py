@@ -187,7 +187,9 @@ class Service:
         with state.unit_of_work() as uow:
             for account_id, account_roles in (roles or {}).items():
                 memberships.set_roles(uow.session, account_id, principal, account_roles)
-                record_change(uow.session, "membership", account_id=account_id, subject_id=principal)
+                record_change(
+                    uow.session, "membership", account_id=account_id, subject_id=principal
+                )
             uow.commit()
         _, token = issue_token(state, principal, kind=kind, platform_admin=platform_admin)
         state.sync_now()

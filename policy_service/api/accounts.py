@@ -10,6 +10,7 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from policy_service.api.auth import current_caller
+from policy_service.api.fields import StrictBoolean
 from policy_service.api.parsing import Blueprint
 from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
 from policy_service.services import accounts as account_service
@@ -41,14 +42,14 @@ class AccountCreateSchema(_Strict):
         load_default="trash-retains-all", validate=validate.Length(min=1, max=64)
     )
     retention_days = fields.Integer(load_default=DEFAULT_RETENTION_DAYS, strict=True)
-    purge_enabled = fields.Boolean(load_default=False)
+    purge_enabled = StrictBoolean(load_default=False)
 
 
 class AccountPatchSchema(_Strict):
     name = fields.String(validate=validate.Length(min=1, max=200))
     cascade_profile = fields.String(validate=validate.Length(min=1, max=64))
     retention_days = fields.Integer(strict=True)
-    purge_enabled = fields.Boolean()
+    purge_enabled = StrictBoolean()
 
 
 class AccountListQuery(ma.Schema):

@@ -8,6 +8,7 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
+from policy_service.api.fields import StrictBoolean
 from policy_service.domain.decisions import Action, DecisionRequest, Resource, Subject
 from policy_service.domain.identifiers import ID_PATTERN
 
@@ -61,7 +62,7 @@ class OptionsSchema(_Strict):
         load_default="execute_all", validate=validate.OneOf(SEMANTICS)
     )
     # Not in AuthZEN 1.0: ask for each item's reason and policy version in the answer.
-    include_context = fields.Boolean(load_default=False)
+    include_context = StrictBoolean(load_default=False)
 
 
 class EvaluationsSchema(_Strict):

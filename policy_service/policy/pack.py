@@ -21,6 +21,7 @@ import casbin
 
 from policy_service.domain.decisions import RuleRef
 from policy_service.domain.errors import PolicyPackError
+from policy_service.domain.facts import FACT_NAMES
 from policy_service.domain.identifiers import (
     ACTION_PATTERN,
     ANY_ACCOUNT,
@@ -29,7 +30,6 @@ from policy_service.domain.identifiers import (
     is_valid_account_id,
     is_valid_id,
 )
-from policy_service.domain.facts import FACT_NAMES
 from policy_service.policy.conditions import UnknownCondition, parse_condition_names
 
 MANIFEST = "pack.toml"
@@ -89,6 +89,18 @@ class PolicyPack:
         return casbin.Enforcer.new_model(text=self.model_text)
 
 
+_TOML_LINE = re.compile(r"at line (\d+)")
+
+
+def toml_error_line(error: tomllib.TOMLDecodeError) -> int | None:
+    """The line a TOML error is on (Python 3.11's error carries it only in its message)."""
+    line = getattr(error, "lineno", None)
+    if isinstance(line, int):
+        return line
+    found = _TOML_LINE.search(str(error))
+    return int(found.group(1)) if found else None
+
+
 def _line_of(text: str, needle: str) -> int | None:
     for number, line in enumerate(text.splitlines(), start=1):
         if needle in line:
@@ -113,13 +125,12 @@ def _load_manifest(directory: Path) -> tuple[Path, str, dict[str, Any]]:
     try:
         manifest = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        line = getattr(exc, "lineno", None)
-        raise PolicyPackError(str(manifest_path), line, f"invalid TOML: {exc}") from None
+        raise PolicyPackError(
+            str(manifest_path), toml_error_line(exc), f"invalid TOML: {exc}"
+        ) from None
     for key in manifest:
         if key not in MANIFEST_KEYS:
-            raise PolicyPackError(
-                str(manifest_path), _line_of(text, key), f"unknown key {key!r}"
-            )
+            raise PolicyPackError(str(manifest_path), _line_of(text, key), f"unknown key {key!r}")
     for key in ("name", "model", "rules"):
         if not isinstance(manifest.get(key), str) or not manifest[key]:
             raise PolicyPackError(str(manifest_path), None, f"{key!r} must be a non-empty string")
@@ -236,9 +247,7 @@ def _parse_assignments(path: Path, text: str) -> tuple[StaticAssignment, ...]:
     return tuple(assignments)
 
 
-def _parse_subjects(
-    manifest_path: Path, text: str, raw: Any
-) -> dict[str, dict[str, str]]:
+def _parse_subjects(manifest_path: Path, text: str, raw: Any) -> dict[str, dict[str, str]]:
     if raw is None:
         return {}
     if not isinstance(raw, list):

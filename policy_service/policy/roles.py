@@ -27,7 +27,9 @@ class RoleIndex(RoleManager):  # type: ignore[misc]
 
     # -- loading and changes ------------------------------------------------------------
 
-    def load(self, stored: Iterable[tuple[str, str, str]], static: Iterable[tuple[str, str, str]]) -> None:
+    def load(
+        self, stored: Iterable[tuple[str, str, str]], static: Iterable[tuple[str, str, str]]
+    ) -> None:
         """Replace everything with (user, role, domain) rows from the database and the pack."""
         stored_map = _group(stored)
         static_map = _group(static)
@@ -63,7 +65,9 @@ class RoleIndex(RoleManager):  # type: ignore[misc]
         return self._stored.get((domain, user), frozenset())
 
     def __len__(self) -> int:
-        return sum(len(v) for v in self._stored.values()) + sum(len(v) for v in self._static.values())
+        return sum(len(v) for v in self._stored.values()) + sum(
+            len(v) for v in self._static.values()
+        )
 
     # -- casbin RoleManager interface ----------------------------------------------------
 

@@ -53,7 +53,9 @@ class Explanation:
 
 
 def _property_error(name: str, expected: str) -> BadRequest:
-    return BadRequest(f"resource.properties.{name} must be {expected}", pointer=f"/resource/properties/{name}")
+    return BadRequest(
+        f"resource.properties.{name} must be {expected}", pointer=f"/resource/properties/{name}"
+    )
 
 
 def _parse_timestamp(name: str, raw: Any) -> datetime:
@@ -160,7 +162,9 @@ def evaluate(
     require_in_account(runtime, caller, account.id, "account", "decision.evaluate")
     facts = gather_facts(request, account, runtime.pack, now or datetime.now(UTC))
     action = qualified_action(request.action.name, request.resource.type)
-    verdict = _verdict(runtime, request.subject.id, account.id, request.resource.type, action, facts.facts)
+    verdict = _verdict(
+        runtime, request.subject.id, account.id, request.resource.type, action, facts.facts
+    )
     return _decision(runtime, verdict, account.id, request, action, facts)
 
 

@@ -39,7 +39,7 @@ from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
 from policy_service.domain.decisions import Action, DecisionRequest, Resource, Subject
 from policy_service.domain.errors import PolicyPackError, ServiceError
 from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_account_id, is_valid_id
-from policy_service.policy.pack import PolicyPack
+from policy_service.policy.pack import PolicyPack, toml_error_line
 from policy_service.policy.runtime import PolicyRuntime, SyncSource
 from policy_service.services.authorization import Caller, evaluate
 from policy_service.storage.changes import Change
@@ -120,7 +120,7 @@ def _parse_accounts(path: Path, text: str, raw: Any) -> dict[str, Account]:
 
 
 def _parse_members(path: Path, text: str, raw: Any) -> list[tuple[str, str, str]]:
-    rows = []
+    rows: list[tuple[str, str, str]] = []
     lines = _header_lines(text, "[[members]]")
     for index, entry in enumerate(raw or []):
         line = lines[index] if index < len(lines) else None
@@ -176,7 +176,7 @@ def load_test_file(path: Path) -> PolicyTestFile:
         text = path.read_text(encoding="utf-8")
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise _fail(path, getattr(exc, "lineno", None), f"invalid TOML: {exc}") from None
+        raise _fail(path, toml_error_line(exc), f"invalid TOML: {exc}") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise _fail(path, None, f"cannot read: {exc}") from None
     unknown = set(data) - FILE_KEYS
@@ -218,7 +218,9 @@ class _FixtureSource(SyncSource):
         yield RUNNER, "platform_admin", PLATFORM_DOMAIN
 
     def roles_of(self, account_id: str, user_id: str) -> list[str]:
-        return [role for user, role, acc in self._file.members if (acc, user) == (account_id, user_id)]
+        return [
+            role for user, role, acc in self._file.members if (acc, user) == (account_id, user_id)
+        ]
 
     def is_platform_admin(self, principal_id: str) -> bool:
         return principal_id == RUNNER
@@ -252,7 +254,9 @@ def run_file(pack: PolicyPack, test_file: PolicyTestFile) -> Iterator[CaseResult
         passed = decision.allowed == case.expect and (
             case.reason is None or case.reason == decision.reason.code
         )
-        yield CaseResult(case, passed, f"got {got} ({decision.reason.code}: {decision.reason.text})")
+        yield CaseResult(
+            case, passed, f"got {got} ({decision.reason.code}: {decision.reason.text})"
+        )
 
 
 def run_pack_tests(pack: PolicyPack) -> list[CaseResult]:

@@ -52,6 +52,8 @@ def revoke_tokens(
     return count
 
 
-def list_tokens(state: ServiceState, principal_id: str | None = None) -> list[token_store.TokenInfo]:
+def list_tokens(
+    state: ServiceState, principal_id: str | None = None
+) -> list[token_store.TokenInfo]:
     with state.unit_of_work(write=False) as uow:
         return token_store.list_tokens(uow.session, principal_id)

@@ -47,11 +47,16 @@ def record_change(
 
 
 def current_version(session: Session) -> int:
-    return int(session.execute(select(SyncStateRow.version).where(SyncStateRow.id == 1)).scalar_one())
+    return int(
+        session.execute(select(SyncStateRow.version).where(SyncStateRow.id == 1)).scalar_one()
+    )
 
 
 def changes_since(session: Session, version: int, limit: int = 10_000) -> list[Change]:
     rows = session.execute(
-        select(ChangeRow).where(ChangeRow.version > version).order_by(ChangeRow.version).limit(limit)
+        select(ChangeRow)
+        .where(ChangeRow.version > version)
+        .order_by(ChangeRow.version)
+        .limit(limit)
     ).scalars()
     return [Change(r.version, r.kind, r.account_id, r.subject_id, r.detail) for r in rows]

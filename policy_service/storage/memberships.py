@@ -47,12 +47,12 @@ def members_of(session: Session, account_id: str) -> dict[str, list[str]]:
 def all_assignments(session: Session) -> Iterator[tuple[str, str, str]]:
     """Every (user, role, domain) the enforcer needs: memberships and platform admins."""
     result = session.execute(
-        select(MembershipRow.user_id, MembershipRow.role, MembershipRow.account_id).execution_options(
-            yield_per=ROW_BATCH
-        )
+        select(
+            MembershipRow.user_id, MembershipRow.role, MembershipRow.account_id
+        ).execution_options(yield_per=ROW_BATCH)
     )
     for user_id, role, account_id in result:
-        yield user_id, role, account_id
+        yield str(user_id), str(role), str(account_id)
     for principal_id in session.execute(
         select(PrincipalRow.id).where(PrincipalRow.platform_admin.is_(True))
     ).scalars():

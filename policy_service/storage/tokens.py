@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from policy_service.storage.tables import ApiTokenRow, PrincipalRow, utcnow
 
-TOKEN_PREFIX = "pst_"
+TOKEN_PREFIX = "pst_"  # noqa: S105 (a public prefix that makes leaked tokens greppable)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +81,13 @@ def authenticate(session: Session, token: str) -> Principal | None:
     return None if row is None else Principal(row.id, row.kind, row.platform_admin)
 
 
-def revoke(session: Session, *, token_id: str | None = None, principal_id: str | None = None,
-           label: str | None = None) -> int:
+def revoke(
+    session: Session,
+    *,
+    token_id: str | None = None,
+    principal_id: str | None = None,
+    label: str | None = None,
+) -> int:
     query = update(ApiTokenRow).where(ApiTokenRow.revoked_at.is_(None)).values(revoked_at=utcnow())
     if token_id is not None:
         query = query.where(ApiTokenRow.id == token_id)

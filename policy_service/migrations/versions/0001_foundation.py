@@ -88,5 +88,12 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    for table in ("change_log", "sync_state", "memberships", "api_tokens", "principals", "accounts"):
+    for table in (
+        "change_log",
+        "sync_state",
+        "memberships",
+        "api_tokens",
+        "principals",
+        "accounts",
+    ):
         op.drop_table(table)

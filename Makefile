@@ -1,0 +1,33 @@
+# The two quick-start commands: `make run` and `make test`. Both install into .venv first.
+VENV ?= .venv
+PYTHON ?= python3
+BIN := $(VENV)/bin
+
+.PHONY: install run test lint bench-decisions bench-audit
+
+$(BIN)/policy-service: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+install: $(BIN)/policy-service
+
+## Serve the API on the embedded SQLite database, with a demo account and printed tokens.
+run: install
+	$(BIN)/policy-service serve --demo
+
+## Lint, type-check, then run every test (unit, integration on SQLite and PostgreSQL, end to end).
+test: install lint
+	$(BIN)/pytest
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+bench-decisions: install
+	$(BIN)/python bench/bench_decisions.py
+
+bench-audit: install
+	$(BIN)/python bench/bench_audit.py

@@ -1,0 +1,179 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from audit import GENESIS_HASH, PLATFORM_CHAIN, AuditWriter, list_checkpoints
+from audit.canonical import event_record, format_timestamp, sha256_hex
+from audit.tables import audit_chain_heads, audit_events
+from policy_service.storage.unit_of_work import UnitOfWork
+from tests.audit.conftest import CHECKPOINT_EVERY, make_event
+
+
+def test_appended_events_are_numbered_from_one_and_linked_by_hash(
+    append: Callable[..., list[Any]],
+) -> None:
+    events = append(3)
+    assert [e.seq for e in events] == [1, 2, 3]
+    assert events[0].prev_hash == GENESIS_HASH
+    assert events[1].prev_hash == events[0].hash
+    assert events[2].prev_hash == events[1].hash
+    assert len({e.event_id for e in events}) == 3
+    assert [e.event_id for e in events] == sorted(e.event_id for e in events)
+
+
+def test_the_hash_covers_the_canonical_encoding_of_every_other_field(
+    append: Callable[..., list[Any]],
+) -> None:
+    (event,) = append(1)
+    fields = {
+        name: getattr(event, name)
+        for name in [
+            "account_id",
+            "action",
+            "actor_id",
+            "actor_type",
+            "cascade_profile",
+            "cascade_profile_version",
+            "chain",
+            "client_id",
+            "details",
+            "dsr_id",
+            "event_id",
+            "job_id",
+            "on_behalf_of",
+            "outcome",
+            "policy_version",
+            "prev_hash",
+            "reason_code",
+            "request_id",
+            "seq",
+            "subject_id",
+            "target_id",
+            "target_type",
+        ]
+    }
+    fields.update(
+        actor_roles=list(event.actor_roles),
+        occurred_at=format_timestamp(event.occurred_at),
+        recorded_at=format_timestamp(event.recorded_at),
+        protected=event.protected_ciphertext,
+    )
+    assert sha256_hex(event_record(fields)) == event.hash
+
+
+def test_each_account_has_its_own_chain_and_events_without_account_go_to_platform(
+    append: Callable[..., list[Any]],
+) -> None:
+    a1 = append(2, account_id="acct-1")
+    a2 = append(1, account_id="acct-2")
+    platform = append(1, account_id=None, action="policy.reload")
+    assert [(e.chain, e.seq) for e in a1] == [("acct-1", 1), ("acct-1", 2)]
+    assert [(e.chain, e.seq) for e in a2] == [("acct-2", 1)]
+    assert [(e.chain, e.seq) for e in platform] == [(PLATFORM_CHAIN, 1)]
+
+
+def test_an_event_rolled_back_with_its_action_leaves_no_gap(
+    writer: AuditWriter, uow: Callable[..., UnitOfWork], append: Callable[..., list[Any]]
+) -> None:
+    append(1)
+    with uow() as work:
+        writer.append(work.session, make_event())
+        # no commit: the action failed, so its audit event goes with it
+    (after,) = append(1)
+    assert after.seq == 2
+    with uow(write=False) as work:
+        seqs = work.session.execute(select(audit_events.c.seq)).scalars().all()
+    assert sorted(seqs) == [1, 2]
+
+
+def test_append_many_numbers_a_mixed_batch_per_chain_and_moves_each_head(
+    writer: AuditWriter, uow: Callable[..., UnitOfWork]
+) -> None:
+    batch = [make_event(account_id=f"acct-{i % 3}") for i in range(9)]
+    with uow() as work:
+        stored = writer.append_many(work.session, batch)
+        work.commit()
+    per_chain: dict[str, list[int]] = {}
+    for event in stored:
+        per_chain.setdefault(event.chain, []).append(event.seq)
+    assert per_chain == {"acct-0": [1, 2, 3], "acct-1": [1, 2, 3], "acct-2": [1, 2, 3]}
+    with uow(write=False) as work:
+        heads = dict(
+            work.session.execute(select(audit_chain_heads.c.chain, audit_chain_heads.c.seq)).all()
+        )
+    assert heads == {"acct-0": 3, "acct-1": 3, "acct-2": 3}
+
+
+def test_a_checkpoint_is_signed_every_n_events(
+    append: Callable[..., list[Any]], uow: Callable[..., UnitOfWork]
+) -> None:
+    events = append(2 * CHECKPOINT_EVERY + 1)
+    with uow(write=False) as work:
+        checkpoints = list_checkpoints(work.session, "acct-1")
+    assert [c.seq for c in checkpoints] == [CHECKPOINT_EVERY, 2 * CHECKPOINT_EVERY]
+    assert [c.hash for c in checkpoints] == [
+        events[CHECKPOINT_EVERY - 1].hash,
+        events[2 * CHECKPOINT_EVERY - 1].hash,
+    ]
+
+
+def test_a_checkpoint_on_demand_signs_the_current_head_once(
+    writer: AuditWriter, append: Callable[..., list[Any]], uow: Callable[..., UnitOfWork]
+) -> None:
+    events = append(3)
+    with uow() as work:
+        first = writer.checkpoint(work.session, "acct-1")
+        again = writer.checkpoint(work.session, "acct-1")
+        work.commit()
+    assert (first.seq, first.hash) == (3, events[-1].hash)
+    assert again == first
+    with uow(write=False) as work:
+        assert list_checkpoints(work.session, "acct-1") == [first]
+
+
+def test_a_checkpoint_of_an_empty_chain_is_refused(
+    writer: AuditWriter, uow: Callable[..., UnitOfWork]
+) -> None:
+    with uow() as work, pytest.raises(ValueError, match="no events"):
+        writer.checkpoint(work.session, "acct-9")
+
+
+def test_occurred_at_is_kept_apart_from_recorded_at(append: Callable[..., list[Any]]) -> None:
+    earlier = datetime(2024, 3, 1, 12, 30, 15, 123456, tzinfo=UTC)
+    (event,) = append(1, occurred_at=earlier)
+    assert event.occurred_at == earlier
+    assert event.recorded_at - earlier > timedelta(days=1)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"outcome": "maybe"}, "outcome"),
+        ({"details": {"ratio": 0.5}}, "floats"),
+        ({"details": {"big": 2**60}}, "outside"),
+        ({"protected": {"name": "Ada"}}, "subject_id"),
+        ({"account_id": "platform"}, "reserved"),
+        ({"target_id": "x" * 200}, "target_id"),
+        ({"occurred_at": datetime(2024, 1, 1)}, "timezone"),
+    ],
+)
+def test_an_invalid_event_is_refused_before_anything_is_written(
+    writer: AuditWriter,
+    uow: Callable[..., UnitOfWork],
+    overrides: dict[str, Any],
+    message: str,
+) -> None:
+    with uow() as work:
+        with pytest.raises(ValueError, match=message):
+            writer.append(work.session, make_event(**overrides))
+        assert work.session.execute(select(audit_events.c.event_id)).first() is None
+
+
+def test_a_writer_needs_a_32_byte_key_encryption_key() -> None:
+    with pytest.raises(ValueError, match="32 bytes"):
+        AuditWriter(b"short")

@@ -1,0 +1,52 @@
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from tests.conftest import Service
+
+
+@dataclass
+class Tenants:
+    """Two accounts, a calling service for each, people in them, and a platform admin."""
+
+    service: Service
+    pep_acme: str
+    pep_globex: str
+    ada: str  # admin of acme
+    uma: str  # user of acme
+    root: str  # platform admin
+
+    def post(self, path: str, body: Any, token: str | None = None, **kwargs: Any) -> Any:
+        return self.service.request("POST", path, token or self.pep_acme, json=body, **kwargs)
+
+
+@pytest.fixture
+def tenants(service: Service) -> Tenants:
+    service.account("acme", purge_enabled=True)
+    service.account("globex", purge_enabled=False)
+    return Tenants(
+        service=service,
+        pep_acme=service.caller("pep-acme", roles={"acme": ["service"]}, kind="service"),
+        pep_globex=service.caller("pep-globex", roles={"globex": ["service"]}, kind="service"),
+        ada=service.caller("ada", roles={"acme": ["admin"]}),
+        uma=service.caller("uma", roles={"acme": ["user"]}),
+        root=service.caller("root", platform_admin=True),
+    )
+
+
+def evaluation(
+    subject: str = "ada",
+    action: str = "delete",
+    account: str = "acme",
+    **properties: Any,
+) -> dict[str, Any]:
+    return {
+        "subject": {"type": "user", "id": subject},
+        "action": {"name": action},
+        "resource": {
+            "type": "contact",
+            "id": "c-1",
+            "properties": {"account_id": account, **properties},
+        },
+    }

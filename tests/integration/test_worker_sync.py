@@ -1,0 +1,99 @@
+"""Two workers on one database: each sees the other's changes within the sync interval,
+and neither serves a cached decision that a change has made stale."""
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from tests.conftest import DEFAULT_PACK, Service
+from tests.integration.conftest import evaluation
+
+SYNC_INTERVAL = 0.2
+
+
+def two_workers(make_service: Any, database_url: str, **overrides: Any) -> tuple[Service, Service]:
+    first = make_service(database_url, sync_interval=SYNC_INTERVAL, **overrides)
+    first.account("acme")
+    first.caller("pep", roles={"acme": ["service"]}, kind="service")
+    first.caller("uma", roles={"acme": ["user"]})
+    first.caller("root", platform_admin=True)
+    second = make_service(database_url, sync_interval=SYNC_INTERVAL, **overrides)
+    second.tokens = first.tokens
+    return first, second
+
+
+def ask(service: Service, body: dict[str, Any]) -> bool:
+    response = service.request("POST", "/access/v1/evaluation", service.tokens["pep"], json=body)
+    assert response.status_code == 200, response.get_json()
+    return bool(response.get_json()["decision"])
+
+
+def test_a_role_granted_through_one_worker_reaches_the_other(
+    make_service: Any, database_url: str
+) -> None:
+    first, second = two_workers(make_service, database_url)
+    body = evaluation("uma", "delete")
+    assert ask(second, body) is False  # now cached in the second worker
+    granted = first.request(
+        "PUT", "/v1/accounts/acme/members/uma", first.tokens["root"], json={"roles": ["admin"]}
+    )
+    assert granted.status_code == 200
+    time.sleep(SYNC_INTERVAL * 1.5)
+    assert ask(second, body) is True
+
+
+def test_a_role_withdrawn_through_one_worker_is_withdrawn_in_the_other(
+    make_service: Any, database_url: str
+) -> None:
+    first, second = two_workers(make_service, database_url)
+    body = evaluation("uma", "read")
+    assert ask(second, body) is True
+    first.request("DELETE", "/v1/accounts/acme/members/uma", first.tokens["root"])
+    time.sleep(SYNC_INTERVAL * 1.5)
+    assert ask(second, body) is False
+
+
+def test_an_account_setting_changed_through_one_worker_reaches_the_other(
+    make_service: Any, database_url: str
+) -> None:
+    first, second = two_workers(make_service, database_url)
+    first.caller("ada", roles={"acme": ["admin"]})
+    body = evaluation("ada", "purge", state="trashed", deleted_at="2026-11-20T00:00:00Z")
+    assert ask(second, body) is False
+    first.request("PATCH", "/v1/accounts/acme", first.tokens["root"], json={"purge_enabled": True})
+    time.sleep(SYNC_INTERVAL * 1.5)
+    assert ask(second, body) is True
+
+
+def test_a_policy_reload_through_one_worker_reaches_the_other(
+    make_service: Any, database_url: str, tmp_path: Path
+) -> None:
+    pack = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK, pack)
+    model = (DEFAULT_PACK.parent / "casbin_model.conf").resolve()
+    manifest = pack / "pack.toml"
+    manifest.write_text(manifest.read_text().replace('"../casbin_model.conf"', f'"{model}"'))
+    first, second = two_workers(make_service, database_url, policy_pack=pack)
+    body = evaluation("uma", "export")
+    assert ask(second, body) is False
+    with (pack / "rules.csv").open("a") as rules:
+        rules.write("p, user, *, contact, contact.export, , allow\n")
+    response = first.request("POST", "/v1/policy/reload", first.tokens["root"])
+    assert response.status_code == 200
+    time.sleep(SYNC_INTERVAL * 1.5)
+    assert ask(second, body) is True
+    assert second.state.runtime.version == response.get_json()["version"]
+
+
+def test_a_platform_admin_granted_elsewhere_is_recognised(
+    make_service: Any, database_url: str
+) -> None:
+    from policy_service.services.tokens import issue_token
+
+    first, second = two_workers(make_service, database_url)
+    _, token = issue_token(first.state, "newroot")
+    assert second.request("GET", "/v1/accounts/acme", token).status_code == 403
+    issue_token(first.state, "newroot", platform_admin=True)
+    time.sleep(SYNC_INTERVAL * 1.5)
+    assert second.request("GET", "/v1/accounts/acme", token).status_code == 200
