@@ -126,38 +126,29 @@ def checkpoint_message(chain: str, seq: int, head_hash: str, created_at: str, ke
     )
 
 
-_quote = json.encoder.encode_basestring  # the C function ``json.dumps`` uses for str
-_BEFORE_PREV: Final = EVENT_FIELDS[: EVENT_FIELDS.index("prev_hash")]
-_BEFORE_SEQ: Final = EVENT_FIELDS[EVENT_FIELDS.index("prev_hash") + 1 : EVENT_FIELDS.index("seq")]
-_AFTER_SEQ: Final = EVENT_FIELDS[EVENT_FIELDS.index("seq") + 1 : -1]
-_RAW_JSON: Final = frozenset({"actor_roles", "details"})
-
-
-def _segment(names: tuple[str, ...], fields: Mapping[str, Any], first: bool) -> str:
-    parts = []
-    for index, name in enumerate(names):
-        value = fields[name]
-        if name in _RAW_JSON:
-            text = value  # already canonical JSON text, made by encode_value
-        elif value is None:
-            text = "null"
-        else:
-            text = _quote(value)
-        parts.append(("{" if first and index == 0 else ",") + _quote(name) + ":" + text)
-    return "".join(parts)
+_PREV_KEY: Final = ',"prev_hash":""'
+_SEQ_KEY: Final = ',"seq":0'
 
 
 def record_parts(fields: Mapping[str, Any]) -> tuple[bytes, bytes, bytes]:
-    """The canonical record split around its two position-dependent values, so that
-    ``head + prev_hash + middle + str(seq) + tail`` equals :func:`event_record`'s bytes.
+    """The canonical record of ``fields`` (every name in EVENT_FIELDS, values checked) split
+    around its two position-dependent values: ``head + prev_hash + middle + str(seq) +
+    tail`` equals :func:`event_record`'s bytes.
 
     The writer encodes everything else before it takes the chain's lock, and links the
-    events under the lock with a few concatenations. ``fields`` holds string or ``None``
-    values, except ``actor_roles`` and ``details``: their canonical JSON text.
+    events under the lock with a few concatenations. The record is encoded once with
+    ``prev_hash=""`` and ``seq=0`` and cut at those two keys; the last occurrence of each
+    is the top-level one, because every key sorted after them holds a scalar, and a JSON
+    string cannot contain an unescaped quote.
     """
-    head = _segment(_BEFORE_PREV, fields, True) + ',"prev_hash":"'
-    middle = '"' + _segment(_BEFORE_SEQ, fields, False) + ',"seq":'
-    tail = _segment(_AFTER_SEQ, fields, False) + f',"v":{FORMAT_VERSION}}}'
+    text = _encoder.encode({**fields, "prev_hash": "", "seq": 0, "v": FORMAT_VERSION})
+    prev_at = text.rfind(_PREV_KEY)
+    seq_at = text.rfind(_SEQ_KEY + ",")
+    if prev_at < 0 or seq_at < prev_at:
+        raise AssertionError("canonical record layout changed")  # pragma: no cover
+    head = text[:prev_at] + ',"prev_hash":"'
+    middle = '"' + text[prev_at + len(_PREV_KEY) : seq_at] + ',"seq":'
+    tail = text[seq_at + len(_SEQ_KEY) :]
     return head.encode("utf-8"), middle.encode("utf-8"), tail.encode("utf-8")
 
 

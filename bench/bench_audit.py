@@ -138,24 +138,52 @@ def batched_appends(
     return total / (time.perf_counter() - started)
 
 
-def _concurrent_worker(url: str, pem: bytes, kek: bytes, count: int, barrier: Any) -> None:
+def commit_floor(url: str, count: int) -> float:
+    """One-row INSERT + COMMIT with raw psycopg: what this machine's commit latency allows
+    any design that commits per event, for comparison with single appends."""
+    import psycopg
+
+    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(dsn) as connection:
+        connection.execute("CREATE TABLE bench_floor (id bigint PRIMARY KEY, body text)")
+        connection.commit()
+        started = time.perf_counter()
+        for i in range(count):
+            connection.execute("INSERT INTO bench_floor VALUES (%s, %s)", (i, "x" * 200))
+            connection.commit()
+        rate = count / (time.perf_counter() - started)
+        connection.execute("DROP TABLE bench_floor")
+        connection.commit()
+    return rate
+
+
+def _concurrent_worker(
+    url: str, pem: bytes, kek: bytes, count: int, barrier: Any, account: str
+) -> None:
     engine = create_database_engine(url)
     writer = writer_for(pem, kek)
     # Warm the pool and the imports before the clock starts.
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
     barrier.wait(timeout=120)
-    single_appends(engine, writer, count, "acct-concurrent")
+    single_appends(engine, writer, count, account)
     barrier.wait(timeout=600)
     engine.dispose()
 
 
-def concurrent_appends(url: str, pem: bytes, kek: bytes, processes: int, count: int) -> float:
+def concurrent_appends(
+    url: str, pem: bytes, kek: bytes, processes: int, count: int, *, one_chain: bool
+) -> float:
+    """``one_chain``: every process appends to the same chain (the worst case: appends
+    serialize on its head row through commit); otherwise each to its own account's chain."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes + 1)
     workers = [
-        context.Process(target=_concurrent_worker, args=(url, pem, kek, count, barrier))
-        for _ in range(processes)
+        context.Process(
+            target=_concurrent_worker,
+            args=(url, pem, kek, count, barrier, "acct-shared" if one_chain else f"acct-{n}"),
+        )
+        for n in range(processes)
     ]
     for worker in workers:
         worker.start()
@@ -213,8 +241,12 @@ def main() -> None:
         results["pg_single_appends_per_s"] = single_appends(
             engine, writer, args.appends, "acct-single"
         )
+        results["pg_commit_floor_per_s"] = commit_floor(url, args.appends)
         results["pg_concurrent_appends_per_s"] = concurrent_appends(
-            url, pem, kek, args.processes, args.per_process
+            url, pem, kek, args.processes, args.per_process, one_chain=True
+        )
+        results["pg_concurrent_own_chains_appends_per_s"] = concurrent_appends(
+            url, pem, kek, args.processes, args.per_process, one_chain=False
         )
         results["pg_concurrent_processes"] = args.processes
         results["pg_batched_appends_per_s"] = batched_appends(
@@ -229,7 +261,6 @@ def main() -> None:
         results["verify_events"] = args.events
         results["pg_fill_batched_appends_per_s"] = fill_rate
         with engine.connect() as connection:
-            connection.exec_driver_sql("VACUUM ANALYZE audit_events") if False else None
             report, seconds = timed(lambda: verify_database(connection, key.public_key()))
         if not report.ok or report.events_checked != args.events:
             raise RuntimeError(f"database verification failed: {report}")
@@ -256,9 +287,15 @@ def main() -> None:
             ("SQLite, single appends (1 per transaction)", "sqlite_single_appends_per_s", None),
             ("SQLite, batched appends", "sqlite_batched_appends_per_s", None),
             ("PostgreSQL, single appends (1 per transaction)", "pg_single_appends_per_s", 2000),
+            ("  floor: raw psycopg 1-row INSERT + COMMIT", "pg_commit_floor_per_s", None),
             (
-                f"PostgreSQL, {args.processes} writer processes",
+                f"PostgreSQL, {args.processes} processes, one chain",
                 "pg_concurrent_appends_per_s",
+                None,
+            ),
+            (
+                f"PostgreSQL, {args.processes} processes, a chain each",
+                "pg_concurrent_own_chains_appends_per_s",
                 None,
             ),
             (

@@ -48,8 +48,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
             "security": [{"bearerAuth": []}],
         },
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
-        JSON_SORT_KEYS=False,
     )
+    app.json.sort_keys = False  # type: ignore[attr-defined]
 
     state = ServiceState.build(settings)
     load_test_files(state.runtime.pack)  # an invalid policy test file stops the start too

@@ -16,7 +16,7 @@ from flask import Flask, current_app, g, request
 from policy_service.domain.errors import BadRequest, Forbidden, Unauthenticated
 from policy_service.domain.identifiers import is_valid_id
 from policy_service.services.authorization import Caller
-from policy_service.state import get_state
+from policy_service.state import ServiceState, get_state
 from policy_service.storage import tokens
 
 ON_BEHALF_OF_HEADER = "X-On-Behalf-Of"
@@ -63,10 +63,9 @@ def _authenticate() -> None:
         return
     token = _bearer_token()
     state = get_state()
-    with state.session_factory() as session:
-        principal = tokens.authenticate(session, token)
-    if principal is None:
-        raise Unauthenticated("the token is unknown or revoked", token_error=True)
+    # Pick up changes other workers made (revocations included) before trusting anything.
+    state.sync()
+    principal = _principal_for(state, token)
 
     on_behalf_of = request.headers.get(ON_BEHALF_OF_HEADER)
     if on_behalf_of is not None:
@@ -76,8 +75,24 @@ def _authenticate() -> None:
             raise BadRequest(f"{ON_BEHALF_OF_HEADER} is not a valid user id")
     g.caller = Caller(principal.id, principal.kind, principal.platform_admin, on_behalf_of)
     structlog.contextvars.bind_contextvars(principal=principal.id, on_behalf_of=on_behalf_of)
-    # Before answering, pick up policy and membership changes other workers made.
-    state.sync()
+
+
+MAX_CACHED_TOKENS = 10_000
+
+
+def _principal_for(state: ServiceState, token: str) -> tokens.Principal:
+    token_hash = tokens.hash_token(token)
+    cached = state.runtime.tokens.get(token_hash)
+    if cached is not None:
+        return tokens.Principal(*cached)
+    with state.session_factory() as session:
+        principal = tokens.authenticate_hash(session, token_hash)
+    if principal is None:
+        raise Unauthenticated("the token is unknown or revoked", token_error=True)
+    if len(state.runtime.tokens) >= MAX_CACHED_TOKENS:
+        state.runtime.tokens.clear()
+    state.runtime.tokens[token_hash] = (principal.id, principal.kind, principal.platform_admin)
+    return principal
 
 
 def init_app(app: Flask) -> None:

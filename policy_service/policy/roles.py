@@ -64,10 +64,13 @@ class RoleIndex(RoleManager):  # type: ignore[misc]
     def stored_roles_of(self, user: str, domain: str) -> frozenset[str]:
         return self._stored.get((domain, user), frozenset())
 
-    def __len__(self) -> int:
-        return sum(len(v) for v in self._stored.values()) + sum(
-            len(v) for v in self._static.values()
-        )
+    def assignment_count(self) -> int:
+        stored = sum(len(v) for v in self._stored.values())
+        return stored + sum(len(v) for v in self._static.values())
+
+    def __bool__(self) -> bool:
+        # pycasbin's g() tests ``if not rm`` on every call; an empty index is still a manager.
+        return True
 
     # -- casbin RoleManager interface ----------------------------------------------------
 

@@ -6,6 +6,8 @@ same transaction as the change; every worker checks the log's version at most ev
 ``sync_interval`` seconds before it answers, and applies what it missed. A worker therefore
 never answers on state older than ``sync_interval`` (0.5 s by default), restart-free.
 
+Authenticated tokens are cached the same way and dropped when a token is revoked.
+
 Decisions are cached per worker, keyed by everything the enforcer sees: (account, subject)
 then (object, action, facts). A membership change drops that (account, subject) entry; a
 policy reload or a platform-admin change drops everything. Facts include the account's
@@ -27,7 +29,7 @@ from policy_service.domain.decisions import Reason, RuleRef, Verdict
 from policy_service.domain.facts import Facts
 from policy_service.domain.identifiers import ANY_ACCOUNT, PLATFORM_DOMAIN
 from policy_service.policy.conditions import evaluate_each
-from policy_service.policy.enforcer import build_enforcer
+from policy_service.policy.enforcer import build_enforcers
 from policy_service.policy.pack import PolicyPack, PolicyRule
 from policy_service.policy.roles import RoleIndex
 from policy_service.storage.changes import Change
@@ -123,13 +125,16 @@ class PolicyRuntime:
     ) -> None:
         self.roles = RoleIndex()
         self.pack = pack
-        self.enforcer = build_enforcer(pack, self.roles)
+        self._enforcers = build_enforcers(pack, self.roles)
         self._rules_by_row = {tuple(rule.as_casbin()): rule for rule in pack.rules}
         self.cache = DecisionCache(cache_size)
         self.sync_interval = sync_interval
         self.synced_version = 0
         self._last_sync_check = 0.0
         self._accounts: dict[str, Account | None] = {}
+        # Authenticated tokens by hash -> (principal id, kind, platform admin). Revocations and
+        # principal changes arrive through the change log like every other change.
+        self.tokens: dict[str, tuple[str, str, bool]] = {}
         self._pack_loader = pack_loader
         self._lock = threading.RLock()
 
@@ -140,6 +145,7 @@ class PolicyRuntime:
             version = source.current_version()
             self.roles.load(source.all_assignments(), self._static_rows(self.pack))
             self._accounts.clear()
+            self.tokens.clear()
             self.cache.clear()
             self.synced_version = version
             self._last_sync_check = time.monotonic()
@@ -151,11 +157,11 @@ class PolicyRuntime:
     def install_pack(self, pack: PolicyPack) -> None:
         """Swap in a new pack. The new enforcer is built before the swap: no request sees
         half a policy."""
-        enforcer = build_enforcer(pack, self.roles)
+        enforcers = build_enforcers(pack, self.roles)
         rules_by_row = {tuple(rule.as_casbin()): rule for rule in pack.rules}
         with self._lock:
             self.roles.replace_static(self._static_rows(pack))
-            self.enforcer = enforcer
+            self._enforcers = enforcers
             self._rules_by_row = rules_by_row
             self.pack = pack
             self.cache.clear()
@@ -185,6 +191,9 @@ class PolicyRuntime:
                 PLATFORM_DOMAIN, change.subject_id, ["platform_admin"] if admin else []
             )
             self.cache.clear()
+            self.tokens.clear()
+        elif change.kind == "token":
+            self.tokens.clear()
         elif change.kind == "account" and change.account_id:
             self._accounts.pop(change.account_id, None)
         elif change.kind == "policy":
@@ -220,19 +229,19 @@ class PolicyRuntime:
         cached = self.cache.get(domain, subject, key)
         if cached is not None:
             return cached
-        enforcer = self.enforcer
-        rules_by_row = self._rules_by_row
-        allowed, row = enforcer.enforce_ex(subject, domain, obj, action, facts)
-        rule = rules_by_row.get(tuple(row)) if row else None
-        verdict = self._explain_verdict(bool(allowed), rule, subject, domain, obj, action, facts)
+        verdict = self.uncached_verdict(subject, domain, obj, action, facts)
         self.cache.put(domain, subject, key, verdict)
         return verdict
 
     def uncached_verdict(
         self, subject: str, domain: str, obj: str, action: str, facts: Facts
     ) -> Verdict:
-        allowed, row = self.enforcer.enforce_ex(subject, domain, obj, action, facts)
-        rule = self._rules_by_row.get(tuple(row)) if row else None
+        enforcer = self._enforcers.get(action)
+        rules_by_row = self._rules_by_row
+        if enforcer is None:  # no rule names this action: nothing can allow it
+            return self._explain_verdict(False, None, subject, domain, obj, action, facts)
+        allowed, row = enforcer.enforce_ex(subject, domain, obj, action, facts)
+        rule = rules_by_row.get(tuple(row)) if row else None
         return self._explain_verdict(bool(allowed), rule, subject, domain, obj, action, facts)
 
     def _explain_verdict(
@@ -303,7 +312,7 @@ class PolicyRuntime:
         return {
             "policy_version": self.version,
             "synced_version": self.synced_version,
-            "role_assignments": len(self.roles),
+            "role_assignments": self.roles.assignment_count(),
             "cached_decisions": len(self.cache),
             "cache_hits": self.cache.hits,
             "cache_misses": self.cache.misses,

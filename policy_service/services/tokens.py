@@ -48,7 +48,11 @@ def revoke_tokens(
         count = token_store.revoke(
             uow.session, token_id=token_id, principal_id=principal_id, label=label
         )
+        if count:
+            # Workers cache authenticated tokens; this makes every one of them forget.
+            record_change(uow.session, "token", subject_id=principal_id, detail=token_id or "")
         uow.commit()
+    state.sync_now()
     return count
 
 

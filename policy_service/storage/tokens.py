@@ -73,10 +73,14 @@ def create_token(session: Session, principal_id: str, label: str) -> tuple[Token
 
 
 def authenticate(session: Session, token: str) -> Principal | None:
+    return authenticate_hash(session, hash_token(token))
+
+
+def authenticate_hash(session: Session, token_hash: str) -> Principal | None:
     row = session.execute(
         select(PrincipalRow.id, PrincipalRow.kind, PrincipalRow.platform_admin)
         .join(ApiTokenRow, ApiTokenRow.principal_id == PrincipalRow.id)
-        .where(ApiTokenRow.token_hash == hash_token(token), ApiTokenRow.revoked_at.is_(None))
+        .where(ApiTokenRow.token_hash == token_hash, ApiTokenRow.revoked_at.is_(None))
     ).first()
     return None if row is None else Principal(row.id, row.kind, row.platform_admin)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -94,7 +94,7 @@ def disable_append_only(engine: Engine) -> None:
 
 
 @pytest.fixture
-def tamper(engine: Engine) -> Iterator[Callable[[str], None]]:
+def tamper(engine: Engine) -> Callable[[str], None]:
     disabled = False
 
     def run(sql: str) -> None:
@@ -105,4 +105,4 @@ def tamper(engine: Engine) -> Iterator[Callable[[str], None]]:
         with engine.begin() as connection:
             connection.exec_driver_sql(sql)
 
-    yield run
+    return run
