@@ -21,6 +21,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
 
     from policy_service.api import (
         accounts,
+        audit,
         auth,
         authzen,
         explain,
@@ -66,6 +67,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         explain.blp,
         accounts.blp,
         policy.blp,
+        audit.blp,
     ):
         api.register_blueprint(blueprint)
     problems.init_app(app)  # after Api(), whose own HTTP error handler this replaces

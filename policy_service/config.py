@@ -100,6 +100,14 @@ class Settings:
             "generated on first run outside production",
         },
     )
+    audit_encryption_key: Path = field(
+        default=PROJECT_ROOT / "instance" / "audit_encryption_key.bin",
+        metadata={
+            "parse": _path,
+            "doc": "32-byte key-encryption key for the audit log's per-contact data keys; "
+            "generated on first run outside production",
+        },
+    )
     audit_checkpoint_every: int = field(
         default=1_000,
         metadata={"parse": _positive_int, "doc": "sign a checkpoint every N audit events"},

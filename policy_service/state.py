@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, current_app
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from audit import AuditWriter
 from policy_service.config import Settings
 from policy_service.policy.pack import load_pack
 from policy_service.policy.runtime import PolicyRuntime
@@ -30,6 +32,8 @@ class ServiceState:
     session_factory: sessionmaker[Session]
     runtime: PolicyRuntime
     source: SqlSyncSource
+    audit: AuditWriter
+    signing_key: Ed25519PrivateKey
     started_at: datetime
 
     @classmethod
@@ -44,14 +48,26 @@ class ServiceState:
             pack_loader=lambda: load_pack(settings.policy_pack),
         )
         source = SqlSyncSource(session_factory)
-        return cls(settings, engine, session_factory, runtime, source, datetime.now(UTC))
+        from policy_service.services.audit_trail import build_writer
+
+        audit, signing_key = build_writer(settings)
+        return cls(
+            settings,
+            engine,
+            session_factory,
+            runtime,
+            source,
+            audit,
+            signing_key,
+            datetime.now(UTC),
+        )
 
     def load(self) -> None:
         """Read role assignments; call once the schema exists."""
         self.runtime.load_assignments(self.source)
 
     def unit_of_work(self, *, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, write=write)
+        return UnitOfWork(self.session_factory, write=write, audit=self.audit)
 
     def sync(self) -> None:
         self.runtime.sync(self.source)

@@ -73,7 +73,9 @@ def _authenticate() -> None:
             raise Forbidden(f"only service tokens may send {ON_BEHALF_OF_HEADER}")
         if not is_valid_id(on_behalf_of):
             raise BadRequest(f"{ON_BEHALF_OF_HEADER} is not a valid user id")
-    g.caller = Caller(principal.id, principal.kind, principal.platform_admin, on_behalf_of)
+    g.caller = Caller(
+        principal.id, principal.kind, principal.platform_admin, on_behalf_of, g.get("request_id")
+    )
     structlog.contextvars.bind_contextvars(principal=principal.id, on_behalf_of=on_behalf_of)
 
 

@@ -102,7 +102,6 @@ def parse_evaluation(body: dict[str, Any]) -> DecisionRequest:
     context = body.get("context", {})
     if context is None or not isinstance(context, dict):
         errors["context"] = [NOT_MAPPING]
-    if errors:
+    if errors or subject is None or action is None or resource is None:
         raise InvalidInput("the evaluation request is not valid", errors=errors)
-    assert subject is not None and action is not None and resource is not None
     return DecisionRequest(subject, action, resource, context)

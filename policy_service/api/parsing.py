@@ -42,6 +42,8 @@ def read_json_object(request: flask.Request) -> dict[str, Any]:
 
 class StrictParser(FlaskParser):
     DEFAULT_VALIDATION_STATUS = 400
+    # A mistyped filter must not silently widen a query (``?acount_id=`` returning all).
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}
 
     def load_json(self, req: flask.Request, schema: ma.Schema) -> Any:
         return read_json_object(req)

@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 from flask import Flask, Response, g
+from sqlalchemy.exc import OperationalError
 from werkzeug.exceptions import HTTPException
 
 from policy_service.domain.errors import ServiceError, Unauthenticated
@@ -67,6 +68,18 @@ def _http_error(error: HTTPException) -> Response:
     )
 
 
+def _database_unavailable(error: OperationalError) -> Response:
+    # A lost connection or a database that is down or locked for too long: the request
+    # changed nothing (its transaction rolled back) and may be retried.
+    log.warning("request.database_unavailable", error_type=type(error.orig).__name__)
+    return problem(
+        503,
+        "Service Unavailable",
+        "The database is not available; nothing was changed. Retry shortly.",
+        headers={"Retry-After": "1"},
+    )
+
+
 def _unexpected(error: Exception) -> Response:
     log.exception("request.unhandled_error", error_type=type(error).__name__)
     return problem(500, "Internal Server Error", "The service failed to handle this request.")
@@ -75,4 +88,5 @@ def _unexpected(error: Exception) -> Response:
 def init_app(app: Flask) -> None:
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(OperationalError, _database_unavailable)
     app.register_error_handler(Exception, _unexpected)

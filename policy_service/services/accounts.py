@@ -1,4 +1,4 @@
-"""Accounts (tenants): created and changed by platform admins."""
+"""Accounts (tenants): created and changed by platform admins; every change is audited."""
 
 from __future__ import annotations
 
@@ -10,13 +10,15 @@ from sqlalchemy.exc import IntegrityError
 from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound
 from policy_service.domain.identifiers import is_valid_account_id
-from policy_service.services.authorization import Caller, require_in_account, require_platform
+from policy_service.services.audit_trail import caller_event, require
+from policy_service.services.authorization import Caller
 from policy_service.state import ServiceState
 from policy_service.storage import accounts as account_store
 from policy_service.storage.changes import record_change
 from policy_service.storage.tables import utcnow
 
 MAX_RETENTION_DAYS = 3_650
+SETTINGS = ("name", "cascade_profile", "retention_days", "purge_enabled")
 
 
 def _check_settings(cascade_profile: str, retention_days: int, known_profiles: set[str]) -> None:
@@ -39,6 +41,10 @@ def known_cascade_profiles(state: ServiceState) -> set[str]:
     return {path.stem for path in directory.iterdir() if path.suffix in {".toml", ".json"}}
 
 
+def _settings_of(account: Account) -> dict[str, Any]:
+    return {name: getattr(account, name) for name in SETTINGS}
+
+
 def create_account(
     state: ServiceState,
     caller: Caller,
@@ -49,8 +55,18 @@ def create_account(
     retention_days: int = DEFAULT_RETENTION_DAYS,
     purge_enabled: bool = False,
 ) -> Account:
-    require_platform(state.runtime, caller, "account", "account.manage")
-    if not is_valid_account_id(id):
+    valid_id = is_valid_account_id(id)
+    require(
+        state,
+        caller,
+        "account",
+        "account.manage",
+        account_id=id if valid_id else None,
+        platform=True,
+        target_type="account",
+        target_id=id if valid_id else None,
+    )
+    if not valid_id:
         raise InvalidInput("invalid account id", errors={"id": ["lower-case letters, digits, - _"]})
     _check_settings(cascade_profile, retention_days, known_cascade_profiles(state))
     now = utcnow()
@@ -61,6 +77,18 @@ def create_account(
         try:
             account_store.add_account(uow.session, account)
             record_change(uow.session, "account", account_id=id)
+            uow.record(
+                caller_event(
+                    state.runtime,
+                    caller,
+                    "account.created",
+                    "succeeded",
+                    account_id=id,
+                    target_type="account",
+                    target_id=id,
+                    details={"settings": _settings_of(account)},
+                )
+            )
             uow.commit()
         except IntegrityError:
             raise Conflict(f"account {id} already exists") from None
@@ -69,7 +97,7 @@ def create_account(
 
 
 def get_account(state: ServiceState, caller: Caller, account_id: str) -> Account:
-    require_in_account(state.runtime, caller, account_id, "account", "account.read")
+    require(state, caller, "account", "account.read", account_id=account_id)
     with state.unit_of_work(write=False) as uow:
         account = account_store.get_account(uow.session, account_id)
     if account is None:
@@ -80,7 +108,7 @@ def get_account(state: ServiceState, caller: Caller, account_id: str) -> Account
 def list_accounts(
     state: ServiceState, caller: Caller, *, after: str | None, limit: int
 ) -> list[Account]:
-    require_platform(state.runtime, caller, "account", "account.read")
+    require(state, caller, "account", "account.read", account_id=None, platform=True)
     with state.unit_of_work(write=False) as uow:
         return account_store.list_accounts(uow.session, after=after, limit=limit)
 
@@ -88,7 +116,16 @@ def list_accounts(
 def update_account(
     state: ServiceState, caller: Caller, account_id: str, changes: dict[str, Any]
 ) -> Account:
-    require_platform(state.runtime, caller, "account", "account.manage")
+    require(
+        state,
+        caller,
+        "account",
+        "account.manage",
+        account_id=account_id if is_valid_account_id(account_id) else None,
+        platform=True,
+        target_type="account",
+        target_id=account_id if is_valid_account_id(account_id) else None,
+    )
     with state.unit_of_work() as uow:
         current = account_store.get_account(uow.session, account_id)
         if current is None:
@@ -97,8 +134,27 @@ def update_account(
         _check_settings(
             updated.cascade_profile, updated.retention_days, known_cascade_profiles(state)
         )
+        before, after = _settings_of(current), _settings_of(updated)
         account_store.update_account(uow.session, updated)
         record_change(uow.session, "account", account_id=account_id)
+        uow.record(
+            caller_event(
+                state.runtime,
+                caller,
+                "account.updated",
+                "succeeded",
+                account_id=account_id,
+                target_type="account",
+                target_id=account_id,
+                details={
+                    "changed": {
+                        k: {"from": before[k], "to": after[k]}
+                        for k in SETTINGS
+                        if before[k] != after[k]
+                    }
+                },
+            )
+        )
         uow.commit()
     state.runtime.forget_account(account_id)
     return updated

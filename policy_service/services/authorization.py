@@ -36,6 +36,7 @@ class Caller:
     kind: str  # user | service
     platform_admin: bool = False
     on_behalf_of: str | None = None
+    request_id: str | None = None
 
     @property
     def acting_subject(self) -> str:

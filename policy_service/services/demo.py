@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from policy_service.domain.accounts import Account
+from policy_service.services.audit_trail import operator_event
 from policy_service.services.tokens import issue_token, revoke_tokens
 from policy_service.state import ServiceState
 from policy_service.storage import accounts as account_store
@@ -42,11 +43,31 @@ def seed_demo(state: ServiceState) -> list[DemoCredential]:
                 Account(DEMO_ACCOUNT, "Demo account", "trash-retains-all", 60, True, now, now),
             )
             record_change(uow.session, "account", account_id=DEMO_ACCOUNT)
+            uow.record(
+                operator_event(
+                    state.runtime,
+                    "account.created",
+                    target_type="account",
+                    target_id=DEMO_ACCOUNT,
+                    account_id=DEMO_ACCOUNT,
+                    details={"demo": True},
+                )
+            )
         for principal, _, _, roles in DEMO_USERS:
             if roles and membership_store.roles_of(uow.session, DEMO_ACCOUNT, principal) != roles:
                 membership_store.set_roles(uow.session, DEMO_ACCOUNT, principal, roles)
                 record_change(
                     uow.session, "membership", account_id=DEMO_ACCOUNT, subject_id=principal
+                )
+                uow.record(
+                    operator_event(
+                        state.runtime,
+                        "membership.changed",
+                        target_type="user",
+                        target_id=principal,
+                        account_id=DEMO_ACCOUNT,
+                        details={"roles_after": roles},
+                    )
                 )
         uow.commit()
     revoke_tokens(state, label=DEMO_LABEL)

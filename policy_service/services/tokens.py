@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from policy_service.domain.errors import InvalidInput
 from policy_service.domain.identifiers import is_valid_id
+from policy_service.services.audit_trail import operator_event
 from policy_service.state import ServiceState
 from policy_service.storage import tokens as token_store
 from policy_service.storage.changes import record_change
@@ -25,12 +26,30 @@ def issue_token(
     if kind not in PRINCIPAL_KINDS:
         raise InvalidInput("invalid principal kind", errors={"kind": list(PRINCIPAL_KINDS)})
     with state.unit_of_work() as uow:
-        _, admin_changed = token_store.upsert_principal(
+        principal, admin_changed = token_store.upsert_principal(
             uow.session, principal_id, kind, platform_admin
         )
         if admin_changed:
             record_change(uow.session, "principal", subject_id=principal_id)
+            uow.record(
+                operator_event(
+                    state.runtime,
+                    "principal.platform_admin_changed",
+                    target_type="principal",
+                    target_id=principal_id,
+                    details={"platform_admin": principal.platform_admin},
+                )
+            )
         info, token = token_store.create_token(uow.session, principal_id, label)
+        uow.record(
+            operator_event(
+                state.runtime,
+                "token.issued",
+                target_type="principal",
+                target_id=principal_id,
+                details={"token_id": info.id, "kind": kind, "label": label},
+            )
+        )
         uow.commit()
     return info, token
 
@@ -51,6 +70,15 @@ def revoke_tokens(
         if count:
             # Workers cache authenticated tokens; this makes every one of them forget.
             record_change(uow.session, "token", subject_id=principal_id, detail=token_id or "")
+            uow.record(
+                operator_event(
+                    state.runtime,
+                    "token.revoked",
+                    target_type="principal" if principal_id else "token",
+                    target_id=principal_id or token_id or label or "",
+                    details={"count": count, "token_id": token_id, "label": label},
+                )
+            )
         uow.commit()
     state.sync_now()
     return count

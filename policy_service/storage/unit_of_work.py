@@ -1,7 +1,7 @@
 """A unit of work: one database transaction that rolls back unless ``commit()`` is called.
 
-Services write through it so that a change, its audit event and the notice other workers
-read to pick the change up all commit together or not at all.
+Services write through it so that a change, its audit event (``uow.record``) and the notice
+other workers read to pick the change up all commit together or not at all.
 """
 
 from __future__ import annotations
@@ -12,13 +12,21 @@ from typing import Self
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from audit import AuditEvent, AuditWriter, StoredEvent
 from policy_service.storage.database import BEGIN_MODE_OPTION, is_sqlite
 
 
 class UnitOfWork:
-    def __init__(self, session_factory: sessionmaker[Session], *, write: bool = True) -> None:
+    def __init__(
+        self,
+        session_factory: sessionmaker[Session],
+        *,
+        write: bool = True,
+        audit: AuditWriter | None = None,
+    ) -> None:
         self._session_factory = session_factory
         self._write = write
+        self._audit = audit
         self._session: Session | None = None
         self._committed = False
 
@@ -37,6 +45,12 @@ class UnitOfWork:
             # on busy_timeout instead of one failing mid-transaction.
             self._session.connection(execution_options={BEGIN_MODE_OPTION: "IMMEDIATE"})
         return self
+
+    def record(self, event: AuditEvent) -> StoredEvent:
+        """Append an audit event in this transaction: it commits with the change or not at all."""
+        if self._audit is None:
+            raise RuntimeError("this unit of work has no audit writer")
+        return self._audit.append(self.session, event)
 
     def commit(self) -> None:
         self.session.commit()

@@ -1,0 +1,176 @@
+"""Reading, exporting and verifying the audit log (compliance officers, account admins,
+platform admins). Exports and verification runs are themselves audit events."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import asdict, replace
+from typing import Any, Literal
+
+from audit import (
+    Checkpoint,
+    EventFilter,
+    EventPage,
+    InvalidCursorError,
+    Outcome,
+    StoredEvent,
+    VerificationReport,
+    chain_for,
+    export_events,
+    get_event,
+    list_checkpoints,
+    public_key_pem,
+    query_events,
+    verify_database,
+)
+from policy_service.domain.errors import BadRequest, NotFound
+from policy_service.services.audit_trail import caller_event, operator_event, require
+from policy_service.services.authorization import Caller
+from policy_service.state import ServiceState
+
+
+def _authorize(state: ServiceState, caller: Caller, action: str, account_id: str | None) -> None:
+    """An account's holders of ``action`` see that account; platform admins see all."""
+    if account_id is None:
+        require(state, caller, "audit", action, account_id=None, platform=True)
+    else:
+        require(state, caller, "audit", action, account_id=account_id)
+
+
+def read_events(
+    state: ServiceState, caller: Caller, filters: EventFilter, cursor: str | None, limit: int
+) -> EventPage:
+    _authorize(state, caller, "audit.read", filters.account_id)
+    with state.unit_of_work(write=False) as uow:
+        try:
+            return query_events(
+                uow.session,
+                filters,
+                cursor,
+                limit,
+                key_encryption_key=state.audit.key_encryption_key,
+            )
+        except InvalidCursorError:
+            raise BadRequest("the cursor is not one this service handed out") from None
+
+
+def read_event(state: ServiceState, caller: Caller, event_id: str) -> StoredEvent:
+    with state.unit_of_work(write=False) as uow:
+        event = get_event(uow.session, event_id, key_encryption_key=state.audit.key_encryption_key)
+    if event is None:
+        raise NotFound(f"no audit event {event_id}")
+    _authorize(state, caller, "audit.read", event.account_id)
+    return event
+
+
+def export(
+    state: ServiceState,
+    caller: Caller,
+    filters: EventFilter,
+    format: Literal["ndjson", "csv"],
+) -> Iterator[str]:
+    """Record the export, then stream it from a connection the stream owns."""
+    _authorize(state, caller, "audit.export", filters.account_id)
+    with state.unit_of_work() as uow:
+        uow.record(
+            caller_event(
+                state.runtime,
+                caller,
+                "audit.export",
+                "succeeded",
+                account_id=filters.account_id,
+                target_type="audit_log",
+                target_id=chain_for(filters.account_id),
+                details={"format": format, "filters": _filter_details(filters)},
+            )
+        )
+        uow.commit()
+    return _stream(state, filters, format)
+
+
+def _stream(
+    state: ServiceState, filters: EventFilter, format: Literal["ndjson", "csv"]
+) -> Iterator[str]:
+    with state.engine.connect() as connection:
+        yield from export_events(
+            connection, filters, format, key_encryption_key=state.audit.key_encryption_key
+        )
+
+
+def _filter_details(filters: EventFilter) -> dict[str, Any]:
+    return {
+        key: (value.isoformat() if hasattr(value, "isoformat") else value)
+        for key, value in asdict(filters).items()
+        if value not in (None, False)
+    }
+
+
+def verify(
+    state: ServiceState, caller: Caller | None, account_id: str | None
+) -> VerificationReport:
+    """Verify one account's chain (or every chain, platform-wide) and record the run."""
+    if caller is not None:
+        _authorize(state, caller, "audit.verify", account_id)
+    chain = chain_for(account_id) if account_id is not None else None
+    with state.unit_of_work(write=False) as uow:
+        report = verify_database(uow.session, state.signing_key.public_key(), chain)
+    details = {
+        "ok": report.ok,
+        "events_checked": report.events_checked,
+        "chains_checked": report.chains_checked,
+        "checkpoints_valid": report.checkpoints_valid,
+        "checkpoints_total": report.checkpoints_total,
+        "first_bad_chain": report.first_bad_chain,
+        "first_bad_seq": report.first_bad_seq,
+        "reason": report.reason,
+    }
+    outcome: Outcome = "succeeded" if report.ok else "failed"
+    with state.unit_of_work() as uow:
+        event = (
+            caller_event(
+                state.runtime,
+                caller,
+                "audit.verify",
+                outcome,
+                account_id=account_id,
+                target_type="audit_log",
+                target_id=chain or "all",
+                details=details,
+            )
+            if caller is not None
+            else replace(
+                operator_event(
+                    state.runtime,
+                    "audit.verify",
+                    target_type="audit_log",
+                    target_id=chain or "all",
+                    details=details,
+                ),
+                outcome=outcome,
+                account_id=account_id,
+            )
+        )
+        uow.record(event)
+        uow.commit()
+    return report
+
+
+def checkpoints(state: ServiceState, caller: Caller, account_id: str | None) -> list[Checkpoint]:
+    _authorize(state, caller, "audit.read", account_id)
+    with state.unit_of_work(write=False) as uow:
+        return list_checkpoints(uow.session, chain_for(account_id))
+
+
+def sign_checkpoint(state: ServiceState, caller: Caller, account_id: str | None) -> Checkpoint:
+    _authorize(state, caller, "audit.verify", account_id)
+    with state.unit_of_work() as uow:
+        try:
+            checkpoint = state.audit.checkpoint(uow.session, chain_for(account_id))
+        except ValueError as error:
+            raise NotFound(str(error)) from None
+        uow.commit()
+    return checkpoint
+
+
+def public_key(state: ServiceState) -> str:
+    return public_key_pem(state.signing_key)

@@ -1,0 +1,153 @@
+"""The service's side of the audit log: the writer, events about callers, audited refusals.
+
+Every change the service makes is recorded in the same unit of work as the change. A refusal
+has no change to ride with, so it is recorded in a unit of work of its own before the 403
+goes out: a refused attempt is evidence too.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from audit import AuditEvent, AuditWriter, load_or_create_signing_key
+from policy_service.config import Settings
+from policy_service.domain.errors import Forbidden
+from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_account_id
+from policy_service.policy.runtime import PolicyRuntime
+from policy_service.services.authorization import Caller, check_in_account
+from policy_service.state import ServiceState
+
+KEK_BYTES = 32
+OPERATOR = "operator"  # the actor type of CLI commands run on the server
+
+
+class AuditKeyError(RuntimeError):
+    pass
+
+
+def load_or_create_kek(path: Path, create: bool) -> bytes:
+    if path.exists():
+        key = path.read_bytes()
+        if len(key) != KEK_BYTES:
+            raise AuditKeyError(f"{path}: expected {KEK_BYTES} bytes, found {len(key)}")
+        return key
+    if not create:
+        raise AuditKeyError(f"{path}: the audit encryption key is missing")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_bytes(KEK_BYTES)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(descriptor, "wb") as handle:
+        handle.write(key)
+    return key
+
+
+def build_writer(settings: Settings) -> tuple[AuditWriter, Ed25519PrivateKey]:
+    create = not settings.is_production
+    kek = load_or_create_kek(settings.audit_encryption_key, create)
+    signing_key = load_or_create_signing_key(settings.audit_signing_key, create=create)
+    writer = AuditWriter(kek, signing_key, checkpoint_every=settings.audit_checkpoint_every)
+    return writer, signing_key
+
+
+def chain_account(account_id: str | None) -> str | None:
+    """The account whose chain an event belongs to; platform events have none."""
+    if account_id is None or account_id == PLATFORM_DOMAIN or not is_valid_account_id(account_id):
+        return None
+    return account_id
+
+
+def caller_event(
+    runtime: PolicyRuntime,
+    caller: Caller,
+    action: str,
+    outcome: str,
+    *,
+    account_id: str | None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    reason_code: str | None = None,
+    details: dict[str, Any] | None = None,
+    **extra: Any,
+) -> AuditEvent:
+    """An event whose actor is the caller (the user a service acts for, when it does)."""
+    actor = caller.acting_subject
+    account = chain_account(account_id)
+    roles = set(runtime.roles.roles_of(actor, account)) if account else set()
+    roles |= runtime.roles.roles_of(actor, PLATFORM_DOMAIN)
+    return AuditEvent(
+        action=action,
+        outcome=outcome,  # type: ignore[arg-type]
+        actor_type="user" if caller.on_behalf_of else caller.kind,
+        actor_id=actor,
+        actor_roles=tuple(sorted(roles)),
+        account_id=account,
+        client_id=caller.principal_id,
+        on_behalf_of=caller.on_behalf_of,
+        target_type=target_type,
+        target_id=target_id,
+        reason_code=reason_code,
+        request_id=caller.request_id,
+        policy_version=runtime.version,
+        details=details or {},
+        **extra,
+    )
+
+
+def operator_event(
+    runtime: PolicyRuntime, action: str, *, target_type: str, target_id: str, **extra: Any
+) -> AuditEvent:
+    """An event for a command run by an operator on the server (tokens, demo set-up)."""
+    return AuditEvent(
+        action=action,
+        outcome="succeeded",
+        actor_type=OPERATOR,
+        actor_id=os.environ.get("USER") or None,
+        target_type=target_type,
+        target_id=target_id,
+        policy_version=runtime.version,
+        **extra,
+    )
+
+
+def require(
+    state: ServiceState,
+    caller: Caller,
+    obj: str,
+    action: str,
+    *,
+    account_id: str | None,
+    platform: bool = False,
+    target_type: str | None = None,
+    target_id: str | None = None,
+) -> None:
+    """Authorize the caller in ``account_id`` (or platform-wide); a refusal is recorded in the
+    audit log - in the account's chain when there is one - and then raised as a 403."""
+    domain = PLATFORM_DOMAIN if platform or account_id is None else account_id
+    verdict = check_in_account(state.runtime, caller, domain, obj, action)
+    if verdict.allowed:
+        return
+    with state.unit_of_work() as uow:
+        uow.record(
+            caller_event(
+                state.runtime,
+                caller,
+                action,
+                "denied",
+                account_id=account_id,
+                target_type=target_type,
+                target_id=target_id,
+                reason_code=verdict.reason.code,
+                details={"reason": verdict.reason.text},
+            )
+        )
+        uow.commit()
+    where = f" in account {account_id}" if account_id and not platform else ""
+    raise Forbidden(
+        f"{caller.acting_subject} may not {action}{where}: {verdict.reason.text}",
+        reason={"code": verdict.reason.code, "text": verdict.reason.text},
+    )
