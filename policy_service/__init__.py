@@ -24,6 +24,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         audit,
         auth,
         authzen,
+        cascade_profiles,
+        contacts,
+        deletion_rules,
         explain,
         health,
         policy,
@@ -68,6 +71,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         accounts.blp,
         policy.blp,
         audit.blp,
+        cascade_profiles.blp,
+        contacts.blp,
+        deletion_rules.blp,
     ):
         api.register_blueprint(blueprint)
     problems.init_app(app)  # after Api(), whose own HTTP error handler this replaces

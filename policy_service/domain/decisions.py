@@ -67,6 +67,9 @@ class Verdict:
     allowed: bool
     reason: Reason
     rule: RuleRef | None
+    # For a deny: the conditions that stood in the way (a deny rule's, or the ones an allow
+    # rule needed and did not get). Lets callers tell "not yet / not now" from "never".
+    conditions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

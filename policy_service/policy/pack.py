@@ -19,6 +19,7 @@ from typing import Any
 
 import casbin
 
+from policy_service.domain.cascade import CascadeProfile
 from policy_service.domain.decisions import RuleRef
 from policy_service.domain.errors import PolicyPackError
 from policy_service.domain.facts import FACT_NAMES
@@ -30,6 +31,7 @@ from policy_service.domain.identifiers import (
     is_valid_account_id,
     is_valid_id,
 )
+from policy_service.policy.cascade_profiles import load_profiles
 from policy_service.policy.conditions import UnknownCondition, parse_condition_names
 
 MANIFEST = "pack.toml"
@@ -84,6 +86,7 @@ class PolicyPack:
     subject_attributes: dict[str, dict[str, str]]
     version: str
     roles: frozenset[str] = field(default_factory=frozenset)
+    cascade_profiles: dict[str, CascadeProfile] = field(default_factory=dict)
 
     def new_model(self) -> Any:
         return casbin.Enforcer.new_model(text=self.model_text)
@@ -319,10 +322,13 @@ def load_pack(directory: Path) -> PolicyPack:
             str(manifest_path), _line_of(manifest_text, "tests"), f"{tests_dir} is not a directory"
         )
 
+    profiles = load_profiles(directory)
     digest = hashlib.sha256()
     for part in (manifest_text, model_text, rules_text, assignments_text):
         digest.update(part.encode())
         digest.update(b"\x00")
+    for profile in profiles.values():
+        digest.update(profile.version.encode())
     roles = frozenset(r.role for r in rules if r.role != "*" and r.domain != PLATFORM_DOMAIN)
     return PolicyPack(
         name=manifest["name"],
@@ -339,4 +345,5 @@ def load_pack(directory: Path) -> PolicyPack:
         subject_attributes=_parse_subjects(manifest_path, manifest_text, manifest.get("subjects")),
         version="sha256:" + digest.hexdigest()[:16],
         roles=roles | frozenset(a.role for a in assignments if a.account != PLATFORM_DOMAIN),
+        cascade_profiles=profiles,
     )

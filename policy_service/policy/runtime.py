@@ -25,6 +25,7 @@ from typing import Any
 import structlog
 
 from policy_service.domain.accounts import Account
+from policy_service.domain.contacts import ContactFacts
 from policy_service.domain.decisions import Reason, RuleRef, Verdict
 from policy_service.domain.facts import Facts
 from policy_service.domain.identifiers import ANY_ACCOUNT, PLATFORM_DOMAIN
@@ -112,6 +113,10 @@ class SyncSource:
 
     def account(self, account_id: str) -> Account | None:
         raise NotImplementedError
+
+    def contact_facts(self, account_id: str, contact_ids: list[str]) -> dict[str, ContactFacts]:
+        """What the store knows about these contacts; none by default (no contact store)."""
+        return {}
 
 
 class PolicyRuntime:
@@ -265,6 +270,7 @@ class PolicyRuntime:
                 False,
                 Reason("denied_by_rule", f"{action} is denied by {ref.file}:{ref.line}{when}"),
                 ref,
+                tuple(rule.conditions.split()),
             )
         # Nothing allowed it. Say why in the terms a caller can act on: a rule that would
         # have allowed it but for a condition, or no rule for the roles held at all.
@@ -280,6 +286,7 @@ class PolicyRuntime:
                         f"{' and '.join(failed)}, which does not hold",
                     ),
                     None,
+                    tuple(failed),
                 )
         roles = sorted(self.roles.roles_of(subject, domain))
         held = ", ".join(roles) if roles else "no role"

@@ -35,10 +35,7 @@ def _check_settings(cascade_profile: str, retention_days: int, known_profiles: s
 
 
 def known_cascade_profiles(state: ServiceState) -> set[str]:
-    directory = state.runtime.pack.directory / "cascade_profiles"
-    if not directory.is_dir():
-        return set()
-    return {path.stem for path in directory.iterdir() if path.suffix in {".toml", ".json"}}
+    return set(state.runtime.pack.cascade_profiles)
 
 
 def _settings_of(account: Account) -> dict[str, Any]:

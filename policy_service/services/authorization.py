@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policy_service.domain.accounts import Account
+from policy_service.domain.contacts import ContactFacts, is_valid_contact_id
 from policy_service.domain.decisions import (
     Decision,
     DecisionRequest,
@@ -70,9 +71,14 @@ def _parse_timestamp(name: str, raw: Any) -> datetime:
 
 
 def gather_facts(
-    request: DecisionRequest, account: Account, pack: PolicyPack, now: datetime
+    request: DecisionRequest,
+    account: Account,
+    pack: PolicyPack,
+    now: datetime,
+    contact: ContactFacts | None = None,
 ) -> FactSet:
-    """Facts for one decision. The service's own knowledge wins over the caller's."""
+    """Facts for one decision. The service's own knowledge wins over the caller's: for a
+    contact it holds, state, deletion time, legal hold and workflows come from the store."""
     values: dict[str, Any] = {"subject_id": request.subject.id}
     sources: dict[str, FactSource] = {"subject_id": FactSource.REQUEST}
 
@@ -107,7 +113,23 @@ def gather_facts(
             raise _property_error("owner_id", "a string")
         values["owner_id"], sources["owner_id"] = properties["owner_id"], FactSource.REQUEST
 
-    values["retention_days"], sources["retention_days"] = account.retention_days, FactSource.STORE
+    if contact is not None:
+        values["contact_state"], sources["contact_state"] = contact.state, FactSource.STORE
+        values["legal_hold"], sources["legal_hold"] = contact.legal_hold, FactSource.STORE
+        values["active_workflow"] = contact.active_workflow
+        sources["active_workflow"] = FactSource.STORE
+        values.pop("trash_age_days", None)
+        sources.pop("trash_age_days", None)
+        if contact.deleted_at is not None:
+            deleted_at = contact.deleted_at
+            if deleted_at.tzinfo is None:  # SQLite hands back naive UTC
+                deleted_at = deleted_at.replace(tzinfo=UTC)
+            values["trash_age_days"] = max(0, (now - deleted_at).days)
+            sources["trash_age_days"] = FactSource.STORE
+    profile = pack.cascade_profiles.get(account.cascade_profile)
+    retention = profile.effective_retention(account.retention_days) if profile else None
+    values["retention_days"] = retention if retention is not None else account.retention_days
+    sources["retention_days"] = FactSource.STORE
     values["purge_enabled"], sources["purge_enabled"] = account.purge_enabled, FactSource.STORE
     return FactSet(Facts(**values), tuple(sorted(sources.items())))
 
@@ -157,11 +179,24 @@ def evaluate(
     request: DecisionRequest,
     *,
     now: datetime | None = None,
+    known_contacts: dict[tuple[str, str], ContactFacts | None] | None = None,
 ) -> Decision:
-    """Answer a PEP: may ``request.subject`` do ``request.action`` to ``request.resource``?"""
+    """Answer a PEP: may ``request.subject`` do ``request.action`` to ``request.resource``?
+
+    ``known_contacts`` lets a batch look contacts up in one query instead of one per item.
+    """
     account = resolve_account(runtime, source, request)
     require_in_account(runtime, caller, account.id, "account", "decision.evaluate")
-    facts = gather_facts(request, account, runtime.pack, now or datetime.now(UTC))
+    contact = None
+    resource = request.resource
+    if resource.type == "contact" and is_valid_contact_id(resource.id):
+        assert resource.id is not None
+        key = (account.id, resource.id)
+        if known_contacts is not None and key in known_contacts:
+            contact = known_contacts[key]
+        else:
+            contact = source.contact_facts(account.id, [resource.id]).get(resource.id)
+    facts = gather_facts(request, account, runtime.pack, now or datetime.now(UTC), contact)
     action = qualified_action(request.action.name, request.resource.type)
     verdict = _verdict(
         runtime, request.subject.id, account.id, request.resource.type, action, facts.facts

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from sqlalchemy.orm import Session, sessionmaker
 
 from policy_service.domain.accounts import Account
+from policy_service.domain.contacts import ContactFacts
 from policy_service.policy.runtime import SyncSource
-from policy_service.storage import accounts, changes, memberships
+from policy_service.storage import accounts, changes, contacts, memberships
 
 
 class SqlSyncSource(SyncSource):
@@ -38,3 +39,7 @@ class SqlSyncSource(SyncSource):
     def account(self, account_id: str) -> Account | None:
         with self._session_factory() as session:
             return accounts.get_account(session, account_id)
+
+    def contact_facts(self, account_id: str, contact_ids: list[str]) -> dict[str, ContactFacts]:
+        with self._session_factory() as session:
+            return contacts.facts_of(session, account_id, contact_ids)

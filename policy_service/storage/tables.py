@@ -118,3 +118,129 @@ class ChangeRow(Base):
     subject_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
     detail: Mapped[str] = mapped_column(Text, default="")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- contacts and their lifecycle (issue 4) -------------------------------------------------
+
+
+class ContactRow(Base):
+    """A contact. Name, email and phone are the personal data a purge wipes."""
+
+    __tablename__ = "contacts"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    email: Mapped[str | None] = mapped_column(String(320), default=None)
+    phone: Mapped[str | None] = mapped_column(String(40), default=None)
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None)
+    deleted_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
+    delete_operation_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    delete_reason: Mapped[str | None] = mapped_column(String(40), default=None)
+    purged_at: Mapped[datetime | None] = mapped_column(default=None)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    # ``version`` is compared and bumped by hand in the lifecycle's UPDATE ... WHERE
+    # version = :seen, so that of two concurrent actions on one contact the loser gets a 409.
+    __table_args__ = (
+        Index("ix_contacts_account_state_deleted_at", "account_id", "state", "deleted_at"),
+        Index("ix_contacts_account_email", "account_id", "email"),
+    )
+
+
+class RelatedRecordRow(Base):
+    """A record of one related kind (a note, a task, a workflow enrollment, ...)."""
+
+    __tablename__ = "related_records"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    # Set to None when a cascade detaches or anonymizes the record; ``origin_contact_id``
+    # keeps which contact it came from, so a restore can re-attach what its delete detached.
+    contact_id: Mapped[str | None] = mapped_column(String(ID_LENGTH))
+    origin_contact_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    kind: Mapped[str] = mapped_column(String(40))
+    label: Mapped[str | None] = mapped_column(String(200), default=None)  # a tag's name
+    data: Mapped[str] = mapped_column(Text, default="{}")
+    state: Mapped[str] = mapped_column(String(16), default="active")
+    operation_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (
+        Index("ix_related_records_contact", "account_id", "origin_contact_id", "kind"),
+        Index("ix_related_records_tag", "account_id", "kind", "label"),
+    )
+
+
+class LegalHoldRow(Base):
+    __tablename__ = "legal_holds"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    contact_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    reason: Mapped[str] = mapped_column(String(500))
+    matter: Mapped[str | None] = mapped_column(String(200), default=None)
+    placed_by: Mapped[str] = mapped_column(String(ID_LENGTH))
+    placed_at: Mapped[datetime] = mapped_column(default=utcnow)
+    released_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
+    released_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (Index("ix_legal_holds_contact", "account_id", "contact_id"),)
+
+
+class JobRow(Base):
+    """A bulk job. Its contacts are listed in ``job_items`` when it is created, so a job
+    resumed after a crash works through exactly the selection that was confirmed."""
+
+    __tablename__ = "jobs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    kind: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    total: Mapped[int] = mapped_column(Integer, default=0)
+    processed: Mapped[int] = mapped_column(Integer, default=0)
+    failed: Mapped[int] = mapped_column(Integer, default=0)
+    params: Mapped[str] = mapped_column(Text, default="{}")
+    created_by: Mapped[str] = mapped_column(String(ID_LENGTH))
+    client_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
+    request_id: Mapped[str | None] = mapped_column(String(128), default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (Index("ix_jobs_status", "status"),)
+
+
+class JobItemRow(Base):
+    __tablename__ = "job_items"
+
+    job_id: Mapped[str] = mapped_column(ForeignKey("jobs.id", ondelete="CASCADE"), primary_key=True)
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(String(200), default=None)
+
+
+class DeletionRuleRow(Base):
+    """ "When tag X is added, delete with reason Y" (seeds 002 and 004)."""
+
+    __tablename__ = "deletion_rules"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), index=True
+    )
+    tag: Mapped[str] = mapped_column(String(200))
+    reason_code: Mapped[str] = mapped_column(String(40))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_by: Mapped[str] = mapped_column(String(ID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,305 @@
+"""Contacts, their related records, and their lifecycle: delete, restore, purge, impact,
+the trash, and legal holds."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from marshmallow import fields, validate
+
+from policy_service.api.auth import current_caller
+from policy_service.api.parsing import Blueprint
+from policy_service.domain.cascade import RELATED_KINDS
+from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE, Contact, RelatedRecord
+from policy_service.services import contacts as contact_service
+from policy_service.services import legal_holds, lifecycle
+from policy_service.state import get_state
+
+blp = Blueprint("contacts", __name__, description="Contacts and their lifecycle")
+BASE = "/v1/accounts/<account_id>/contacts"
+
+
+class _Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class ContactCreateSchema(_Strict):
+    id = fields.String(validate=validate.Length(min=1, max=60))
+    name = fields.String(validate=validate.Length(max=200), allow_none=True)
+    email = fields.Email(validate=validate.Length(max=320), allow_none=True)
+    phone = fields.String(
+        validate=validate.Regexp(r"^\+?[0-9 ().-]{3,40}$", error="not a phone number"),
+        allow_none=True,
+    )
+    tags = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_default=list)
+
+
+class ContactListQuery(_Strict):
+    q = fields.String(validate=validate.Length(min=1, max=200))
+    tag = fields.String(validate=validate.Length(min=1, max=200))
+    after = fields.String(validate=validate.Length(max=60))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class RecordCreateSchema(_Strict):
+    kind = fields.String(required=True, validate=validate.OneOf(RELATED_KINDS))
+    data = fields.Dict(keys=fields.String(), required=True)
+
+
+class DeleteSchema(_Strict):
+    # Not OneOf: unsubscribe / dnd / stop_follow_up get a 422 with guidance, not a 400.
+    reason_code = fields.String(
+        required=True,
+        validate=validate.OneOf([*DELETE_REASONS, *NOT_A_DELETE]),
+        metadata={"description": f"one of {sorted(DELETE_REASONS)}"},
+    )
+    reason_text = fields.String(validate=validate.Length(max=500))
+
+
+class PurgeSchema(_Strict):
+    confirm = fields.String(required=True, metadata={"description": 'must be "PURGE"'})
+
+
+class ImpactQuery(_Strict):
+    action = fields.String(required=True, validate=validate.OneOf(("delete", "restore", "purge")))
+
+
+class HoldSchema(_Strict):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
+    matter = fields.String(validate=validate.Length(max=200))
+
+
+class HoldReleaseQuery(_Strict):
+    hold_id = fields.String(validate=validate.Length(max=40))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def contact_json(contact: Contact) -> dict[str, Any]:
+    return {
+        "account_id": contact.account_id,
+        "id": contact.id,
+        "name": contact.name,
+        "email": contact.email,
+        "phone": contact.phone,
+        "tags": list(contact.tags),
+        "state": contact.state,
+        "deleted_at": _iso(contact.deleted_at),
+        "deleted_by": contact.deleted_by,
+        "delete_operation_id": contact.delete_operation_id,
+        "delete_reason": contact.delete_reason,
+        "purged_at": _iso(contact.purged_at),
+        "version": contact.version,
+        "created_at": _iso(contact.created_at),
+        "updated_at": _iso(contact.updated_at),
+    }
+
+
+def record_json(record: RelatedRecord) -> dict[str, Any]:
+    data = asdict(record)
+    data["created_at"] = _iso(record.created_at)
+    data["updated_at"] = _iso(record.updated_at)
+    return data
+
+
+def result_json(result: lifecycle.LifecycleResult) -> dict[str, Any]:
+    return {
+        "contact": contact_json(result.contact),
+        "action": result.action,
+        "operation_id": result.operation_id,
+        "cascade_profile": {"name": result.profile.name, "version": result.profile.version},
+        "cascade": result.counts.as_dict(),
+        "totals": result.counts.totals(),
+        "audit_event_id": result.event_id,
+    }
+
+
+@blp.route(BASE)
+class Contacts(MethodView):
+    @blp.arguments(ContactCreateSchema)
+    @blp.response(201)
+    def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """Create a contact (tags may trigger the account's deletion rules)."""
+        contact = contact_service.create_contact(
+            get_state(),
+            current_caller(),
+            account_id,
+            id=body.get("id"),
+            name=body.get("name"),
+            email=body.get("email"),
+            phone=body.get("phone"),
+            tags=body["tags"],
+        )
+        return contact_json(contact)
+
+    @blp.arguments(ContactListQuery, location="query")
+    def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """Active contacts, by id; ``q`` searches name, email, phone and id."""
+        found = contact_service.list_contacts(
+            get_state(),
+            current_caller(),
+            account_id,
+            query=query.get("q"),
+            tag=query.get("tag"),
+            after=query.get("after"),
+            limit=query["limit"],
+        )
+        more = len(found) == query["limit"]
+        return {
+            "contacts": [contact_json(c) for c in found],
+            "next_after": found[-1].id if more else None,
+        }
+
+
+@blp.route(f"{BASE}/<contact_id>")
+class ContactById(MethodView):
+    def get(self, account_id: str, contact_id: str) -> dict[str, Any]:
+        """One contact, in whatever state it is (a purged contact has no personal data)."""
+        return contact_json(
+            contact_service.get_contact(get_state(), current_caller(), account_id, contact_id)
+        )
+
+
+@blp.route(f"{BASE}/<contact_id>/records")
+class Records(MethodView):
+    @blp.arguments(RecordCreateSchema)
+    @blp.response(201)
+    def post(self, body: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
+        """Add a related record (a note, a task, a tag, a workflow enrollment, ...)."""
+        record = contact_service.add_record(
+            get_state(), current_caller(), account_id, contact_id, body["kind"], body["data"]
+        )
+        return record_json(record)
+
+    def get(self, account_id: str, contact_id: str) -> dict[str, Any]:
+        """Every related record that came from this contact, with its state."""
+        records = contact_service.list_records(
+            get_state(), current_caller(), account_id, contact_id
+        )
+        return {"records": [record_json(r) for r in records]}
+
+
+@blp.route(f"{BASE}/<contact_id>/delete")
+class Delete(MethodView):
+    @blp.arguments(DeleteSchema)
+    def post(self, body: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
+        """Move the contact to the trash (or purge it, where the profile has no trash)."""
+        result = lifecycle.delete_contact(
+            get_state(),
+            current_caller(),
+            account_id,
+            contact_id,
+            body["reason_code"],
+            body.get("reason_text"),
+        )
+        return result_json(result)
+
+
+@blp.route(f"{BASE}/<contact_id>/restore")
+class Restore(MethodView):
+    def post(self, account_id: str, contact_id: str) -> dict[str, Any]:
+        """Bring a contact back from the trash, with exactly what its delete hid."""
+        return result_json(
+            lifecycle.restore_contact(get_state(), current_caller(), account_id, contact_id)
+        )
+
+
+@blp.route(f"{BASE}/<contact_id>/purge")
+class Purge(MethodView):
+    @blp.arguments(PurgeSchema)
+    def post(self, body: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
+        """Remove the contact for good. Irreversible: needs ``{"confirm": "PURGE"}``."""
+        result = lifecycle.purge_contact(
+            get_state(), current_caller(), account_id, contact_id, body["confirm"]
+        )
+        return result_json(result)
+
+
+@blp.route(f"{BASE}/<contact_id>/impact")
+class ImpactView(MethodView):
+    @blp.arguments(ImpactQuery, location="query")
+    def get(self, query: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
+        """A dry run: per related kind what the action would do, and whether it is allowed."""
+        found = lifecycle.impact(
+            get_state(), current_caller(), account_id, contact_id, query["action"]
+        )
+        return {
+            "action": found.action,
+            "contact": contact_json(found.contact),
+            "cascade_profile": {"name": found.profile.name, "version": found.profile.version},
+            "cascade": found.counts.as_dict(),
+            "totals": found.counts.totals(),
+            "allowed": found.allowed,
+            "status": found.status,
+            "reason": {"code": found.reason_code, "text": found.reason_text},
+        }
+
+
+@blp.route(f"{BASE}/<contact_id>/legal-holds")
+class LegalHolds(MethodView):
+    @blp.arguments(HoldSchema)
+    @blp.response(201)
+    def post(self, body: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
+        """Place a legal hold: it blocks purge, retention purge and erasure."""
+        hold = legal_holds.place_hold(
+            get_state(),
+            current_caller(),
+            account_id,
+            contact_id,
+            body["reason"],
+            body.get("matter"),
+        )
+        return _hold_json(hold)
+
+    @blp.arguments(HoldReleaseQuery, location="query")
+    def delete(self, query: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
+        """Release the contact's active holds (or one, with ``hold_id``)."""
+        released = legal_holds.release_holds(
+            get_state(), current_caller(), account_id, contact_id, query.get("hold_id")
+        )
+        return {"released": [_hold_json(h) for h in released]}
+
+    def get(self, account_id: str, contact_id: str) -> dict[str, Any]:
+        """The contact's holds, active and released."""
+        holds = legal_holds.list_holds(get_state(), current_caller(), account_id, contact_id)
+        return {"holds": [_hold_json(h) for h in holds]}
+
+
+def _hold_json(hold: legal_holds.LegalHold) -> dict[str, Any]:
+    data = asdict(hold)
+    data["placed_at"] = _iso(hold.placed_at)
+    data["released_at"] = _iso(hold.released_at)
+    return data
+
+
+@blp.route("/v1/accounts/<account_id>/trash")
+class Trash(MethodView):
+    @blp.arguments(ContactListQuery, location="query")
+    def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """Search the trash by name, email, phone or contact id; days left before purge."""
+        entries = lifecycle.search_trash(
+            get_state(),
+            current_caller(),
+            account_id,
+            query.get("q"),
+            query.get("after"),
+            query["limit"],
+        )
+        return {
+            "contacts": [
+                {
+                    **contact_json(e.contact),
+                    "days_left": e.days_left,
+                    "purge_after": _iso(e.purge_after),
+                }
+                for e in entries
+            ],
+            "next_after": entries[-1].contact.id if len(entries) == query["limit"] else None,
+        }

@@ -1,0 +1,160 @@
+"""Contacts and their related records: create, read, add records."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+
+from policy_service.domain.cascade import RELATED_KINDS
+from policy_service.domain.contacts import Contact, RelatedRecord, is_valid_contact_id
+from policy_service.domain.errors import Conflict, InvalidInput, NotFound
+from policy_service.services.audit_trail import caller_event, require
+from policy_service.services.authorization import Caller
+from policy_service.state import ServiceState
+from policy_service.storage import contacts as store
+
+MAX_RECORD_BYTES = 65_536
+MAX_TAGS = 100
+# Path words that cannot be contact ids (they are routes of their own).
+RESERVED_IDS = frozenset({"export", "bulk-delete"})
+
+
+def normalise_email(email: str | None) -> str | None:
+    return email.strip().lower() if email else None
+
+
+def create_contact(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    *,
+    id: str | None,
+    name: str | None,
+    email: str | None,
+    phone: str | None,
+    tags: list[str],
+) -> Contact:
+    require(state, caller, "contact", "contact.create", account_id=account_id)
+    contact_id = id or store.new_id("c")
+    if not is_valid_contact_id(contact_id) or contact_id in RESERVED_IDS:
+        raise InvalidInput("invalid contact id", errors={"id": ["letters, digits, . _ : -"]})
+    if len(set(tags)) > MAX_TAGS:
+        raise InvalidInput("too many tags", errors={"tags": [f"at most {MAX_TAGS}"]})
+    from policy_service.services.lifecycle import load_account
+
+    load_account(state, account_id)
+    with state.unit_of_work() as uow:
+        if store.get_contact(uow.session, account_id, contact_id) is not None:
+            raise Conflict(f"contact {contact_id} already exists in account {account_id}")
+        try:
+            store.add_contact(
+                uow.session, account_id, contact_id, name, normalise_email(email), phone
+            )
+            for tag in sorted(set(tags)):
+                store.add_record(uow.session, account_id, contact_id, "tags", {"name": tag}, tag)
+            uow.session.flush()
+        except IntegrityError:
+            raise Conflict(f"contact {contact_id} already exists") from None
+        contact = store.get_contact(uow.session, account_id, contact_id)
+        assert contact is not None
+        uow.record(
+            caller_event(
+                state.runtime,
+                caller,
+                "contact.created",
+                "succeeded",
+                account_id=account_id,
+                target_type="contact",
+                target_id=contact_id,
+                details={"tags": sorted(set(tags))},
+                subject_id=f"{account_id}/{contact_id}",
+                protected=contact.personal_fields() or None,
+            )
+        )
+        uow.commit()
+    if tags:
+        from policy_service.services.deletion_rules import apply_rules_for_tags
+
+        apply_rules_for_tags(state, caller, account_id, contact_id, sorted(set(tags)))
+        return get_contact(state, caller, account_id, contact_id)
+    return contact
+
+
+def get_contact(state: ServiceState, caller: Caller, account_id: str, contact_id: str) -> Contact:
+    require(state, caller, "contact", "contact.read", account_id=account_id)
+    with state.unit_of_work(write=False) as uow:
+        contact = (
+            store.get_contact(uow.session, account_id, contact_id)
+            if is_valid_contact_id(contact_id)
+            else None
+        )
+    if contact is None:
+        raise NotFound(f"contact {contact_id} does not exist in account {account_id}")
+    return contact
+
+
+def list_contacts(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    *,
+    query: str | None,
+    tag: str | None,
+    after: str | None,
+    limit: int,
+) -> list[Contact]:
+    require(state, caller, "contact", "contact.read", account_id=account_id)
+    with state.unit_of_work(write=False) as uow:
+        return store.search_contacts(
+            uow.session, account_id, "active", query, after=after, limit=limit, tag=tag
+        )
+
+
+def add_record(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    contact_id: str,
+    kind: str,
+    data: dict[str, Any],
+) -> RelatedRecord:
+    require(state, caller, "contact", "contact.update", account_id=account_id)
+    if kind not in RELATED_KINDS:
+        raise InvalidInput("unknown kind", errors={"kind": [f"one of {list(RELATED_KINDS)}"]})
+    if len(json.dumps(data)) > MAX_RECORD_BYTES:
+        raise InvalidInput("data too large", errors={"data": [f"at most {MAX_RECORD_BYTES} bytes"]})
+    label = None
+    if kind == "tags":
+        name = data.get("name")
+        if not isinstance(name, str) or not 0 < len(name) <= 200:
+            raise InvalidInput("a tag needs a name", errors={"data": ["tags need {'name': str}"]})
+        label = name
+    with state.unit_of_work() as uow:
+        contact = (
+            store.get_contact(uow.session, account_id, contact_id, for_update=True)
+            if is_valid_contact_id(contact_id)
+            else None
+        )
+        if contact is None:
+            raise NotFound(f"contact {contact_id} does not exist in account {account_id}")
+        if contact.state != "active":
+            raise Conflict(
+                f"contact {contact_id} is {contact.state}; records go on active contacts"
+            )
+        record = store.add_record(uow.session, account_id, contact_id, kind, data, label)
+        uow.commit()
+    if kind == "tags" and label is not None:
+        from policy_service.services.deletion_rules import apply_rules_for_tags
+
+        apply_rules_for_tags(state, caller, account_id, contact_id, [label])
+    return record
+
+
+def list_records(
+    state: ServiceState, caller: Caller, account_id: str, contact_id: str
+) -> list[RelatedRecord]:
+    get_contact(state, caller, account_id, contact_id)
+    with state.unit_of_work(write=False) as uow:
+        return store.records_of(uow.session, account_id, contact_id)

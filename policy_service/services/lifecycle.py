@@ -1,0 +1,622 @@
+"""Delete, restore and purge one contact; preview their impact; search the trash.
+
+Each action runs in one unit of work: the contact's row is changed only if its version is the
+one read (so of two concurrent actions the loser gets a 409), the cascade runs as set-based
+statements, and the audit event is appended - all committed together or not at all. The
+decision comes from the same enforcer as ``/access/v1/evaluation``, on the facts read in that
+same transaction. A refusal is recorded in a unit of work of its own, then raised.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from audit import AuditEvent, destroy_subject_key
+from policy_service.domain.accounts import Account
+from policy_service.domain.cascade import CascadeProfile
+from policy_service.domain.contacts import (
+    DELETE_REASONS,
+    NOT_A_DELETE,
+    OPT_OUT_GUIDANCE,
+    PURGED,
+    TRASHED,
+    CascadeCounts,
+    Contact,
+    ContactFacts,
+    audit_subject,
+    is_valid_contact_id,
+)
+from policy_service.domain.decisions import Action, DecisionRequest, Resource, Subject, Verdict
+from policy_service.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    Unprocessable,
+)
+from policy_service.services.audit_trail import caller_event
+from policy_service.services.authorization import Caller, _verdict, check_in_account, gather_facts
+from policy_service.state import ServiceState
+from policy_service.storage import contacts as store
+from policy_service.storage.tables import utcnow
+
+PURGE_CONFIRMATION = "PURGE"
+# Conditions about the contact's state rather than about who asks: when only these fail,
+# the answer is 409 (the action does not fit the contact now), not 403.
+STATE_CONDITIONS = frozenset(
+    {"in_trash", "active", "within_retention", "on_legal_hold", "not_on_legal_hold"}
+)
+
+
+@dataclass(frozen=True)
+class LifecycleResult:
+    contact: Contact
+    action: str
+    operation_id: str
+    profile: CascadeProfile
+    counts: CascadeCounts
+    event_id: str
+
+
+@dataclass(frozen=True)
+class Impact:
+    action: str
+    contact: Contact
+    profile: CascadeProfile
+    counts: CascadeCounts
+    allowed: bool
+    reason_code: str
+    reason_text: str
+    status: int  # what the action would answer now: 200, 403, 409 or 422
+
+
+@dataclass(frozen=True)
+class TrashEntry:
+    contact: Contact
+    days_left: int
+    purge_after: datetime
+
+
+class LifecycleRefused(ServiceError):
+    """Carries the audit reason along with the HTTP error it becomes."""
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(moment: datetime | None) -> datetime | None:
+    if moment is None:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def profile_for(state: ServiceState, account: Account) -> CascadeProfile:
+    profile = state.runtime.pack.cascade_profiles.get(account.cascade_profile)
+    if profile is None:
+        raise Conflict(
+            f"account {account.id} uses cascade profile {account.cascade_profile!r}, "
+            "which the running policy pack does not have"
+        )
+    return profile
+
+
+def load_account(state: ServiceState, account_id: str) -> Account:
+    account = state.runtime.account(state.source, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return account
+
+
+def _facts_of(contact: Contact, legal_hold: bool, active_workflow: bool) -> ContactFacts:
+    return ContactFacts(contact.state, contact.deleted_at, legal_hold, active_workflow)
+
+
+def decide_on_contact(
+    state: ServiceState,
+    caller: Caller,
+    account: Account,
+    contact_id: str,
+    action: str,
+    facts: ContactFacts,
+) -> Verdict:
+    """The enforcer's verdict for the caller (or the user a service acts for)."""
+    if caller.on_behalf_of is not None:
+        delegation = check_in_account(
+            state.runtime, caller, account.id, "account", "account.act_for_user"
+        )
+        if not delegation.allowed:
+            return delegation
+    actor = caller.acting_subject
+    request = DecisionRequest(
+        Subject("user", actor), Action(action), Resource("contact", contact_id, {})
+    )
+    fact_set = gather_facts(request, account, state.runtime.pack, _now(), facts)
+    return _verdict(state.runtime, actor, account.id, "contact", action, fact_set.facts)
+
+
+def refusal_status(verdict: Verdict) -> int:
+    """409 when only the contact's state stands in the way, 403 otherwise."""
+    conditions = set(verdict.conditions)
+    return 409 if conditions and conditions <= STATE_CONDITIONS else 403
+
+
+def _refuse(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    contact_id: str,
+    action: str,
+    status: int,
+    code: str,
+    text: str,
+    **extra: Any,
+) -> ServiceError:
+    """Record the refusal, and return the error to raise."""
+    outcome = "denied" if status == 403 else "failed"
+    with state.unit_of_work() as uow:
+        uow.record(
+            caller_event(
+                state.runtime,
+                caller,
+                action,
+                outcome,
+                account_id=account_id,
+                target_type="contact",
+                target_id=contact_id,
+                reason_code=code,
+                details={"reason": text, "status": status},
+            )
+        )
+        uow.commit()
+    error_class = {403: Forbidden, 409: Conflict, 422: Unprocessable}[status]
+    return error_class(text, reason={"code": code, "text": text}, **extra)
+
+
+def _event(
+    state: ServiceState,
+    caller: Caller,
+    action: str,
+    contact: Contact,
+    profile: CascadeProfile,
+    operation_id: str,
+    counts: CascadeCounts,
+    *,
+    reason_code: str | None = None,
+    protected: dict[str, str] | None = None,
+    extra_details: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> AuditEvent:
+    return caller_event(
+        state.runtime,
+        caller,
+        action,
+        "succeeded",
+        account_id=contact.account_id,
+        target_type="contact",
+        target_id=contact.id,
+        reason_code=reason_code,
+        details={
+            "operation_id": operation_id,
+            "cascade": counts.as_dict(),
+            "totals": counts.totals(),
+            **(extra_details or {}),
+        },
+        cascade_profile=profile.name,
+        cascade_profile_version=profile.version,
+        subject_id=audit_subject(contact.account_id, contact.id),
+        protected=protected or None,
+        job_id=job_id,
+    )
+
+
+def _get(state: ServiceState, session: Any, account_id: str, contact_id: str) -> Contact:
+    if not is_valid_contact_id(contact_id):
+        raise NotFound(f"contact {contact_id} does not exist in account {account_id}")
+    contact = store.get_contact(session, account_id, contact_id, for_update=True)
+    if contact is None:
+        raise NotFound(f"contact {contact_id} does not exist in account {account_id}")
+    return contact
+
+
+# -- delete -------------------------------------------------------------------------------------
+
+
+def check_reason(reason_code: str, reason_text: str | None) -> None:
+    if reason_code in NOT_A_DELETE:
+        raise Unprocessable(
+            f"{reason_code!r} is not a reason to delete a contact. {NOT_A_DELETE[reason_code]}",
+            reason={"code": "not_a_delete", "text": NOT_A_DELETE[reason_code]},
+            see=OPT_OUT_GUIDANCE,
+        )
+    if reason_code not in DELETE_REASONS:
+        raise InvalidInput(
+            "unknown reason_code", errors={"reason_code": [f"one of {sorted(DELETE_REASONS)}"]}
+        )
+    if reason_code == "other" and not (reason_text or "").strip():
+        raise InvalidInput(
+            "reason_code 'other' needs a reason_text",
+            errors={"reason_text": ["required when reason_code is 'other'"]},
+        )
+
+
+def delete_contact(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    contact_id: str,
+    reason_code: str,
+    reason_text: str | None = None,
+) -> LifecycleResult:
+    check_reason(reason_code, reason_text)
+    account = load_account(state, account_id)
+    profile = profile_for(state, account)
+    refusal: tuple[int, str, str] | None = None
+    with state.unit_of_work() as uow:
+        session = uow.session
+        contact = _get(state, session, account_id, contact_id)
+        held = bool(store.held_contacts(session, account_id, [contact_id]))
+        in_workflow = bool(
+            store.active_enrollments(session, account_id, [contact_id], "workflow_enrollments")
+        )
+        verdict = decide_on_contact(
+            state,
+            caller,
+            account,
+            contact_id,
+            "contact.delete",
+            _facts_of(contact, held, in_workflow),
+        )
+        if not verdict.allowed:
+            refusal = (refusal_status(verdict), verdict.reason.code, verdict.reason.text)
+        elif contact.state != "active":
+            where = "in the trash" if contact.state == TRASHED else "purged"
+            refusal = (409, "not_active", f"contact {contact_id} is already {where}")
+        else:
+            refusal = _guard(session, profile, account_id, contact_id)
+            if refusal is None and not profile.trash and held:
+                refusal = (
+                    409,
+                    "legal_hold",
+                    f"contact {contact_id} is under a legal hold, and profile {profile.name} "
+                    "deletes permanently",
+                )
+        if refusal is None:
+            result = _delete_in(
+                state, uow, caller, account, profile, contact, reason_code, reason_text
+            )
+            uow.commit()
+            return result
+    status, code, text = refusal
+    raise _refuse(state, caller, account_id, contact_id, "contact.delete", status, code, text)
+
+
+def _guard(
+    session: Any, profile: CascadeProfile, account_id: str, contact_id: str
+) -> tuple[int, str, str] | None:
+    from policy_service.domain.cascade import GUARDS
+
+    for guard in profile.block_delete_when:
+        if store.active_enrollments(session, account_id, [contact_id], GUARDS[guard]):
+            return (
+                409,
+                guard,
+                f"profile {profile.name} does not delete a contact with an "
+                f"{guard.replace('_', ' ')}; end it first",
+            )
+    return None
+
+
+def _delete_in(
+    state: ServiceState,
+    uow: Any,
+    caller: Caller,
+    account: Account,
+    profile: CascadeProfile,
+    contact: Contact,
+    reason_code: str,
+    reason_text: str | None,
+    job_id: str | None = None,
+) -> LifecycleResult:
+    session = uow.session
+    now = utcnow()
+    operation_id = store.new_id("op")
+    if not profile.trash:
+        return _purge_in(
+            state, uow, caller, account, profile, contact, operation_id, "contact.delete",
+            reason_code=reason_code, reason_text=reason_text, job_id=job_id,
+        )  # fmt: skip
+    changed = store.bump_version(
+        session,
+        account.id,
+        contact.id,
+        contact.version,
+        state=TRASHED,
+        deleted_at=now,
+        deleted_by=caller.acting_subject,
+        delete_operation_id=operation_id,
+        delete_reason=reason_code,
+    )
+    if not changed:
+        raise Conflict(f"contact {contact.id} was changed by someone else; reload and retry")
+    counts = store.plan_cascade(
+        store.open_counts(session, account.id, [contact.id]), dict(profile.on_delete), "delete"
+    )
+    store.run_cascade(
+        session, account.id, [contact.id], dict(profile.on_delete), "delete", operation_id, now
+    )
+    protected = contact.personal_fields()
+    if reason_text:
+        protected["reason_text"] = reason_text
+    event = uow.record(
+        _event(
+            state, caller, "contact.delete", contact, profile, operation_id, counts,
+            reason_code=reason_code, protected=protected, job_id=job_id,
+            extra_details={"to": "trash"},
+        )
+    )  # fmt: skip
+    updated = store.get_contact(session, account.id, contact.id)
+    assert updated is not None
+    return LifecycleResult(updated, "delete", operation_id, profile, counts, event.event_id)
+
+
+# -- purge --------------------------------------------------------------------------------------
+
+
+def _purge_in(
+    state: ServiceState,
+    uow: Any,
+    caller: Caller,
+    account: Account,
+    profile: CascadeProfile,
+    contact: Contact,
+    operation_id: str,
+    action: str,
+    *,
+    reason_code: str | None = None,
+    reason_text: str | None = None,
+    job_id: str | None = None,
+    dsr_id: str | None = None,
+) -> LifecycleResult:
+    session = uow.session
+    now = utcnow()
+    changed = store.bump_version(
+        session,
+        account.id,
+        contact.id,
+        contact.version,
+        state=PURGED,
+        name=None,
+        email=None,
+        phone=None,
+        purged_at=now,
+        deleted_at=contact.deleted_at or now,
+        deleted_by=contact.deleted_by or caller.acting_subject,
+        delete_operation_id=contact.delete_operation_id or operation_id,
+        delete_reason=contact.delete_reason or reason_code,
+    )
+    if not changed:
+        raise Conflict(f"contact {contact.id} was changed by someone else; reload and retry")
+    actions = dict(profile.on_purge)
+    counts = store.plan_cascade(
+        store.open_counts(session, account.id, [contact.id]), actions, "purge"
+    )
+    store.run_cascade(session, account.id, [contact.id], actions, "purge", operation_id, now)
+    event = uow.record(
+        _event(
+            state, caller, action, contact, profile, operation_id, counts,
+            reason_code=reason_code, job_id=job_id,
+            extra_details={"to": "purged", "from_state": contact.state},
+        )
+    )  # fmt: skip
+    # The contact's personal data in the audit log becomes unreadable; the chain still
+    # verifies because the hashes cover the ciphertext, not the key.
+    destroy_subject_key(session, audit_subject(account.id, contact.id))
+    updated = store.get_contact(session, account.id, contact.id)
+    assert updated is not None
+    return LifecycleResult(updated, "purge", operation_id, profile, counts, event.event_id)
+
+
+def purge_contact(
+    state: ServiceState, caller: Caller, account_id: str, contact_id: str, confirm: str | None
+) -> LifecycleResult:
+    if confirm != PURGE_CONFIRMATION:
+        raise Unprocessable(
+            f'purge cannot be undone: send {{"confirm": "{PURGE_CONFIRMATION}"}} to go ahead',
+            reason={"code": "confirmation_required", "text": "confirm must be PURGE"},
+        )
+    account = load_account(state, account_id)
+    profile = profile_for(state, account)
+    with state.unit_of_work() as uow:
+        session = uow.session
+        contact = _get(state, session, account_id, contact_id)
+        held = bool(store.held_contacts(session, account_id, [contact_id]))
+        facts = _facts_of(contact, held, False)
+        verdict = decide_on_contact(state, caller, account, contact_id, "contact.purge", facts)
+        if verdict.allowed:
+            result = _purge_in(
+                state, uow, caller, account, profile, contact, store.new_id("op"), "contact.purge"
+            )
+            uow.commit()
+            return result
+    if contact.state == PURGED:
+        status, code, text = 409, "already_purged", f"contact {contact_id} is already purged"
+    else:
+        status = refusal_status(verdict)
+        code, text = verdict.reason.code, verdict.reason.text
+        if held:
+            code, text = "legal_hold", f"contact {contact_id} is under a legal hold: {text}"
+    raise _refuse(state, caller, account_id, contact_id, "contact.purge", status, code, text)
+
+
+# -- restore ------------------------------------------------------------------------------------
+
+
+def restore_contact(
+    state: ServiceState, caller: Caller, account_id: str, contact_id: str
+) -> LifecycleResult:
+    account = load_account(state, account_id)
+    profile = profile_for(state, account)
+    with state.unit_of_work() as uow:
+        session = uow.session
+        contact = _get(state, session, account_id, contact_id)
+        held = bool(store.held_contacts(session, account_id, [contact_id]))
+        verdict = decide_on_contact(
+            state, caller, account, contact_id, "contact.restore", _facts_of(contact, held, False)
+        )
+        if verdict.allowed and contact.delete_operation_id:
+            now = utcnow()
+            operation_id = contact.delete_operation_id
+            if not store.bump_version(
+                session,
+                account_id,
+                contact_id,
+                contact.version,
+                state="active",
+                deleted_at=None,
+                deleted_by=None,
+                delete_operation_id=None,
+                delete_reason=None,
+            ):
+                raise Conflict(f"contact {contact_id} was changed by someone else; retry")
+            counts = store.restore_records(session, account_id, contact_id, operation_id, now)
+            event = uow.record(
+                _event(
+                    state, caller, "contact.restore", contact, profile, operation_id, counts,
+                    protected=contact.personal_fields(),
+                    extra_details={"deleted_at": _iso(contact.deleted_at)},
+                )
+            )  # fmt: skip
+            uow.commit()
+            restored = store.get_contact(session, account_id, contact_id)
+            assert restored is not None
+            return LifecycleResult(
+                restored, "restore", operation_id, profile, counts, event.event_id
+            )
+    status = refusal_status(verdict)
+    code, text = verdict.reason.code, verdict.reason.text
+    if contact.state != TRASHED:
+        status, code = 409, "not_in_trash"
+        text = f"contact {contact_id} is {contact.state}; only a contact in the trash is restored"
+    elif status == 409:
+        retention = profile.effective_retention(account.retention_days)
+        code = "retention_expired"
+        text = (
+            f"contact {contact_id} was deleted on {_iso(contact.deleted_at)}; the {retention}-day "
+            "window to restore it has passed"
+        )
+    raise _refuse(state, caller, account_id, contact_id, "contact.restore", status, code, text)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    aware = _aware(moment)
+    return aware.isoformat() if aware else None
+
+
+# -- impact (a dry run) ---------------------------------------------------------------------------
+
+
+def impact(
+    state: ServiceState, caller: Caller, account_id: str, contact_id: str, action: str
+) -> Impact:
+    account = load_account(state, account_id)
+    profile = profile_for(state, account)
+    with state.unit_of_work(write=False) as uow:
+        session = uow.session
+        contact = _get(state, session, account_id, contact_id)
+        held = bool(store.held_contacts(session, account_id, [contact_id]))
+        in_workflow = bool(
+            store.active_enrollments(session, account_id, [contact_id], "workflow_enrollments")
+        )
+        open_counts = store.open_counts(session, account_id, [contact_id])
+        guard = _guard(session, profile, account_id, contact_id) if action == "delete" else None
+        if action == "restore" and contact.delete_operation_id:
+            counts = _restore_preview(session, account_id, contact_id, contact.delete_operation_id)
+        elif action == "delete" and profile.trash:
+            counts = store.plan_cascade(open_counts, dict(profile.on_delete), "delete")
+        else:
+            counts = store.plan_cascade(open_counts, dict(profile.on_purge), "purge")
+    verdict = decide_on_contact(
+        state,
+        caller,
+        account,
+        contact_id,
+        f"contact.{action}",
+        _facts_of(contact, held, in_workflow),
+    )
+    status, code, text = 200, verdict.reason.code, verdict.reason.text
+    if not verdict.allowed:
+        status = refusal_status(verdict)
+    elif action == "delete" and contact.state != "active":
+        status, code, text = 409, "not_active", f"contact {contact_id} is {contact.state}"
+    elif guard is not None:
+        status, code, text = guard
+    elif action == "delete" and not profile.trash and held:
+        status, code, text = (
+            409,
+            "legal_hold",
+            "under a legal hold; this profile deletes permanently",
+        )
+    return Impact(action, contact, profile, counts, status == 200, code, text, status)
+
+
+def _restore_preview(
+    session: Any, account_id: str, contact_id: str, operation_id: str
+) -> CascadeCounts:
+    counts = CascadeCounts()
+    for record in store.records_of(session, account_id, contact_id):
+        if record.operation_id != operation_id:
+            continue
+        if record.state == TRASHED:
+            counts.add(record.kind, "restore", 1)
+        elif record.state == "active" and record.contact_id is None:
+            counts.add(record.kind, "reattach", 1)
+        else:
+            counts.add(record.kind, "stays_" + record.state, 1)
+    return counts
+
+
+# -- the trash ------------------------------------------------------------------------------------
+
+
+def search_trash(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    query: str | None,
+    after: str | None,
+    limit: int,
+) -> list[TrashEntry]:
+    from policy_service.services.audit_trail import require
+
+    require(state, caller, "contact", "contact.read", account_id=account_id)
+    account = load_account(state, account_id)
+    profile = profile_for(state, account)
+    retention = profile.effective_retention(account.retention_days)
+    with state.unit_of_work(write=False) as uow:
+        found = store.search_contacts(
+            uow.session, account_id, TRASHED, query, after=after, limit=limit
+        )
+    now = _now()
+    entries = []
+    for contact in found:
+        deleted_at = _aware(contact.deleted_at) or now
+        purge_after = deleted_at + timedelta(days=retention)
+        days_left = max(0, (purge_after - now).days)
+        entries.append(TrashEntry(contact, days_left, purge_after))
+    return entries
+
+
+__all__ = [
+    "Impact",
+    "LifecycleResult",
+    "TrashEntry",
+    "delete_contact",
+    "impact",
+    "purge_contact",
+    "restore_contact",
+    "search_trash",
+]

@@ -1,0 +1,498 @@
+"""Contacts and related records, and the set-based statements a cascade runs.
+
+A cascade over a chunk of contacts is a handful of UPDATE statements (one per action), not a
+loop over records: that is what lets a bulk delete of 100,000 contacts run at thousands a
+second. Only ``anonymize`` rewrites each record's data, and only for the few kinds that have
+business fields to keep.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Table, and_, bindparam, func, or_, select, update
+from sqlalchemy.orm import Session
+
+from policy_service.domain.cascade import (
+    ACTIVE,
+    ANONYMIZED,
+    ANONYMIZED_FIELDS,
+    DESTROYED,
+    OPEN_STATES,
+    RETAINED,
+    STOPPED,
+    TRASHED,
+)
+from policy_service.domain.contacts import CascadeCounts, Contact, ContactFacts, RelatedRecord
+from policy_service.storage.tables import ContactRow, LegalHoldRow, RelatedRecordRow, utcnow
+
+contacts_t = cast(Table, ContactRow.__table__)
+records_t = cast(Table, RelatedRecordRow.__table__)
+holds_t = cast(Table, LegalHoldRow.__table__)
+
+
+def new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(10)}"
+
+
+def _contact(row: Any, tags: Sequence[str] = ()) -> Contact:
+    return Contact(
+        account_id=row.account_id,
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        phone=row.phone,
+        state=row.state,
+        deleted_at=row.deleted_at,
+        deleted_by=row.deleted_by,
+        delete_operation_id=row.delete_operation_id,
+        delete_reason=row.delete_reason,
+        purged_at=row.purged_at,
+        version=row.version,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+        tags=tuple(tags),
+    )
+
+
+def _record(row: Any) -> RelatedRecord:
+    return RelatedRecord(
+        id=row.id,
+        account_id=row.account_id,
+        contact_id=row.contact_id,
+        origin_contact_id=row.origin_contact_id,
+        kind=row.kind,
+        label=row.label,
+        data=json.loads(row.data),
+        state=row.state,
+        operation_id=row.operation_id,
+        created_at=row.created_at,
+        updated_at=row.updated_at,
+    )
+
+
+# -- contacts ---------------------------------------------------------------------------------
+
+
+def add_contact(
+    session: Session,
+    account_id: str,
+    contact_id: str,
+    name: str | None,
+    email: str | None,
+    phone: str | None,
+) -> None:
+    now = utcnow()
+    session.execute(
+        contacts_t.insert().values(
+            account_id=account_id,
+            id=contact_id,
+            name=name,
+            email=email,
+            phone=phone,
+            state="active",
+            version=1,
+            created_at=now,
+            updated_at=now,
+        )
+    )
+
+
+def get_contact(
+    session: Session, account_id: str, contact_id: str, *, for_update: bool = False
+) -> Contact | None:
+    query = select(contacts_t).where(
+        contacts_t.c.account_id == account_id, contacts_t.c.id == contact_id
+    )
+    if for_update:
+        query = query.with_for_update()
+    row = session.execute(query).first()
+    if row is None:
+        return None
+    return _contact(row, tags_of(session, account_id, [contact_id]).get(contact_id, ()))
+
+
+def get_contacts(
+    session: Session, account_id: str, contact_ids: Sequence[str]
+) -> dict[str, Contact]:
+    if not contact_ids:
+        return {}
+    rows = session.execute(
+        select(contacts_t).where(
+            contacts_t.c.account_id == account_id, contacts_t.c.id.in_(list(contact_ids))
+        )
+    ).all()
+    return {row.id: _contact(row) for row in rows}
+
+
+def tags_of(session: Session, account_id: str, contact_ids: Sequence[str]) -> dict[str, list[str]]:
+    rows = session.execute(
+        select(records_t.c.contact_id, records_t.c.label)
+        .where(
+            records_t.c.account_id == account_id,
+            records_t.c.contact_id.in_(list(contact_ids)),
+            records_t.c.kind == "tags",
+            records_t.c.state.in_((ACTIVE, TRASHED)),
+        )
+        .order_by(records_t.c.label)
+    ).all()
+    tags: dict[str, list[str]] = {}
+    for contact_id, label in rows:
+        tags.setdefault(contact_id, []).append(label)
+    return tags
+
+
+def _search(query: str) -> Any:
+    pattern = f"%{query.lower()}%"
+    return or_(
+        func.lower(contacts_t.c.name).like(pattern),
+        func.lower(contacts_t.c.email).like(pattern),
+        contacts_t.c.phone.like(f"%{query}%"),
+        contacts_t.c.id == query,
+    )
+
+
+def search_contacts(
+    session: Session,
+    account_id: str,
+    state: str,
+    query: str | None,
+    *,
+    after: str | None,
+    limit: int,
+    tag: str | None = None,
+) -> list[Contact]:
+    statement = (
+        select(contacts_t)
+        .where(contacts_t.c.account_id == account_id, contacts_t.c.state == state)
+        .order_by(contacts_t.c.id)
+        .limit(limit)
+    )
+    if query:
+        statement = statement.where(_search(query))
+    if after:
+        statement = statement.where(contacts_t.c.id > after)
+    if tag:
+        statement = statement.where(contacts_t.c.id.in_(_tagged(account_id, tag)))
+    rows = session.execute(statement).all()
+    tags = tags_of(session, account_id, [row.id for row in rows]) if rows else {}
+    return [_contact(row, tags.get(row.id, ())) for row in rows]
+
+
+def _tagged(account_id: str, tag: str) -> Any:
+    return select(records_t.c.contact_id).where(
+        records_t.c.account_id == account_id,
+        records_t.c.kind == "tags",
+        records_t.c.label == tag,
+        records_t.c.state == ACTIVE,
+    )
+
+
+def select_active_ids(
+    session: Session,
+    account_id: str,
+    *,
+    ids: Sequence[str] | None = None,
+    tag: str | None = None,
+    query: str | None = None,
+) -> list[str]:
+    """The active contacts a bulk selection names, in a stable order."""
+    statement = (
+        select(contacts_t.c.id)
+        .where(contacts_t.c.account_id == account_id, contacts_t.c.state == "active")
+        .order_by(contacts_t.c.id)
+    )
+    if ids is not None:
+        statement = statement.where(contacts_t.c.id.in_(list(ids)))
+    if tag is not None:
+        statement = statement.where(contacts_t.c.id.in_(_tagged(account_id, tag)))
+    if query:
+        statement = statement.where(_search(query))
+    return list(session.execute(statement).scalars())
+
+
+def bump_version(
+    session: Session, account_id: str, contact_id: str, seen_version: int, **values: Any
+) -> bool:
+    """Change a contact only if nobody changed it since it was read (its version)."""
+    result = session.execute(
+        update(contacts_t)
+        .where(
+            contacts_t.c.account_id == account_id,
+            contacts_t.c.id == contact_id,
+            contacts_t.c.version == seen_version,
+        )
+        .values(version=contacts_t.c.version + 1, updated_at=utcnow(), **values)
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+def set_states(
+    session: Session,
+    account_id: str,
+    contact_ids: Sequence[str],
+    from_state: str,
+    **values: Any,
+) -> int:
+    """Move many contacts at once, only those still in ``from_state``."""
+    result = session.execute(
+        update(contacts_t)
+        .where(
+            contacts_t.c.account_id == account_id,
+            contacts_t.c.id.in_(list(contact_ids)),
+            contacts_t.c.state == from_state,
+        )
+        .values(version=contacts_t.c.version + 1, updated_at=utcnow(), **values)
+    )
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+# -- related records ------------------------------------------------------------------------
+
+
+def add_record(
+    session: Session,
+    account_id: str,
+    contact_id: str,
+    kind: str,
+    data: dict[str, Any],
+    label: str | None = None,
+) -> RelatedRecord:
+    now = utcnow()
+    values = {
+        "id": new_id("rec"),
+        "account_id": account_id,
+        "contact_id": contact_id,
+        "origin_contact_id": contact_id,
+        "kind": kind,
+        "label": label,
+        "data": json.dumps(data, separators=(",", ":")),
+        "state": ACTIVE,
+        "operation_id": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+    session.execute(records_t.insert().values(**values))
+    return _record(type("Row", (), values))
+
+
+def records_of(
+    session: Session, account_id: str, contact_id: str, *, include_detached: bool = True
+) -> list[RelatedRecord]:
+    condition = records_t.c.origin_contact_id == contact_id
+    if not include_detached:
+        condition = records_t.c.contact_id == contact_id
+    rows = session.execute(
+        select(records_t)
+        .where(records_t.c.account_id == account_id, condition)
+        .order_by(records_t.c.kind, records_t.c.created_at, records_t.c.id)
+    ).all()
+    return [_record(row) for row in rows]
+
+
+def open_counts(
+    session: Session, account_id: str, contact_ids: Sequence[str]
+) -> dict[tuple[str, str], int]:
+    """(kind, state) -> how many linked records a cascade could still act on."""
+    rows = session.execute(
+        select(records_t.c.kind, records_t.c.state, func.count())
+        .where(
+            records_t.c.account_id == account_id,
+            records_t.c.contact_id.in_(list(contact_ids)),
+            records_t.c.state.in_(OPEN_STATES),
+        )
+        .group_by(records_t.c.kind, records_t.c.state)
+    ).all()
+    return {(kind, state): int(count) for kind, state, count in rows}
+
+
+# Which record states each action moves, per phase. ``keep`` on delete hides active records
+# with the contact; everything else acts on every record that is still open.
+def _states_moved(phase: str, action: str) -> tuple[str, ...]:
+    if action == "keep":
+        return (ACTIVE,) if phase == "delete" else (ACTIVE, TRASHED)
+    if action == "stop":
+        return (ACTIVE, TRASHED)
+    return tuple(OPEN_STATES)
+
+
+def plan_cascade(
+    open_by_kind_state: dict[tuple[str, str], int], actions: dict[str, str], phase: str
+) -> CascadeCounts:
+    counts = CascadeCounts()
+    for (kind, state), count in open_by_kind_state.items():
+        action = actions[kind]
+        if state in _states_moved(phase, action):
+            counts.add(kind, action, count)
+    return counts
+
+
+def run_cascade(
+    session: Session,
+    account_id: str,
+    contact_ids: Sequence[str],
+    actions: dict[str, str],
+    phase: str,
+    operation_id: str,
+    now: datetime,
+) -> None:
+    """Apply ``actions`` (kind -> action) to the contacts' linked records, set-wise."""
+    kinds_by_action: dict[str, list[str]] = {}
+    for kind, action in actions.items():
+        kinds_by_action.setdefault(action, []).append(kind)
+    ids = list(contact_ids)
+    for action, kinds in kinds_by_action.items():
+        where = and_(
+            records_t.c.account_id == account_id,
+            records_t.c.contact_id.in_(ids),
+            records_t.c.kind.in_(kinds),
+            records_t.c.state.in_(_states_moved(phase, action)),
+        )
+        common = {"operation_id": operation_id, "updated_at": now}
+        if action == "keep":
+            state = TRASHED if phase == "delete" else RETAINED
+            session.execute(update(records_t).where(where).values(state=state, **common))
+        elif action == "destroy":
+            session.execute(
+                update(records_t)
+                .where(where)
+                .values(state=DESTROYED, data="{}", label=None, **common)
+            )
+        elif action == "stop":
+            session.execute(update(records_t).where(where).values(state=STOPPED, **common))
+        elif action == "detach":
+            session.execute(
+                update(records_t).where(where).values(state=ACTIVE, contact_id=None, **common)
+            )
+        elif action == "anonymize":
+            _anonymize(session, where, common)
+        else:  # validated at load; reaching here is a bug
+            raise ValueError(f"unknown cascade action {action!r}")
+
+
+def _anonymize(session: Session, where: Any, common: dict[str, Any]) -> None:
+    rows = session.execute(select(records_t.c.id, records_t.c.kind, records_t.c.data).where(where))
+    updates = []
+    for record_id, kind, data in rows.all():
+        kept_fields = ANONYMIZED_FIELDS.get(kind, ())
+        original = json.loads(data)
+        kept = {key: original[key] for key in kept_fields if key in original}
+        updates.append({"rid": record_id, "new_data": json.dumps(kept, separators=(",", ":"))})
+    if updates:
+        session.execute(
+            update(records_t)
+            .where(records_t.c.id == bindparam("rid"))
+            .values(
+                data=bindparam("new_data"),
+                state=ANONYMIZED,
+                contact_id=None,
+                label=None,
+                **common,
+            ),
+            updates,
+        )
+
+
+def restore_records(
+    session: Session, account_id: str, contact_id: str, operation_id: str, now: datetime
+) -> CascadeCounts:
+    """Undo exactly what one delete hid: records it trashed come back, records it detached
+    are re-attached. Destroyed, stopped and anonymized records stay as they are."""
+    counts = CascadeCounts()
+    base = and_(
+        records_t.c.account_id == account_id,
+        records_t.c.origin_contact_id == contact_id,
+        records_t.c.operation_id == operation_id,
+    )
+    restorable = [
+        (and_(base, records_t.c.state == TRASHED, records_t.c.contact_id == contact_id), "restore"),
+        (and_(base, records_t.c.state == ACTIVE, records_t.c.contact_id.is_(None)), "reattach"),
+    ]
+    for where, action in restorable:
+        for kind, count in session.execute(
+            select(records_t.c.kind, func.count()).where(where).group_by(records_t.c.kind)
+        ).all():
+            counts.add(kind, action, int(count))
+        session.execute(
+            update(records_t)
+            .where(where)
+            .values(state=ACTIVE, contact_id=contact_id, operation_id=None, updated_at=now)
+        )
+    return counts
+
+
+# -- facts for decisions --------------------------------------------------------------------
+
+
+def facts_of(
+    session: Session, account_id: str, contact_ids: Iterable[str]
+) -> dict[str, ContactFacts]:
+    ids = list(contact_ids)
+    if not ids:
+        return {}
+    held = (
+        select(holds_t.c.contact_id)
+        .where(
+            holds_t.c.account_id == account_id,
+            holds_t.c.contact_id.in_(ids),
+            holds_t.c.released_at.is_(None),
+        )
+        .distinct()
+    )
+    in_workflow = (
+        select(records_t.c.contact_id)
+        .where(
+            records_t.c.account_id == account_id,
+            records_t.c.contact_id.in_(ids),
+            records_t.c.kind == "workflow_enrollments",
+            records_t.c.state == ACTIVE,
+        )
+        .distinct()
+    )
+    held_ids = set(session.execute(held).scalars())
+    workflow_ids = set(session.execute(in_workflow).scalars())
+    rows = session.execute(
+        select(contacts_t.c.id, contacts_t.c.state, contacts_t.c.deleted_at).where(
+            contacts_t.c.account_id == account_id, contacts_t.c.id.in_(ids)
+        )
+    ).all()
+    return {
+        row.id: ContactFacts(row.state, row.deleted_at, row.id in held_ids, row.id in workflow_ids)
+        for row in rows
+    }
+
+
+def active_enrollments(
+    session: Session, account_id: str, contact_ids: Sequence[str], kind: str
+) -> set[str]:
+    return set(
+        session.execute(
+            select(records_t.c.contact_id)
+            .where(
+                records_t.c.account_id == account_id,
+                records_t.c.contact_id.in_(list(contact_ids)),
+                records_t.c.kind == kind,
+                records_t.c.state == ACTIVE,
+            )
+            .distinct()
+        ).scalars()
+    )
+
+
+# -- legal holds ------------------------------------------------------------------------------
+
+
+def held_contacts(session: Session, account_id: str, contact_ids: Sequence[str]) -> set[str]:
+    return set(
+        session.execute(
+            select(holds_t.c.contact_id).where(
+                holds_t.c.account_id == account_id,
+                holds_t.c.contact_id.in_(list(contact_ids)),
+                holds_t.c.released_at.is_(None),
+            )
+        ).scalars()
+    )
