@@ -71,9 +71,13 @@ def test_commission_records_survive_every_shipped_profile_but_erasure(service: S
         crm.call("PATCH", "/v1/accounts/acme", crm.root, {"cascade_profile": profile})
         contact_id = f"c-{index}"
         crm.contact(contact_id, with_records=False)
-        crm.call("POST", f"{crm.path(contact_id)}/records", crm.user,
-                 {"kind": "commission_records", "data": {"amount": "10", "date": "2026-01-01",
-                                                         "agent_note": "Ada's cousin"}})  # fmt: skip
+        commission = {"amount": "10", "date": "2026-01-01", "agent_note": "Ada's cousin"}
+        crm.call(
+            "POST",
+            f"{crm.path(contact_id)}/records",
+            crm.user,
+            {"kind": "commission_records", "data": commission},
+        )
         assert crm.delete(contact_id).status_code == 200
         if profile not in ("immediate-purge", "erasure"):
             assert crm.purge(contact_id).status_code == 200
@@ -145,8 +149,8 @@ def test_other_needs_a_reason_text_and_unknown_reasons_are_400(service: Service)
     crm.contact("c-1", with_records=False)
     assert crm.delete("c-1", reason="other").status_code == 400
     assert crm.delete("c-1", reason="because").status_code == 400
-    response = crm.call("POST", f"{crm.path('c-1')}/delete", body={"reason_code": "other",
-                                                                    "reason_text": "merged"})  # fmt: skip
+    body = {"reason_code": "other", "reason_text": "merged"}
+    response = crm.call("POST", f"{crm.path('c-1')}/delete", body=body)
     assert response.status_code == 200
 
 
