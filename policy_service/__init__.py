@@ -29,6 +29,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         deletion_rules,
         explain,
         health,
+        jobs,
         policy,
         problems,
         request_context,
@@ -74,7 +75,14 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         cascade_profiles.blp,
         contacts.blp,
         deletion_rules.blp,
+        jobs.blp,
     ):
         api.register_blueprint(blueprint)
     problems.init_app(app)  # after Api(), whose own HTTP error handler this replaces
+    if settings.job_runner == "thread":
+        from policy_service.services.jobs import start_background_runner
+
+        # Started with the app, i.e. in each gunicorn worker after the fork: it resumes jobs
+        # whose runner died (their lease expired) and runs queued ones.
+        start_background_runner(state)
     return app

@@ -352,3 +352,121 @@ def audit_checkpoint(account: str | None) -> None:
         checkpoint = state.audit.checkpoint(uow.session, chain_for(account))
         uow.commit()
     click.echo(f"checkpoint {checkpoint.chain} seq {checkpoint.seq} {checkpoint.hash}")
+
+
+# -- contacts, jobs, retention, deletion rules ----------------------------------------------------
+
+
+@main.group()
+def jobs() -> None:
+    """Bulk jobs."""
+
+
+@jobs.command("run")
+@click.option("--job", "job_id", help="Run this job only (default: every queued or orphaned job).")
+def jobs_run(job_id: str | None) -> None:
+    """Run queued jobs, and resume jobs whose runner died, to their end."""
+    from policy_service.services import jobs as job_service
+
+    state = _state(_settings())
+    if job_id is not None:
+        ran = job_service.run_job(state, job_id)
+        job = job_service.get_job_unchecked(state, job_id)
+        click.echo(
+            f"job {job.id}: {job.status}, {job.processed}/{job.total} processed, "
+            f"{job.failed} skipped" + ("" if ran else " (held by another runner)")
+        )
+        return
+    count = job_service.run_pending(state)
+    click.echo(f"ran {count} job(s)")
+
+
+@main.group()
+def retention() -> None:
+    """Retention windows."""
+
+
+@retention.command("sweep")
+def retention_sweep() -> None:
+    """Purge trashed contacts past their retention window; report held ones."""
+    from policy_service.services.retention import sweep
+
+    report = sweep(_state(_settings()), None)
+    click.echo(f"purged {report.purged} contact(s) in {len(report.accounts)} account(s)")
+    for held in report.held:
+        click.echo(f"held (not purged): {held['account_id']}/{held['contact_id']}")
+    for refused in report.refused:
+        click.echo(f"refused: {refused['account_id']}/{refused['contact_id']}: {refused['reason']}")
+
+
+@main.group()
+def rules() -> None:
+    """Tag-triggered deletion rules."""
+
+
+@rules.command("run")
+@click.option("--account", "account_id", required=True)
+@click.option(
+    "--dry-run/--apply",
+    default=True,
+    show_default=True,
+    help="Only list what the rules would delete (default), or delete it.",
+)
+def rules_run(account_id: str, dry_run: bool) -> None:
+    """Apply the account's deletion rules to contacts that carry their tags now."""
+    from policy_service.services.deletion_rules import run_rules
+
+    state = _state(_settings())
+    for run in run_rules(state, None, account_id, dry_run=dry_run):
+        verb = "would delete" if dry_run else "deleted"
+        done = run.matched if dry_run else run.deleted
+        click.echo(
+            f"rule {run.rule.id} (tag {run.rule.tag!r} -> {run.rule.reason_code}): "
+            f"{verb} {len(done)}"
+        )
+        for contact_id in done:
+            click.echo(f"  {contact_id}")
+        for contact_id, reason in run.refused.items():
+            click.echo(f"  not deleted {contact_id}: {reason}")
+
+
+@main.group()
+def contacts() -> None:
+    """Contacts."""
+
+
+@contacts.command("import")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--account", "account_id", required=True)
+@click.option(
+    "--as",
+    "principal",
+    default="import",
+    show_default=True,
+    help="The principal recorded as the importer (a service holding the service role).",
+)
+@click.option(
+    "--format",
+    "input_format",
+    type=click.Choice(["auto", "csv", "ndjson"]),
+    default="auto",
+    show_default=True,
+)
+def contacts_import(source: Path, account_id: str, principal: str, input_format: str) -> None:
+    """Import contacts from CSV (id,name,email,phone,tags with tags separated by ';') or
+    NDJSON (one object a line). Bad rows are reported and skipped."""
+    from policy_service.services.contact_import import import_contacts
+
+    state = _state(_settings())
+    fmt = (
+        input_format
+        if input_format != "auto"
+        else ("ndjson" if source.suffix in {".ndjson", ".jsonl"} else "csv")
+    )
+    with click.progressbar(length=source.stat().st_size, label="importing", file=sys.stderr) as bar:
+        report = import_contacts(state, principal, account_id, source, fmt, progress=bar.update)
+    click.echo(f"imported {report.imported}, skipped {len(report.errors)}")
+    for line, message in report.errors[:50]:
+        click.echo(f"  line {line}: {message}")
+    if report.errors:
+        sys.exit(1)

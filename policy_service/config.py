@@ -48,6 +48,12 @@ def _log_format(raw: str) -> str:
     return raw
 
 
+def _job_runner(raw: str) -> str:
+    if raw not in {"thread", "inline", "off"}:
+        raise ValueError(f"expected thread, inline or off, got {raw!r}")
+    return raw
+
+
 def _path(raw: str) -> Path:
     return Path(raw).expanduser()
 
@@ -111,6 +117,18 @@ class Settings:
     audit_checkpoint_every: int = field(
         default=1_000,
         metadata={"parse": _positive_int, "doc": "sign a checkpoint every N audit events"},
+    )
+    job_chunk_size: int = field(
+        default=500,
+        metadata={"parse": _positive_int, "doc": "contacts per transaction in bulk jobs"},
+    )
+    job_runner: str = field(
+        default="thread",
+        metadata={
+            "parse": _job_runner,
+            "doc": "thread: each worker runs queued and orphaned jobs in the background; "
+            "inline: a job runs before its 202 answer (tests); off: only `policy-service jobs run`",
+        },
     )
     secret_key: str = field(
         default="",

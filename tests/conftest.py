@@ -153,6 +153,9 @@ def test_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settin
         "log_level": "WARNING",
         "audit_signing_key": tmp_path / "audit_signing_key.pem",
         "policy_pack": DEFAULT_PACK,
+        # Jobs run before their 202 answer, so tests see the end state; runners, leases and
+        # resumption are tested on their own.
+        "job_runner": "inline",
     }
     values.update(overrides)
     return Settings.from_env({}, **values)

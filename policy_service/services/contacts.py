@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -16,6 +17,9 @@ from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 
 MAX_RECORD_BYTES = 65_536
+MAX_NAME = 200
+EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
+PHONE = re.compile(r"^\+?[0-9 ().-]{3,40}$")
 MAX_TAGS = 100
 # Path words that cannot be contact ids (they are routes of their own).
 RESERVED_IDS = frozenset({"export", "bulk-delete"})
@@ -40,6 +44,15 @@ def create_contact(
     contact_id = id or store.new_id("c")
     if not is_valid_contact_id(contact_id) or contact_id in RESERVED_IDS:
         raise InvalidInput("invalid contact id", errors={"id": ["letters, digits, . _ : -"]})
+    problems = {}
+    if email is not None and not EMAIL.fullmatch(email.strip()):
+        problems["email"] = ["not an email address"]
+    if phone is not None and not PHONE.fullmatch(phone):
+        problems["phone"] = ["not a phone number"]
+    if name is not None and len(name) > MAX_NAME:
+        problems["name"] = [f"at most {MAX_NAME} characters"]
+    if problems:
+        raise InvalidInput("invalid contact fields", errors=problems)
     if len(set(tags)) > MAX_TAGS:
         raise InvalidInput("too many tags", errors={"tags": [f"at most {MAX_TAGS}"]})
     from policy_service.services.lifecycle import load_account

@@ -496,3 +496,41 @@ def held_contacts(session: Session, account_id: str, contact_ids: Sequence[str])
             )
         ).scalars()
     )
+
+
+def open_counts_per_contact(
+    session: Session, account_id: str, contact_ids: Sequence[str]
+) -> dict[str, dict[tuple[str, str], int]]:
+    """contact -> (kind, state) -> count, for the per-contact audit details of a chunk."""
+    rows = session.execute(
+        select(records_t.c.contact_id, records_t.c.kind, records_t.c.state, func.count())
+        .where(
+            records_t.c.account_id == account_id,
+            records_t.c.contact_id.in_(list(contact_ids)),
+            records_t.c.state.in_(OPEN_STATES),
+        )
+        .group_by(records_t.c.contact_id, records_t.c.kind, records_t.c.state)
+    ).all()
+    counts: dict[str, dict[tuple[str, str], int]] = {}
+    for contact_id, kind, state, count in rows:
+        counts.setdefault(contact_id, {})[(kind, state)] = int(count)
+    return counts
+
+
+def active_enrollments_any(
+    session: Session, account_id: str, contact_ids: Sequence[str], kinds: Sequence[str]
+) -> set[str]:
+    if not kinds:
+        return set()
+    return set(
+        session.execute(
+            select(records_t.c.contact_id)
+            .where(
+                records_t.c.account_id == account_id,
+                records_t.c.contact_id.in_(list(contact_ids)),
+                records_t.c.kind.in_(list(kinds)),
+                records_t.c.state == ACTIVE,
+            )
+            .distinct()
+        ).scalars()
+    )

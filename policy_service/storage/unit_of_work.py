@@ -52,6 +52,12 @@ class UnitOfWork:
             raise RuntimeError("this unit of work has no audit writer")
         return self._audit.append(self.session, event)
 
+    def record_many(self, events: list[AuditEvent]) -> list[StoredEvent]:
+        """Append many events in one statement (bulk jobs), in this transaction."""
+        if self._audit is None:
+            raise RuntimeError("this unit of work has no audit writer")
+        return self._audit.append_many(self.session, events)
+
     def commit(self) -> None:
         self.session.commit()
         self._committed = True

@@ -84,7 +84,7 @@ def upgrade() -> None:
         sa.Column("id", sa.String(40), primary_key=True),
         sa.Column("account_id", sa.String(ID), nullable=False),
         sa.Column("kind", sa.String(32), nullable=False),
-        sa.Column("status", sa.String(16), nullable=False),
+        sa.Column("status", sa.String(32), nullable=False),
         sa.Column("total", sa.Integer, nullable=False),
         sa.Column("processed", sa.Integer, nullable=False),
         sa.Column("failed", sa.Integer, nullable=False),

@@ -1,0 +1,122 @@
+"""Bulk deletion jobs and the retention sweep."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import marshmallow as ma
+from flask import Response, jsonify
+from flask.views import MethodView
+from marshmallow import fields, validate
+
+from policy_service.api.auth import current_caller
+from policy_service.api.fields import StrictBoolean
+from policy_service.api.parsing import Blueprint
+from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE
+from policy_service.services import jobs, retention
+from policy_service.state import get_state
+
+blp = Blueprint("jobs", __name__, description="Bulk jobs and retention")
+
+
+class _Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class SelectionFilterSchema(_Strict):
+    tag = fields.String(validate=validate.Length(min=1, max=200))
+    query = fields.String(validate=validate.Length(min=1, max=200))
+    all = StrictBoolean()
+
+
+class BulkDeleteSchema(_Strict):
+    ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=60)),
+        validate=validate.Length(min=1, max=100_000),
+    )
+    filter = fields.Nested(SelectionFilterSchema)
+    confirm = fields.String(required=True, metadata={"description": 'must be "DELETE"'})
+    expected_count = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
+    reason_code = fields.String(
+        required=True, validate=validate.OneOf([*DELETE_REASONS, *NOT_A_DELETE])
+    )
+    reason_text = fields.String(validate=validate.Length(max=500))
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def job_json(job: jobs.Job, items: dict[str, int] | None = None) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "account_id": job.account_id,
+        "kind": job.kind,
+        "status": job.status,
+        "total": job.total,
+        "processed": job.processed,
+        "failed": job.failed,
+        "items": items or {},
+        "params": job.params,
+        "created_by": job.created_by,
+        "created_at": _iso(job.created_at),
+        "updated_at": _iso(job.updated_at),
+        "finished_at": _iso(job.finished_at),
+    }
+
+
+@blp.route("/v1/accounts/<account_id>/contacts/bulk-delete")
+class BulkDelete(MethodView):
+    @blp.arguments(BulkDeleteSchema)
+    def post(self, body: dict[str, Any], account_id: str) -> Response:
+        """Delete a confirmed selection in the background; 202 with the job. 409 when the
+        selection no longer holds ``expected_count`` contacts."""
+        state = get_state()
+        job = jobs.create_bulk_delete(
+            state,
+            current_caller(),
+            account_id,
+            ids=body.get("ids"),
+            filter=body.get("filter"),
+            confirm=body["confirm"],
+            expected_count=body["expected_count"],
+            reason_code=body["reason_code"],
+            reason_text=body.get("reason_text"),
+        )
+        response = jsonify(job_json(job, jobs.item_summary(state, job.id)))
+        response.status_code = 202
+        response.headers["Location"] = f"/v1/jobs/{job.id}"
+        return response
+
+
+@blp.route("/v1/jobs/<job_id>")
+class JobView(MethodView):
+    def get(self, job_id: str) -> dict[str, Any]:
+        """A job's progress: total, processed, failed (skipped contacts), status."""
+        state = get_state()
+        job = jobs.get_job(state, current_caller(), job_id)
+        return job_json(job, jobs.item_summary(state, job_id))
+
+
+@blp.route("/v1/jobs/<job_id>/cancel")
+class Cancel(MethodView):
+    def post(self, job_id: str) -> dict[str, Any]:
+        """Stop a job after the chunk under way; what is done stays done."""
+        state = get_state()
+        job = jobs.cancel_job(state, current_caller(), job_id)
+        return job_json(job, jobs.item_summary(state, job_id))
+
+
+@blp.route("/v1/retention/sweep")
+class Sweep(MethodView):
+    def post(self) -> dict[str, Any]:
+        """Purge trashed contacts past their retention window; held ones are reported."""
+        report = retention.sweep(get_state(), current_caller())
+        return {
+            "purged": report.purged,
+            "accounts": report.accounts,
+            "held": report.held,
+            "refused": report.refused,
+        }

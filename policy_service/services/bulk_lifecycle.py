@@ -1,0 +1,237 @@
+"""Deleting or purging a chunk of contacts at once: the set-based form of ``lifecycle``.
+
+Used by bulk-delete jobs and the retention sweep. Within one unit of work, for a chunk of
+contacts: every contact is decided on by the enforcer with the store's facts, the eligible
+ones change state with one UPDATE, their cascades run as one UPDATE per action, and one
+audit event per contact is appended in a single INSERT. Either the whole chunk commits or
+none of it: no contact is ever half-cascaded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from audit import AuditEvent, destroy_subject_key
+from policy_service.domain.accounts import Account
+from policy_service.domain.cascade import GUARDS, CascadeProfile
+from policy_service.domain.contacts import (
+    PURGED,
+    TRASHED,
+    CascadeCounts,
+    Contact,
+    ContactFacts,
+    audit_subject,
+)
+from policy_service.services.audit_trail import caller_event
+from policy_service.services.authorization import Caller
+from policy_service.services.lifecycle import decide_on_contact
+from policy_service.state import ServiceState
+from policy_service.storage import contacts as store
+from policy_service.storage.tables import utcnow
+from policy_service.storage.unit_of_work import UnitOfWork
+
+
+@dataclass
+class ChunkOutcome:
+    done: list[str] = field(default_factory=list)
+    # contact -> (reason code, text): not deleted, and why (recorded, never retried).
+    skipped: dict[str, tuple[str, str]] = field(default_factory=dict)
+
+
+def _facts(contact: Contact, held: set[str], in_workflow: set[str]) -> ContactFacts:
+    return ContactFacts(
+        contact.state, contact.deleted_at, contact.id in held, contact.id in in_workflow
+    )
+
+
+def delete_chunk(
+    state: ServiceState,
+    uow: UnitOfWork,
+    caller: Caller,
+    account: Account,
+    profile: CascadeProfile,
+    contact_ids: Sequence[str],
+    *,
+    reason_code: str,
+    operation_id: str,
+    job_id: str | None,
+) -> ChunkOutcome:
+    """Delete (to the trash, or for good where the profile has no trash) what is eligible."""
+    session = uow.session
+    outcome = ChunkOutcome()
+    found = store.get_contacts(session, account.id, contact_ids)
+    held = store.held_contacts(session, account.id, contact_ids)
+    in_workflow = store.active_enrollments(session, account.id, contact_ids, "workflow_enrollments")
+    guarded = store.active_enrollments_any(
+        session, account.id, contact_ids, [GUARDS[g] for g in profile.block_delete_when]
+    )
+    eligible: list[Contact] = []
+    for contact_id in contact_ids:
+        contact = found.get(contact_id)
+        if contact is None or contact.state != "active":
+            state_now = contact.state if contact else "missing"
+            outcome.skipped[contact_id] = ("not_active", f"contact is {state_now}")
+            continue
+        verdict = decide_on_contact(
+            state, caller, account, contact_id, "contact.delete", _facts(contact, held, in_workflow)
+        )
+        if not verdict.allowed:
+            outcome.skipped[contact_id] = (verdict.reason.code, verdict.reason.text)
+        elif contact_id in guarded:
+            outcome.skipped[contact_id] = ("blocked_by_profile", "active workflow or campaign")
+        elif not profile.trash and contact_id in held:
+            outcome.skipped[contact_id] = ("legal_hold", "under a legal hold")
+        else:
+            eligible.append(contact)
+    if not eligible:
+        return outcome
+    if profile.trash:
+        _trash(state, uow, caller, account, profile, eligible, reason_code, operation_id, job_id)
+    else:
+        purge_chunk_rows(
+            state, uow, caller, account, profile, eligible,
+            action="contact.delete", reason_code=reason_code, operation_id=operation_id,
+            job_id=job_id,
+        )  # fmt: skip
+    outcome.done = [contact.id for contact in eligible]
+    return outcome
+
+
+def _trash(
+    state: ServiceState,
+    uow: UnitOfWork,
+    caller: Caller,
+    account: Account,
+    profile: CascadeProfile,
+    contacts: list[Contact],
+    reason_code: str,
+    operation_id: str,
+    job_id: str | None,
+) -> None:
+    session = uow.session
+    now = utcnow()
+    ids = [contact.id for contact in contacts]
+    per_contact = store.open_counts_per_contact(session, account.id, ids)
+    moved = store.set_states(
+        session,
+        account.id,
+        ids,
+        "active",
+        state=TRASHED,
+        deleted_at=now,
+        deleted_by=caller.acting_subject,
+        delete_operation_id=operation_id,
+        delete_reason=reason_code,
+    )
+    if moved != len(ids):  # someone changed one of them since the read: retry the chunk
+        raise ChunkRaced(f"{len(ids) - moved} contact(s) changed while the chunk ran")
+    actions = dict(profile.on_delete)
+    store.run_cascade(session, account.id, ids, actions, "delete", operation_id, now)
+    uow.record_many(
+        [
+            _event(state, caller, account, profile, contact, "contact.delete", operation_id,
+                   store.plan_cascade(per_contact.get(contact.id, {}), actions, "delete"),
+                   reason_code, job_id, protected=contact.personal_fields())
+            for contact in contacts
+        ]
+    )  # fmt: skip
+
+
+class ChunkRaced(Exception):
+    """A contact of the chunk changed between read and write; the chunk rolls back."""
+
+
+def purge_chunk_rows(
+    state: ServiceState,
+    uow: UnitOfWork,
+    caller: Caller,
+    account: Account,
+    profile: CascadeProfile,
+    contacts: list[Contact],
+    *,
+    action: str,
+    reason_code: str | None,
+    operation_id: str,
+    job_id: str | None = None,
+    dsr_id: str | None = None,
+) -> None:
+    """Purge contacts that have been decided on: wipe personal data, run ``on_purge``,
+    record one event each, destroy their audit data keys."""
+    session = uow.session
+    now = utcnow()
+    by_state: dict[str, list[str]] = {}
+    for contact in contacts:
+        by_state.setdefault(contact.state, []).append(contact.id)
+    ids = [contact.id for contact in contacts]
+    per_contact = store.open_counts_per_contact(session, account.id, ids)
+    for from_state, state_ids in by_state.items():
+        values = {
+            "state": PURGED,
+            "name": None,
+            "email": None,
+            "phone": None,
+            "purged_at": now,
+        }
+        if from_state == "active":
+            values.update(
+                deleted_at=now,
+                deleted_by=caller.acting_subject,
+                delete_operation_id=operation_id,
+                delete_reason=reason_code,
+            )
+        if store.set_states(session, account.id, state_ids, from_state, **values) != len(state_ids):
+            raise ChunkRaced("a contact changed while the chunk ran")
+    actions = dict(profile.on_purge)
+    store.run_cascade(session, account.id, ids, actions, "purge", operation_id, now)
+    uow.record_many(
+        [
+            _event(state, caller, account, profile, contact, action, operation_id,
+                   store.plan_cascade(per_contact.get(contact.id, {}), actions, "purge"),
+                   reason_code, job_id, dsr_id=dsr_id,
+                   extra={"to": "purged", "from_state": contact.state})
+            for contact in contacts
+        ]
+    )  # fmt: skip
+    for contact in contacts:
+        destroy_subject_key(session, audit_subject(account.id, contact.id))
+
+
+def _event(
+    state: ServiceState,
+    caller: Caller,
+    account: Account,
+    profile: CascadeProfile,
+    contact: Contact,
+    action: str,
+    operation_id: str,
+    counts: CascadeCounts,
+    reason_code: str | None,
+    job_id: str | None,
+    *,
+    dsr_id: str | None = None,
+    protected: dict[str, str] | None = None,
+    extra: dict[str, object] | None = None,
+) -> AuditEvent:
+    return caller_event(
+        state.runtime,
+        caller,
+        action,
+        "succeeded",
+        account_id=account.id,
+        target_type="contact",
+        target_id=contact.id,
+        reason_code=reason_code,
+        details={
+            "operation_id": operation_id,
+            "cascade": counts.as_dict(),
+            "totals": counts.totals(),
+            **(extra or {}),
+        },
+        cascade_profile=profile.name,
+        cascade_profile_version=profile.version,
+        subject_id=audit_subject(account.id, contact.id),
+        protected=protected or None,
+        job_id=job_id,
+        dsr_id=dsr_id,
+    )

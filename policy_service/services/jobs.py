@@ -1,0 +1,372 @@
+"""Bulk-delete jobs: created with a confirmed selection, worked in chunks, resumable.
+
+The selection (the contacts that matched when the caller confirmed ``expected_count``) is
+written to ``job_items`` with the job. A runner holds a lease on the job and works through
+the pending items a chunk at a time; each chunk's deletions, cascades, audit events and item
+statuses commit in one transaction. A runner that dies leaves its lease to expire, and the
+next runner continues from the first pending item: no contact is processed twice or skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import func, insert, select
+from sqlalchemy.orm import Session
+
+from policy_service.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
+from policy_service.services.audit_trail import caller_event, require
+from policy_service.services.authorization import Caller
+from policy_service.services.bulk_lifecycle import ChunkRaced, delete_chunk
+from policy_service.services.lifecycle import check_reason, load_account, profile_for
+from policy_service.state import ServiceState
+from policy_service.storage import contacts as store
+from policy_service.storage.tables import JobItemRow, JobRow, utcnow
+
+log = structlog.get_logger(__name__)
+
+DELETE_CONFIRMATION = "DELETE"
+LEASE = timedelta(seconds=60)
+FINAL = frozenset({"succeeded", "completed_with_skips", "cancelled", "failed"})
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    account_id: str
+    kind: str
+    status: str
+    total: int
+    processed: int
+    failed: int
+    params: dict[str, Any]
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None
+
+
+def _job(row: JobRow) -> Job:
+    return Job(
+        row.id, row.account_id, row.kind, row.status, row.total, row.processed, row.failed,
+        json.loads(row.params), row.created_by, row.created_at, row.updated_at, row.finished_at,
+    )  # fmt: skip
+
+
+def runner_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
+
+
+# -- creating ----------------------------------------------------------------------------------
+
+
+def create_bulk_delete(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    *,
+    ids: list[str] | None,
+    filter: dict[str, Any] | None,
+    confirm: str | None,
+    expected_count: int,
+    reason_code: str,
+    reason_text: str | None,
+) -> Job:
+    require(state, caller, "contact", "contact.bulk_delete", account_id=account_id)
+    if confirm != DELETE_CONFIRMATION:
+        raise Unprocessable(
+            f'type DELETE to confirm: send "confirm": "{DELETE_CONFIRMATION}"',
+            reason={"code": "confirmation_required", "text": "confirm must be DELETE"},
+        )
+    check_reason(reason_code, reason_text)
+    if (ids is None) == (filter is None):
+        raise InvalidInput("give either ids or filter", errors={"ids": ["or filter, not both"]})
+    if filter is not None and not (filter.get("all") or filter.get("tag") or filter.get("query")):
+        raise InvalidInput(
+            "an empty filter selects nothing; use {'all': true} to select every contact",
+            errors={"filter": ["tag, query or all"]},
+        )
+    account = load_account(state, account_id)
+    profile = profile_for(state, account)
+    with state.unit_of_work() as uow:
+        selected = store.select_active_ids(
+            uow.session,
+            account_id,
+            ids=ids,
+            tag=(filter or {}).get("tag"),
+            query=(filter or {}).get("query"),
+        )
+        if len(selected) != expected_count:
+            raise Conflict(
+                f"the selection now holds {len(selected)} contacts, not the {expected_count} "
+                "that were confirmed; review it and confirm again",
+                selected_count=len(selected),
+                expected_count=expected_count,
+            )
+        now = utcnow()
+        params = {
+            "reason_code": reason_code,
+            "selection": {"ids": len(ids)} if ids is not None else filter,
+            "cascade_profile": profile.name,
+            "cascade_profile_version": profile.version,
+            "on_behalf_of": caller.on_behalf_of,
+        }
+        row = JobRow(
+            id=store.new_id("job"),
+            account_id=account_id,
+            kind="bulk_delete",
+            status="queued",
+            total=len(selected),
+            processed=0,
+            failed=0,
+            params=json.dumps(params),
+            created_by=caller.acting_subject,
+            client_id=caller.principal_id,
+            request_id=caller.request_id,
+            created_at=now,
+            updated_at=now,
+        )
+        uow.session.add(row)
+        uow.session.flush()
+        if selected:
+            uow.session.execute(
+                insert(JobItemRow),
+                [
+                    {"job_id": row.id, "position": i, "contact_id": c, "status": "pending"}
+                    for i, c in enumerate(selected)
+                ],
+            )
+        protected = {"reason_text": reason_text} if reason_text else None
+        uow.record(
+            caller_event(
+                state.runtime, caller, "job.started", "succeeded",
+                account_id=account_id, target_type="job", target_id=row.id, job_id=row.id,
+                reason_code=reason_code, details={"total": len(selected), **params},
+                cascade_profile=profile.name, cascade_profile_version=profile.version,
+                subject_id=f"job/{row.id}" if protected else None, protected=protected,
+            )
+        )  # fmt: skip
+        uow.commit()
+        job = _job(row)
+    if state.settings.job_runner == "inline":
+        run_job(state, job.id)
+        return get_job_unchecked(state, job.id)
+    if state.settings.job_runner == "thread":
+        start_background_runner(state)
+    return job
+
+
+# -- reading and cancelling ---------------------------------------------------------------------
+
+
+def get_job_unchecked(state: ServiceState, job_id: str) -> Job:
+    with state.unit_of_work(write=False) as uow:
+        row = uow.session.get(JobRow, job_id)
+        if row is None:
+            raise NotFound(f"no job {job_id}")
+        return _job(row)
+
+
+def get_job(state: ServiceState, caller: Caller, job_id: str) -> Job:
+    job = get_job_unchecked(state, job_id)
+    require(state, caller, "contact", "contact.read", account_id=job.account_id)
+    return job
+
+
+def item_summary(state: ServiceState, job_id: str) -> dict[str, int]:
+    with state.unit_of_work(write=False) as uow:
+        rows = uow.session.execute(
+            select(JobItemRow.status, func.count())
+            .where(JobItemRow.job_id == job_id)
+            .group_by(JobItemRow.status)
+        ).all()
+    return {status: int(count) for status, count in rows}
+
+
+def cancel_job(state: ServiceState, caller: Caller, job_id: str) -> Job:
+    job = get_job_unchecked(state, job_id)
+    require(state, caller, "contact", "contact.bulk_delete", account_id=job.account_id)
+    with state.unit_of_work() as uow:
+        row = uow.session.get(JobRow, job_id, with_for_update=True)
+        assert row is not None
+        if row.status in FINAL:
+            raise Conflict(f"job {job_id} has already ended ({row.status})")
+        # A runner checks the status between chunks: the chunk under way completes, the
+        # rest stays undone.
+        row.status = "cancelled" if row.status == "queued" else "cancelling"
+        row.updated_at = utcnow()
+        if row.status == "cancelled":
+            row.finished_at = row.updated_at
+        uow.record(
+            caller_event(
+                state.runtime, caller, "job.cancel_requested", "succeeded",
+                account_id=row.account_id, target_type="job", target_id=job_id, job_id=job_id,
+                details={"processed": row.processed, "total": row.total},
+            )
+        )  # fmt: skip
+        uow.commit()
+        return _job(row)
+
+
+# -- running ------------------------------------------------------------------------------------
+
+
+def _claim(session: Session, job_id: str, owner: str) -> JobRow | None:
+    """Take or renew the job's lease; None if another live runner holds it or it ended."""
+    now = utcnow()
+    row = session.get(JobRow, job_id, with_for_update=True)
+    if row is None or row.status in FINAL:
+        return None
+    lease_until = row.lease_until
+    if lease_until is not None and lease_until.tzinfo is None:
+        lease_until = lease_until.replace(tzinfo=now.tzinfo)
+    if row.lease_owner not in (None, owner) and lease_until and lease_until > now:
+        return None
+    row.lease_owner = owner
+    row.lease_until = now + LEASE
+    if row.status == "queued":
+        row.status = "running"
+    return row
+
+
+def run_job(state: ServiceState, job_id: str, owner: str | None = None) -> bool:
+    """Work the job to its end. Returns False when another runner holds it."""
+    owner = owner or runner_id()
+    while True:
+        with state.unit_of_work() as uow:
+            row = _claim(uow.session, job_id, owner)
+            if row is None:
+                return False
+            if row.status == "cancelling":
+                _finish(state, uow, row, "cancelled")
+                uow.commit()
+                return True
+            items = list(
+                uow.session.execute(
+                    select(JobItemRow)
+                    .where(JobItemRow.job_id == job_id, JobItemRow.status == "pending")
+                    .order_by(JobItemRow.position)
+                    .limit(state.settings.job_chunk_size)
+                ).scalars()
+            )
+            if not items:
+                skipped = row.failed
+                _finish(state, uow, row, "completed_with_skips" if skipped else "succeeded")
+                uow.commit()
+                return True
+            try:
+                _work_chunk(state, uow, row, items)
+            except ChunkRaced as race:
+                log.info("job.chunk_raced", job_id=job_id, detail=str(race))
+                continue  # the unit of work rolls back; the chunk is read again
+            uow.commit()
+
+
+def _work_chunk(state: ServiceState, uow: Any, row: JobRow, items: list[JobItemRow]) -> None:
+    params = json.loads(row.params)
+    account = load_account(state, row.account_id)
+    profile = profile_for(state, account)
+    caller = Caller(
+        (params.get("on_behalf_of") and row.client_id) or row.created_by,
+        "service" if params.get("on_behalf_of") else "user",
+        on_behalf_of=params.get("on_behalf_of"),
+        request_id=row.request_id,
+    )
+    outcome = delete_chunk(
+        state, uow, caller, account, profile, [item.contact_id for item in items],
+        reason_code=params["reason_code"], operation_id=f"op_{row.id}", job_id=row.id,
+    )  # fmt: skip
+    for item in items:
+        if item.contact_id in outcome.skipped:
+            code, _ = outcome.skipped[item.contact_id]
+            item.status, item.error = "skipped", code
+        else:
+            item.status = "done"
+    row.processed += len(items)
+    row.failed += len(outcome.skipped)
+    row.updated_at = utcnow()
+    uow.session.flush()
+
+
+def _finish(state: ServiceState, uow: Any, row: JobRow, status: str) -> None:
+    row.status = status
+    row.finished_at = row.updated_at = utcnow()
+    row.lease_owner = None
+    row.lease_until = None
+    summary = dict(
+        uow.session.execute(
+            select(JobItemRow.status, func.count())
+            .where(JobItemRow.job_id == row.id)
+            .group_by(JobItemRow.status)
+        ).all()
+    )
+    uow.record(
+        caller_event(
+            state.runtime,
+            Caller(row.created_by, "user", request_id=row.request_id),
+            "job.finished", "succeeded" if status != "failed" else "failed",
+            account_id=row.account_id, target_type="job", target_id=row.id, job_id=row.id,
+            details={"status": status, "total": row.total, "processed": row.processed,
+                     "skipped": row.failed, "items": {k: int(v) for k, v in summary.items()}},
+        )
+    )  # fmt: skip
+
+
+def runnable_jobs(state: ServiceState) -> list[str]:
+    """Queued jobs, and running ones whose runner's lease has expired (it died)."""
+    now = utcnow()
+    with state.unit_of_work(write=False) as uow:
+        rows = uow.session.execute(
+            select(JobRow.id, JobRow.status, JobRow.lease_until)
+            .where(JobRow.status.in_(("queued", "running", "cancelling")))
+            .order_by(JobRow.created_at)
+        ).all()
+    runnable = []
+    for job_id, status, lease_until in rows:
+        if lease_until is not None and lease_until.tzinfo is None:
+            lease_until = lease_until.replace(tzinfo=now.tzinfo)
+        if status == "queued" or lease_until is None or lease_until <= now:
+            runnable.append(job_id)
+    return runnable
+
+
+def run_pending(state: ServiceState) -> int:
+    """Run every runnable job to its end (``policy-service jobs run``)."""
+    count = 0
+    for job_id in runnable_jobs(state):
+        if run_job(state, job_id):
+            count += 1
+    return count
+
+
+_runner_lock = threading.Lock()
+_runners: dict[int, threading.Thread] = {}
+
+
+def start_background_runner(state: ServiceState, idle_seconds: float = 2.0) -> None:
+    """One daemon thread per process that runs queued and orphaned jobs."""
+    with _runner_lock:
+        thread = _runners.get(id(state))
+        if thread is not None and thread.is_alive():
+            return
+
+        def loop() -> None:
+            while True:
+                try:
+                    if not run_pending(state):
+                        time.sleep(idle_seconds)
+                except Exception:  # keep the runner alive; the job resumes on the next pass
+                    log.exception("jobs.runner_error")
+                    time.sleep(idle_seconds)
+
+        thread = threading.Thread(target=loop, name="job-runner", daemon=True)
+        _runners[id(state)] = thread
+        thread.start()
