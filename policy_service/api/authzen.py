@@ -17,8 +17,10 @@ from policy_service.api.decision_schemas import (
 )
 from policy_service.api.evaluation_parser import parse_evaluation
 from policy_service.api.parsing import Blueprint, read_json_object
+from policy_service.domain.contacts import ContactFacts, is_valid_contact_id
 from policy_service.domain.decisions import Decision, DecisionRequest
 from policy_service.domain.errors import InvalidInput, ServiceError
+from policy_service.domain.identifiers import is_valid_account_id
 from policy_service.services.authorization import evaluate
 from policy_service.state import get_state
 
@@ -109,9 +111,10 @@ class Evaluations(MethodView):
         options = envelope["options"]
         semantic = options["evaluations_semantic"]
         include_context = options["include_context"]
+        known = _prefetch_contacts(state, defaults, items)
         results: list[dict[str, Any]] = []
         for item in items:
-            result = _evaluate_item(state, caller, defaults, item, include_context)
+            result = _evaluate_item(state, caller, defaults, item, include_context, known)
             results.append(result)
             if semantic == "deny_on_first_deny" and not result["decision"]:
                 break
@@ -120,18 +123,60 @@ class Evaluations(MethodView):
         return _with_version({"evaluations": results}, state.runtime.version)
 
 
-def _evaluate_item(
-    state: Any, caller: Any, defaults: dict[str, Any], item: Any, include_context: bool
-) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        error = InvalidInput("each evaluation must be a JSON object")
-        return {"decision": False, "context": error_context(error)}
+def _merged(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     merged = dict(defaults)
     for key in ENVELOPE_KEYS:
         if key in item:
             merged[key] = item[key]
+    return merged
+
+
+def _prefetch_contacts(
+    state: Any, defaults: dict[str, Any], items: list[Any]
+) -> dict[tuple[str, str], ContactFacts | None]:
+    """The store's facts for every contact the batch names: one query per account."""
+    wanted: dict[str, set[str]] = {}
+    default_account = state.runtime.pack.default_account
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        resource = _merged(defaults, item).get("resource")
+        if not isinstance(resource, dict) or resource.get("type") != "contact":
+            continue
+        properties = resource.get("properties")
+        account = (properties if isinstance(properties, dict) else {}).get(
+            "account_id", default_account
+        )
+        contact_id = resource.get("id")
+        if is_valid_account_id(account) and is_valid_contact_id(contact_id):
+            wanted.setdefault(account, set()).add(str(contact_id))
+    known: dict[tuple[str, str], ContactFacts | None] = {}
+    for account, contact_ids in wanted.items():
+        found = state.source.contact_facts(account, sorted(contact_ids))
+        for contact_id in contact_ids:
+            known[(account, contact_id)] = found.get(contact_id)
+    return known
+
+
+def _evaluate_item(
+    state: Any,
+    caller: Any,
+    defaults: dict[str, Any],
+    item: Any,
+    include_context: bool,
+    known: dict[tuple[str, str], ContactFacts | None],
+) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        error = InvalidInput("each evaluation must be a JSON object")
+        return {"decision": False, "context": error_context(error)}
     try:
-        decision = evaluate(state.runtime, state.source, caller, load_evaluation(merged))
+        decision = evaluate(
+            state.runtime,
+            state.source,
+            caller,
+            load_evaluation(_merged(defaults, item)),
+            known_contacts=known,
+        )
     except ServiceError as error:
         if error.status >= 500:
             raise

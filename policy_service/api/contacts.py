@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
+from flask import Response, stream_with_context
 from flask.views import MethodView
 from marshmallow import fields, validate
 
@@ -15,8 +16,8 @@ from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.domain.cascade import RELATED_KINDS
 from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE, Contact, RelatedRecord
+from policy_service.services import contact_export, legal_holds, lifecycle
 from policy_service.services import contacts as contact_service
-from policy_service.services import legal_holds, lifecycle
 from policy_service.state import get_state
 
 blp = Blueprint("contacts", __name__, description="Contacts and their lifecycle")
@@ -156,6 +157,41 @@ class Contacts(MethodView):
             "contacts": [contact_json(c) for c in found],
             "next_after": found[-1].id if more else None,
         }
+
+
+class ExportQuery(_Strict):
+    format = fields.String(load_default="csv", validate=validate.OneOf(("csv",)))
+    q = fields.String(validate=validate.Length(min=1, max=200))
+    tag = fields.String(validate=validate.Length(min=1, max=200))
+    state = fields.String(load_default="active", validate=validate.OneOf(("active", "trashed")))
+
+
+@blp.route(f"{BASE}/export")
+class ExportMany(MethodView):
+    @blp.arguments(ExportQuery, location="query")
+    def get(self, query: dict[str, Any], account_id: str) -> Response:
+        """Contacts as CSV (streamed), filtered like the list; an export is audited."""
+        chunks = contact_export.export_csv(
+            get_state(),
+            current_caller(),
+            account_id,
+            query=query.get("q"),
+            tag=query.get("tag"),
+            contact_state=query["state"],
+        )
+        response = Response(stream_with_context(chunks), mimetype="text/csv")
+        response.headers["Content-Disposition"] = f"attachment; filename={account_id}-contacts.csv"
+        return response
+
+
+@blp.route(f"{BASE}/<contact_id>/export")
+class ExportOne(MethodView):
+    def get(self, account_id: str, contact_id: str) -> dict[str, Any]:
+        """One contact with every related record, as JSON: a backup before deleting."""
+        contact, records = contact_export.export_contact(
+            get_state(), current_caller(), account_id, contact_id
+        )
+        return {"contact": contact_json(contact), "records": [record_json(r) for r in records]}
 
 
 @blp.route(f"{BASE}/<contact_id>")

@@ -90,3 +90,31 @@ def test_an_account_cannot_use_an_unknown_profile(service: Service) -> None:
     crm = make_crm(service, "trash-retains-all")
     response = crm.call("PATCH", "/v1/accounts/acme", crm.root, {"cascade_profile": "nope"})
     assert response.status_code == 400
+
+
+def test_a_contact_exports_with_every_record_and_the_export_is_audited(service: Service) -> None:
+    crm = make_crm(service, "cascade-on-delete")
+    crm.contact("c-1")
+    exported = crm.call("GET", f"{crm.path('c-1')}/export")
+    assert exported.status_code == 200
+    body = exported.get_json()
+    assert body["contact"]["email"] == "ada@example.com"
+    assert len(body["records"]) == 13
+    events = crm.call(
+        "GET", "/v1/audit/events?account_id=acme&action=contact.export", crm.officer
+    ).get_json()["events"]
+    assert len(events) == 1
+    assert crm.call("GET", f"{crm.path('c-1')}/export", crm.user).status_code == 403
+
+
+def test_contacts_export_as_csv_with_filters(service: Service) -> None:
+    crm = make_crm(service, "cascade-on-delete")
+    crm.contact("c-1", with_records=False, tags=["vip"])
+    crm.contact("c-2", with_records=False)
+    response = crm.call("GET", "/v1/accounts/acme/contacts/export?format=csv&tag=vip")
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    lines = response.get_data(as_text=True).strip().splitlines()
+    assert lines[0] == "id,name,email,phone,tags,state,created_at"
+    assert [line.split(",")[0] for line in lines[1:]] == ["c-1"]
+    assert crm.call("GET", "/v1/accounts/acme/contacts/export?format=xml").status_code == 400

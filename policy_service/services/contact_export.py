@@ -1,0 +1,93 @@
+"""Exports for the backup the seeds advise before deleting (002, 004): one contact with every
+related record as JSON, or many contacts as CSV, streamed."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Iterator
+from typing import Any
+
+from policy_service.domain.contacts import Contact, RelatedRecord
+from policy_service.services.audit_trail import caller_event, require
+from policy_service.services.authorization import Caller
+from policy_service.services.contacts import get_contact
+from policy_service.state import ServiceState
+from policy_service.storage import contacts as store
+
+CSV_COLUMNS = ("id", "name", "email", "phone", "tags", "state", "created_at")
+PAGE = 500
+
+
+def _record_export(
+    state: ServiceState, caller: Caller, account_id: str, what: str, **details: Any
+) -> None:
+    with state.unit_of_work() as uow:
+        uow.record(
+            caller_event(
+                state.runtime, caller, "contact.export", "succeeded",
+                account_id=account_id, target_type="contact" if what != "csv" else "contacts",
+                target_id=what if what != "csv" else None, details=details,
+            )
+        )  # fmt: skip
+        uow.commit()
+
+
+def export_contact(
+    state: ServiceState, caller: Caller, account_id: str, contact_id: str
+) -> tuple[Contact, list[RelatedRecord]]:
+    require(state, caller, "contact", "contact.export", account_id=account_id)
+    contact = get_contact(state, caller, account_id, contact_id)
+    with state.unit_of_work(write=False) as uow:
+        records = store.records_of(uow.session, account_id, contact_id)
+    _record_export(state, caller, account_id, contact_id, format="json", records=len(records))
+    return contact, records
+
+
+def export_csv(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    *,
+    query: str | None,
+    tag: str | None,
+    contact_state: str,
+) -> Iterator[str]:
+    require(state, caller, "contact", "contact.export", account_id=account_id)
+    _record_export(
+        state, caller, account_id, "csv", format="csv", query=query, tag=tag,
+        contact_state=contact_state,
+    )  # fmt: skip
+    return _rows(state, account_id, query, tag, contact_state)
+
+
+def _rows(
+    state: ServiceState, account_id: str, query: str | None, tag: str | None, contact_state: str
+) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    after: str | None = None
+    while True:
+        with state.unit_of_work(write=False) as uow:
+            page = store.search_contacts(
+                uow.session, account_id, contact_state, query, after=after, limit=PAGE, tag=tag
+            )
+        for contact in page:
+            writer.writerow(
+                [
+                    contact.id,
+                    contact.name or "",
+                    contact.email or "",
+                    contact.phone or "",
+                    ";".join(contact.tags),
+                    contact.state,
+                    contact.created_at.isoformat(),
+                ]
+            )
+        yield buffer.getvalue()
+        buffer.seek(0)
+        buffer.truncate()
+        if len(page) < PAGE:
+            return
+        after = page[-1].id
