@@ -16,10 +16,10 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import structlog
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
@@ -249,14 +249,15 @@ def run_job(state: ServiceState, job_id: str, owner: str | None = None) -> bool:
                 _finish(state, uow, row, "cancelled")
                 uow.commit()
                 return True
-            items = list(
-                uow.session.execute(
-                    select(JobItemRow)
+            items = [
+                (int(position), str(contact_id))
+                for position, contact_id in uow.session.execute(
+                    select(JobItemRow.position, JobItemRow.contact_id)
                     .where(JobItemRow.job_id == job_id, JobItemRow.status == "pending")
                     .order_by(JobItemRow.position)
                     .limit(state.settings.job_chunk_size)
-                ).scalars()
-            )
+                )
+            ]
             if not items:
                 skipped = row.failed
                 _finish(state, uow, row, "completed_with_skips" if skipped else "succeeded")
@@ -270,7 +271,7 @@ def run_job(state: ServiceState, job_id: str, owner: str | None = None) -> bool:
             uow.commit()
 
 
-def _work_chunk(state: ServiceState, uow: Any, row: JobRow, items: list[JobItemRow]) -> None:
+def _work_chunk(state: ServiceState, uow: Any, row: JobRow, items: list[tuple[int, str]]) -> None:
     params = json.loads(row.params)
     account = load_account(state, row.account_id)
     profile = profile_for(state, account)
@@ -281,15 +282,33 @@ def _work_chunk(state: ServiceState, uow: Any, row: JobRow, items: list[JobItemR
         request_id=row.request_id,
     )
     outcome = delete_chunk(
-        state, uow, caller, account, profile, [item.contact_id for item in items],
+        state, uow, caller, account, profile, [contact_id for _, contact_id in items],
         reason_code=params["reason_code"], operation_id=f"op_{row.id}", job_id=row.id,
     )  # fmt: skip
-    for item in items:
-        if item.contact_id in outcome.skipped:
-            code, _ = outcome.skipped[item.contact_id]
-            item.status, item.error = "skipped", code
-        else:
-            item.status = "done"
+    items_table = cast(Table, JobItemRow.__table__)
+    skipped = [
+        {"p": position, "e": outcome.skipped[contact_id][0]}
+        for position, contact_id in items
+        if contact_id in outcome.skipped
+    ]
+    if skipped:
+        uow.session.execute(
+            update(items_table)
+            .where(items_table.c.job_id == row.id, items_table.c.position == bindparam("p"))
+            .values(status="skipped", error=bindparam("e")),
+            skipped,
+        )
+    # The chunk is the first pending items by position, so every pending item in its range
+    # is in it: one UPDATE marks the rest done.
+    uow.session.execute(
+        update(items_table)
+        .where(
+            items_table.c.job_id == row.id,
+            items_table.c.position.between(items[0][0], items[-1][0]),
+            items_table.c.status == "pending",
+        )
+        .values(status="done")
+    )
     row.processed += len(items)
     row.failed += len(outcome.skipped)
     row.updated_at = utcnow()
