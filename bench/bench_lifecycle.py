@@ -184,7 +184,7 @@ def plain_sql_bulk_delete(url: str, contacts: int, chunk: int) -> dict[str, Any]
             ):  # fmt: skip
                 data = ", data='{}', label=NULL" if state == "destroyed" else ""
                 cursor.execute(
-                    f"UPDATE related_records SET state=%s, operation_id='op-plain',"  # noqa: S608
+                    f"UPDATE related_records SET state=%s, operation_id='op-plain',"
                     f" updated_at=%s{data} WHERE account_id=%s AND contact_id = ANY(%s)"
                     " AND kind = ANY(%s) AND state='active'",
                     (state, now, ACCOUNT, ids, kinds),

@@ -145,7 +145,7 @@ from policy_service.state import ServiceState, get_state  # noqa: E402
 DEFAULT_PACK = Path(__file__).resolve().parent.parent / "policies"
 
 
-def test_settings(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
+def settings_for_tests(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,
         "environment": "test",
@@ -235,7 +235,7 @@ def make_service(tmp_path: Path) -> Iterator[Any]:
     made: list[Service] = []
 
     def make(database_url: str, **overrides: Any) -> Service:
-        app = create_app(test_settings(database_url, tmp_path, **overrides))
+        app = create_app(settings_for_tests(database_url, tmp_path, **overrides))
         service = Service(app, app.test_client())
         made.append(service)
         return service

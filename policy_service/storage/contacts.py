@@ -17,8 +17,8 @@ from typing import Any, cast
 from sqlalchemy import Boolean, String, Table, and_, any_, bindparam, func, or_, select, update
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from policy_service.domain.cascade import (
     ACTIVE,
