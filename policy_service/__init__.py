@@ -27,6 +27,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         cascade_profiles,
         contacts,
         deletion_rules,
+        dsr,
         explain,
         health,
         jobs,
@@ -76,6 +77,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         contacts.blp,
         deletion_rules.blp,
         jobs.blp,
+        dsr.blp,
     ):
         api.register_blueprint(blueprint)
     problems.init_app(app)  # after Api(), whose own HTTP error handler this replaces

@@ -470,3 +470,27 @@ def contacts_import(source: Path, account_id: str, principal: str, input_format:
         click.echo(f"  line {line}: {message}")
     if report.errors:
         sys.exit(1)
+
+
+@main.group()
+def dsr() -> None:
+    """Data-subject requests."""
+
+
+@dsr.command("overdue")
+def dsr_overdue() -> None:
+    """List open requests past their deadline; exit 1 when there are any."""
+    from datetime import UTC, datetime
+
+    from policy_service.services.dsr import overdue_requests
+
+    late = overdue_requests(_state(_settings()))
+    now = datetime.now(UTC)
+    for request in late:
+        click.echo(
+            f"{request.id}  {request.type:<8} {request.jurisdiction:<5} {request.status:<18} "
+            f"due {request.due_at:%Y-%m-%d} ({-request.days_left(now)} days late)"
+        )
+    click.echo(f"{len(late)} overdue request(s)")
+    if late:
+        sys.exit(1)

@@ -38,6 +38,10 @@ class ContactCreateSchema(_Strict):
         allow_none=True,
     )
     tags = fields.List(fields.String(validate=validate.Length(min=1, max=200)), load_default=list)
+    suppression_override = fields.String(
+        validate=validate.Length(min=1, max=500),
+        metadata={"description": "why a person on the suppression list is created anyway"},
+    )
 
 
 class ContactListQuery(_Strict):
@@ -137,6 +141,7 @@ class Contacts(MethodView):
             email=body.get("email"),
             phone=body.get("phone"),
             tags=body["tags"],
+            suppression_override=body.get("suppression_override"),
         )
         return contact_json(contact)
 

@@ -155,9 +155,9 @@ def purge_chunk_rows(
     operation_id: str,
     job_id: str | None = None,
     dsr_id: str | None = None,
-) -> None:
+) -> dict[str, CascadeCounts]:
     """Purge contacts that have been decided on: wipe personal data, run ``on_purge``,
-    record one event each, destroy their audit data keys."""
+    record one event each, destroy their audit data keys. Returns what each cascade did."""
     session = uow.session
     now = utcnow()
     by_state: dict[str, list[str]] = {}
@@ -171,6 +171,7 @@ def purge_chunk_rows(
             "name": None,
             "email": None,
             "phone": None,
+            "phone_normalized": None,
             "purged_at": now,
         }
         if from_state == "active":
@@ -183,18 +184,22 @@ def purge_chunk_rows(
         if store.set_states(session, account.id, state_ids, from_state, **values) != len(state_ids):
             raise ChunkRaced("a contact changed while the chunk ran")
     actions = dict(profile.on_purge)
+    counts = {
+        contact.id: store.plan_cascade(per_contact.get(contact.id, {}), actions, "purge")
+        for contact in contacts
+    }
     store.run_cascade(session, account.id, ids, actions, "purge", operation_id, now)
     uow.record_many(
         [
             _event(state, caller, account, profile, contact, action, operation_id,
-                   store.plan_cascade(per_contact.get(contact.id, {}), actions, "purge"),
-                   reason_code, job_id, dsr_id=dsr_id,
+                   counts[contact.id], reason_code, job_id, dsr_id=dsr_id,
                    extra={"to": "purged", "from_state": contact.state})
             for contact in contacts
         ]
     )  # fmt: skip
     for contact in contacts:
         destroy_subject_key(session, audit_subject(account.id, contact.id))
+    return counts
 
 
 def _event(

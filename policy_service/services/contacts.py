@@ -39,7 +39,10 @@ def create_contact(
     email: str | None,
     phone: str | None,
     tags: list[str],
+    suppression_override: str | None = None,
 ) -> Contact:
+    """Create a contact. One that matches the suppression list (an erased person) is refused
+    with 409 unless the caller overrides it with a reason, which is audited."""
     require(state, caller, "contact", "contact.create", account_id=account_id)
     contact_id = id or store.new_id("c")
     if not is_valid_contact_id(contact_id) or contact_id in RESERVED_IDS:
@@ -61,6 +64,15 @@ def create_contact(
     with state.unit_of_work() as uow:
         if store.get_contact(uow.session, account_id, contact_id) is not None:
             raise Conflict(f"contact {contact_id} already exists in account {account_id}")
+        from policy_service.services.dsr import is_suppressed
+
+        suppressed = is_suppressed(state, uow.session, account_id, email, phone)
+        if suppressed and not (suppression_override or "").strip():
+            raise Conflict(
+                "this person asked to be erased: the email or phone is on the suppression list. "
+                "Create it only with an explicit override and its reason.",
+                reason={"code": "suppressed", "text": "matches an erasure's suppression entry"},
+            )
         try:
             store.add_contact(
                 uow.session, account_id, contact_id, name, normalise_email(email), phone
@@ -72,6 +84,15 @@ def create_contact(
             raise Conflict(f"contact {contact_id} already exists") from None
         contact = store.get_contact(uow.session, account_id, contact_id)
         assert contact is not None
+        if suppressed:
+            uow.record(
+                caller_event(
+                    state.runtime, caller, "contact.suppression_overridden", "succeeded",
+                    account_id=account_id, target_type="contact", target_id=contact_id,
+                    subject_id=f"{account_id}/{contact_id}",
+                    protected={"override_reason": str(suppression_override)},
+                )
+            )  # fmt: skip
         uow.record(
             caller_event(
                 state.runtime,

@@ -392,6 +392,7 @@ def _purge_in(
         name=None,
         email=None,
         phone=None,
+        phone_normalized=None,
         purged_at=now,
         deleted_at=contact.deleted_at or now,
         deleted_by=contact.deleted_by or caller.acting_subject,

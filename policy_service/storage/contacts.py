@@ -31,6 +31,7 @@ from policy_service.domain.cascade import (
     TRASHED,
 )
 from policy_service.domain.contacts import CascadeCounts, Contact, ContactFacts, RelatedRecord
+from policy_service.domain.dsr import normalise_phone
 from policy_service.storage.tables import ContactRow, LegalHoldRow, RelatedRecordRow, utcnow
 
 contacts_t = cast(Table, ContactRow.__table__)
@@ -125,6 +126,7 @@ def add_contact(
             name=name,
             email=email,
             phone=phone,
+            phone_normalized=normalise_phone(phone),
             state="active",
             version=1,
             created_at=now,

@@ -135,6 +135,9 @@ class ContactRow(Base):
     name: Mapped[str | None] = mapped_column(String(200), default=None)
     email: Mapped[str | None] = mapped_column(String(320), default=None)
     phone: Mapped[str | None] = mapped_column(String(40), default=None)
+    # Digits only (and a leading +), so a data-subject request finds "+44 20 7946 0000" by
+    # "+442079460000"; wiped with the rest at purge.
+    phone_normalized: Mapped[str | None] = mapped_column(String(40), default=None)
     state: Mapped[str] = mapped_column(String(16), default="active")
     deleted_at: Mapped[datetime | None] = mapped_column(default=None)
     deleted_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
@@ -150,6 +153,7 @@ class ContactRow(Base):
     __table_args__ = (
         Index("ix_contacts_account_state_deleted_at", "account_id", "state", "deleted_at"),
         Index("ix_contacts_account_email", "account_id", "email"),
+        Index("ix_contacts_account_phone", "account_id", "phone_normalized"),
     )
 
 
@@ -173,7 +177,10 @@ class RelatedRecordRow(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (
-        Index("ix_related_records_contact", "account_id", "origin_contact_id", "kind"),
+        # Cascades find a contact's linked records by contact_id; restores and listings find
+        # every record that came from it, linked or not, by origin_contact_id.
+        Index("ix_related_records_contact", "account_id", "contact_id", "kind"),
+        Index("ix_related_records_origin", "account_id", "origin_contact_id"),
         Index("ix_related_records_tag", "account_id", "kind", "label"),
     )
 
@@ -244,3 +251,72 @@ class DeletionRuleRow(Base):
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
     created_by: Mapped[str] = mapped_column(String(ID_LENGTH))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# -- data-subject requests (issue 5) ---------------------------------------------------------------
+
+
+class DsrRow(Base):
+    """A data-subject request. The identity is kept encrypted while the request is open and
+    wiped when it completes or is denied; the record itself is kept (CCPA: 24 months)."""
+
+    __tablename__ = "dsr_requests"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    type: Mapped[str] = mapped_column(String(16))
+    jurisdiction: Mapped[str] = mapped_column(String(8))
+    accounts: Mapped[str] = mapped_column(Text)  # JSON: a list of ids, or "all"
+    channel: Mapped[str] = mapped_column(String(16))
+    status: Mapped[str] = mapped_column(String(24), index=True)
+    received_at: Mapped[datetime] = mapped_column()
+    due_at: Mapped[datetime] = mapped_column()
+    extended: Mapped[bool] = mapped_column(Boolean, default=False)
+    identity_ciphertext: Mapped[str | None] = mapped_column(Text, default=None)
+    exemption_code: Mapped[str | None] = mapped_column(String(40), default=None)
+    result: Mapped[str | None] = mapped_column(Text, default=None)  # the certificate (JSON)
+    signature: Mapped[str | None] = mapped_column(String(200), default=None)
+    package_ciphertext: Mapped[str | None] = mapped_column(Text, default=None)
+    created_by: Mapped[str] = mapped_column(String(ID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class DsrTransitionRow(Base):
+    __tablename__ = "dsr_transitions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    dsr_id: Mapped[str] = mapped_column(ForeignKey("dsr_requests.id"), index=True)
+    from_status: Mapped[str] = mapped_column(String(24))
+    to_status: Mapped[str] = mapped_column(String(24))
+    step: Mapped[str] = mapped_column(String(24))
+    by: Mapped[str] = mapped_column(String(ID_LENGTH))
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class DsrItemRow(Base):
+    """One contact an erasure found: worked through so an interrupted erasure resumes."""
+
+    __tablename__ = "dsr_items"
+
+    dsr_id: Mapped[str] = mapped_column(ForeignKey("dsr_requests.id"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    contact_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    detail: Mapped[str | None] = mapped_column(Text, default=None)
+
+
+class SuppressionRow(Base):
+    """A keyed HMAC of an erased person's normalised email or phone: never the value."""
+
+    __tablename__ = "suppression_entries"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    kind: Mapped[str] = mapped_column(String(8))
+    digest: Mapped[str] = mapped_column(String(64))
+    dsr_id: Mapped[str] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_suppression_lookup", "account_id", "kind", "digest", unique=True),)

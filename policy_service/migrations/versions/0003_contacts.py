@@ -33,6 +33,7 @@ def upgrade() -> None:
         sa.Column("name", sa.String(200)),
         sa.Column("email", sa.String(320)),
         sa.Column("phone", sa.String(40)),
+        sa.Column("phone_normalized", sa.String(40)),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("deleted_at", TS),
         sa.Column("deleted_by", sa.String(ID)),
@@ -48,6 +49,7 @@ def upgrade() -> None:
         "ix_contacts_account_state_deleted_at", "contacts", ["account_id", "state", "deleted_at"]
     )
     op.create_index("ix_contacts_account_email", "contacts", ["account_id", "email"])
+    op.create_index("ix_contacts_account_phone", "contacts", ["account_id", "phone_normalized"])
     op.create_table(
         "related_records",
         sa.Column("id", sa.String(40), primary_key=True),
@@ -63,7 +65,10 @@ def upgrade() -> None:
         sa.Column("updated_at", TS, nullable=False),
     )
     op.create_index(
-        "ix_related_records_contact", "related_records", ["account_id", "origin_contact_id", "kind"]
+        "ix_related_records_contact", "related_records", ["account_id", "contact_id", "kind"]
+    )
+    op.create_index(
+        "ix_related_records_origin", "related_records", ["account_id", "origin_contact_id"]
     )
     op.create_index("ix_related_records_tag", "related_records", ["account_id", "kind", "label"])
     op.create_table(

@@ -1,0 +1,196 @@
+"""Data-subject requests over HTTP (compliance officers; platform admins for "all")."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+import marshmallow as ma
+from flask.views import MethodView
+from marshmallow import fields, validate
+
+from policy_service.api.auth import current_caller
+from policy_service.api.fields import QueryBoolean
+from policy_service.api.parsing import Blueprint
+from policy_service.domain import dsr as rules
+from policy_service.domain.dsr import Identity
+from policy_service.domain.errors import InvalidInput
+from policy_service.services import dsr as dsr_service
+from policy_service.state import get_state
+
+blp = Blueprint("dsr", __name__, description="Data-subject requests (GDPR / CCPA)")
+
+
+class _Strict(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+
+class IdentitySchema(_Strict):
+    email = fields.Email(validate=validate.Length(max=320))
+    phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 ().-]{3,40}$"))
+
+
+class AccountsField(fields.Field):  # type: ignore[type-arg]
+    """A list of account ids, or the string "all"."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if value == dsr_service.ALL:
+            return value
+        if (
+            isinstance(value, list)
+            and 0 < len(value) <= 100
+            and all(isinstance(v, str) and 0 < len(v) <= 64 for v in value)
+        ):
+            return sorted(set(value))
+        raise ma.ValidationError('a list of account ids, or "all"')
+
+
+class CreateSchema(_Strict):
+    type = fields.String(required=True, validate=validate.OneOf(rules.TYPES))
+    identity = fields.Nested(IdentitySchema, required=True)
+    jurisdiction = fields.String(required=True, validate=validate.OneOf(rules.JURISDICTIONS))
+    accounts = AccountsField(required=True)
+    received_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    channel = fields.String(load_default="other", validate=validate.OneOf(rules.CHANNELS))
+
+
+class VerifySchema(_Strict):
+    method = fields.String(required=True, validate=validate.Length(min=1, max=200))
+
+
+class DenySchema(_Strict):
+    exemption_code = fields.String(validate=validate.Length(max=40))
+    text = fields.String(validate=validate.Length(max=2000))
+
+
+class ExtendSchema(_Strict):
+    reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
+
+
+class ListQuery(_Strict):
+    status = fields.String(
+        validate=validate.OneOf(
+            (rules.RECEIVED, rules.IDENTITY_VERIFIED, rules.APPROVED, rules.DENIED,
+             rules.IN_PROGRESS, rules.COMPLETED, rules.FAILED)
+        )
+    )  # fmt: skip
+    overdue = QueryBoolean(load_default=False)
+
+
+def dsr_json(request: dsr_service.DataSubjectRequest) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "id": request.id,
+        "type": request.type,
+        "jurisdiction": request.jurisdiction,
+        "accounts": request.accounts,
+        "channel": request.channel,
+        "status": request.status,
+        "received_at": request.received_at.isoformat(),
+        "due_at": request.due_at.isoformat(),
+        "days_left": request.days_left(now),
+        "overdue": request.overdue(now),
+        "extended": request.extended,
+        "exemption_code": request.exemption_code,
+        "identity_held": request.has_identity,
+        "created_by": request.created_by,
+        "created_at": request.created_at.isoformat(),
+        "completed_at": request.completed_at.isoformat() if request.completed_at else None,
+        "transitions": request.transitions,
+    }
+
+
+@blp.route("/v1/dsr")
+class Requests(MethodView):
+    @blp.arguments(CreateSchema)
+    @blp.response(201)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Record a request as received; its deadline runs from ``received_at``."""
+        identity = body["identity"]
+        if not identity:
+            raise InvalidInput("identity needs an email or a phone", errors={"identity": ["empty"]})
+        request = dsr_service.create_request(
+            get_state(),
+            current_caller(),
+            type=body["type"],
+            identity=Identity(identity.get("email"), identity.get("phone")),
+            jurisdiction=body["jurisdiction"],
+            accounts=body["accounts"],
+            received_at=body["received_at"],
+            channel=body["channel"],
+        )
+        return dsr_json(request)
+
+    @blp.arguments(ListQuery, location="query")
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Requests by deadline; ``?overdue=true`` for late ones."""
+        found = dsr_service.list_requests(
+            get_state(), current_caller(), status=query.get("status"), overdue=query["overdue"]
+        )
+        return {"requests": [dsr_json(r) for r in found]}
+
+
+@blp.route("/v1/dsr/<dsr_id>")
+class RequestById(MethodView):
+    def get(self, dsr_id: str) -> dict[str, Any]:
+        """One request: status, due date, days left, every transition."""
+        return dsr_json(dsr_service.get_request(get_state(), current_caller(), dsr_id))
+
+
+@blp.route("/v1/dsr/<dsr_id>/verify-identity")
+class VerifyIdentity(MethodView):
+    @blp.arguments(VerifySchema)
+    def post(self, body: dict[str, Any], dsr_id: str) -> dict[str, Any]:
+        """Record that the requester's identity was confirmed, and how."""
+        return dsr_json(
+            dsr_service.verify_identity(get_state(), current_caller(), dsr_id, body["method"])
+        )
+
+
+@blp.route("/v1/dsr/<dsr_id>/approve")
+class Approve(MethodView):
+    def post(self, dsr_id: str) -> dict[str, Any]:
+        """Approve a verified request."""
+        return dsr_json(dsr_service.approve(get_state(), current_caller(), dsr_id))
+
+
+@blp.route("/v1/dsr/<dsr_id>/deny")
+class Deny(MethodView):
+    @blp.arguments(DenySchema)
+    def post(self, body: dict[str, Any], dsr_id: str) -> dict[str, Any]:
+        """Deny, with an exemption code (GDPR Art. 17(3), CCPA 1798.105(d)) and a text."""
+        return dsr_json(
+            dsr_service.deny(
+                get_state(), current_caller(), dsr_id, body.get("exemption_code"), body.get("text")
+            )
+        )
+
+
+@blp.route("/v1/dsr/<dsr_id>/extend")
+class Extend(MethodView):
+    @blp.arguments(ExtendSchema)
+    def post(self, body: dict[str, Any], dsr_id: str) -> dict[str, Any]:
+        """Extend once (GDPR: two months; CCPA: 45 days), before the first deadline."""
+        return dsr_json(dsr_service.extend(get_state(), current_caller(), dsr_id, body["reason"]))
+
+
+@blp.route("/v1/dsr/<dsr_id>/execute")
+class Execute(MethodView):
+    def post(self, dsr_id: str) -> dict[str, Any]:
+        """Carry out an approved request (erasure or access); run again to resume."""
+        return dsr_json(dsr_service.execute(get_state(), current_caller(), dsr_id))
+
+
+@blp.route("/v1/dsr/<dsr_id>/certificate")
+class Certificate(MethodView):
+    def get(self, dsr_id: str) -> dict[str, Any]:
+        """The signed completion certificate (verify with GET /v1/audit/public-key)."""
+        return dsr_service.certificate(get_state(), current_caller(), dsr_id)
+
+
+@blp.route("/v1/dsr/<dsr_id>/package")
+class Package(MethodView):
+    def get(self, dsr_id: str) -> Any:
+        """An access request's package: everything held about the person."""
+        return dsr_service.access_package(get_state(), current_caller(), dsr_id)
