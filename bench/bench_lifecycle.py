@@ -206,8 +206,8 @@ def plain_sql_bulk_delete(url: str, contacts: int, chunk: int) -> dict[str, Any]
                 copy.write(rows.read())
             cursor.execute(
                 "UPDATE job_items SET status='done' WHERE job_id='job-plain'"
-                " AND contact_id = ANY(%s)",
-                (ids,),
+                " AND position BETWEEN %s AND %s AND status='pending'",
+                (first, first + len(ids) - 1),
             )
             cursor.execute(
                 "UPDATE jobs SET processed = processed + %s WHERE id='job-plain'", (len(ids),)

@@ -118,6 +118,7 @@ def upgrade() -> None:
         sa.Column("error", sa.String(200)),
         sa.PrimaryKeyConstraint("job_id", "position", name="pk_job_items"),
     )
+    op.create_index("ix_job_items_pending", "job_items", ["job_id", "status", "position"])
     op.create_table(
         "deletion_rules",
         sa.Column("id", sa.String(40), primary_key=True),
