@@ -18,6 +18,7 @@ from audit import AuditWriter
 from policy_service.config import Settings
 from policy_service.policy.pack import load_pack
 from policy_service.policy.runtime import PolicyRuntime
+from policy_service.storage.changes import record_change
 from policy_service.storage.database import create_database_engine, make_session_factory
 from policy_service.storage.sync_source import SqlSyncSource
 from policy_service.storage.unit_of_work import UnitOfWork
@@ -71,6 +72,12 @@ class ServiceState:
 
     def sync(self) -> None:
         self.runtime.sync(self.source)
+
+    def contacts_changed(self, session: Session, account_id: str) -> None:
+        """Say, in the changing transaction, that an account's contacts changed: every worker
+        then drops its cached contact facts for the account (this one at once)."""
+        record_change(session, "contacts", account_id=account_id)
+        self.runtime.forget_contacts(account_id)
 
     def sync_now(self) -> None:
         """Apply this worker's own change at once rather than at the next interval."""

@@ -152,9 +152,9 @@ def _prefetch_contacts(
             wanted.setdefault(account, set()).add(str(contact_id))
     known: dict[tuple[str, str], ContactFacts | None] = {}
     for account, contact_ids in wanted.items():
-        found = state.source.contact_facts(account, sorted(contact_ids))
-        for contact_id in contact_ids:
-            known[(account, contact_id)] = found.get(contact_id)
+        found = state.runtime.contact_facts(state.source, account, sorted(contact_ids))
+        for contact_id, facts in found.items():
+            known[(account, contact_id)] = facts
     return known
 
 

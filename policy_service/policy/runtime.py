@@ -137,6 +137,10 @@ class PolicyRuntime:
         self.synced_version = 0
         self._last_sync_check = 0.0
         self._accounts: dict[str, Account | None] = {}
+        # What the store says about contacts (None: not in the store), per account. Every
+        # lifecycle change writes a "contacts" change for its account in its transaction.
+        self._contacts: dict[str, dict[str, ContactFacts | None]] = {}
+        self._contacts_cached = 0
         # Authenticated tokens by hash -> (principal id, kind, platform admin). Revocations and
         # principal changes arrive through the change log like every other change.
         self.tokens: dict[str, tuple[str, str, bool]] = {}
@@ -150,6 +154,7 @@ class PolicyRuntime:
             version = source.current_version()
             self.roles.load(source.all_assignments(), self._static_rows(self.pack))
             self._accounts.clear()
+            self.forget_all_contacts()
             self.tokens.clear()
             self.cache.clear()
             self.synced_version = version
@@ -201,6 +206,8 @@ class PolicyRuntime:
             self.tokens.clear()
         elif change.kind == "account" and change.account_id:
             self._accounts.pop(change.account_id, None)
+        elif change.kind == "contacts" and change.account_id:
+            self.forget_contacts(change.account_id)
         elif change.kind == "policy":
             if self._pack_loader is not None and change.detail != self.pack.version:
                 self.install_pack(self._pack_loader())
@@ -222,6 +229,35 @@ class PolicyRuntime:
 
     def forget_account(self, account_id: str) -> None:
         self._accounts.pop(account_id, None)
+
+    MAX_CACHED_CONTACTS = 500_000
+
+    def contact_facts(
+        self, source: SyncSource, account_id: str, contact_ids: list[str]
+    ) -> dict[str, ContactFacts | None]:
+        """The store's facts about contacts, read once and kept until a change says otherwise."""
+        cached = self._contacts.get(account_id)
+        if cached is None:
+            cached = self._contacts[account_id] = {}
+        missing = [c for c in contact_ids if c not in cached]
+        if missing:
+            found = source.contact_facts(account_id, missing)
+            if self._contacts_cached + len(missing) > self.MAX_CACHED_CONTACTS:
+                self.forget_all_contacts()
+                cached = self._contacts[account_id] = {}
+            for contact_id in missing:
+                cached[contact_id] = found.get(contact_id)
+            self._contacts_cached += len(missing)
+        return {c: cached.get(c) for c in contact_ids}
+
+    def forget_contacts(self, account_id: str) -> None:
+        dropped = self._contacts.pop(account_id, None)
+        if dropped:
+            self._contacts_cached -= len(dropped)
+
+    def forget_all_contacts(self) -> None:
+        self._contacts = {}
+        self._contacts_cached = 0
 
     # -- deciding ------------------------------------------------------------------------------
 

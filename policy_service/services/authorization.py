@@ -195,7 +195,7 @@ def evaluate(
         if known_contacts is not None and key in known_contacts:
             contact = known_contacts[key]
         else:
-            contact = source.contact_facts(account.id, [resource.id]).get(resource.id)
+            contact = runtime.contact_facts(source, account.id, [resource.id])[resource.id]
     facts = gather_facts(request, account, runtime.pack, now or datetime.now(UTC), contact)
     action = qualified_action(request.action.name, request.resource.type)
     verdict = _verdict(

@@ -136,6 +136,7 @@ def _trash(
             for contact in contacts
         ]
     )  # fmt: skip
+    state.contacts_changed(session, account.id)
 
 
 class ChunkRaced(Exception):
@@ -199,6 +200,7 @@ def purge_chunk_rows(
     )  # fmt: skip
     for contact in contacts:
         destroy_subject_key(session, audit_subject(account.id, contact.id))
+    state.contacts_changed(session, account.id)
     return counts
 
 

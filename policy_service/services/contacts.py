@@ -107,6 +107,7 @@ def create_contact(
                 protected=contact.personal_fields() or None,
             )
         )
+        state.contacts_changed(uow.session, account_id)
         uow.commit()
     if tags:
         from policy_service.services.deletion_rules import apply_rules_for_tags
@@ -178,6 +179,8 @@ def add_record(
                 f"contact {contact_id} is {contact.state}; records go on active contacts"
             )
         record = store.add_record(uow.session, account_id, contact_id, kind, data, label)
+        if kind == "workflow_enrollments":  # a fact decisions read (active workflow)
+            state.contacts_changed(uow.session, account_id)
         uow.commit()
     if kind == "tags" and label is not None:
         from policy_service.services.deletion_rules import apply_rules_for_tags

@@ -77,6 +77,7 @@ def place_hold(
                 subject_id=f"{account_id}/{contact_id}", protected={"hold_reason": reason},
             )
         )  # fmt: skip
+        state.contacts_changed(uow.session, account_id)
         uow.commit()
         return _hold(row)
 
@@ -114,6 +115,7 @@ def release_holds(
                 details={"hold_ids": [r.id for r in rows]},
             )
         )  # fmt: skip
+        state.contacts_changed(session, account_id)
         uow.commit()
         return [_hold(r) for r in session.execute(
             select(LegalHoldRow).where(LegalHoldRow.id.in_([r.id for r in rows]))

@@ -358,6 +358,7 @@ def _delete_in(
             extra_details={"to": "trash"},
         )
     )  # fmt: skip
+    state.contacts_changed(session, account.id)
     updated = store.get_contact(session, account.id, contact.id)
     assert updated is not None
     return LifecycleResult(updated, "delete", operation_id, profile, counts, event.event_id)
@@ -416,6 +417,7 @@ def _purge_in(
     # The contact's personal data in the audit log becomes unreadable; the chain still
     # verifies because the hashes cover the ciphertext, not the key.
     destroy_subject_key(session, audit_subject(account.id, contact.id))
+    state.contacts_changed(session, account.id)
     updated = store.get_contact(session, account.id, contact.id)
     assert updated is not None
     return LifecycleResult(updated, "purge", operation_id, profile, counts, event.event_id)
@@ -491,6 +493,7 @@ def restore_contact(
                     extra_details={"deleted_at": _iso(contact.deleted_at)},
                 )
             )  # fmt: skip
+            state.contacts_changed(session, account_id)
             uow.commit()
             restored = store.get_contact(session, account_id, contact_id)
             assert restored is not None

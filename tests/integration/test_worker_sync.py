@@ -97,3 +97,38 @@ def test_a_platform_admin_granted_elsewhere_is_recognised(
     issue_token(first.state, "newroot", platform_admin=True)
     time.sleep(SYNC_INTERVAL * 1.5)
     assert second.request("GET", "/v1/accounts/acme", token).status_code == 200
+
+
+def test_a_contact_deleted_through_one_worker_changes_the_others_decisions(
+    make_service: Any, database_url: str
+) -> None:
+    first, second = two_workers(make_service, database_url)
+    first.caller("ada", roles={"acme": ["admin"]})
+    first.caller("cora", roles={"acme": ["compliance_officer"]})
+    created = first.request(
+        "POST", "/v1/accounts/acme/contacts", first.tokens["ada"], json={"id": "c-1"}
+    )
+    assert created.status_code == 201
+    restore = evaluation("ada", "restore")
+    restore["resource"]["id"] = "c-1"
+    assert ask(second, restore) is False  # active: nothing to restore; now cached in `second`
+    deleted = first.request(
+        "POST",
+        "/v1/accounts/acme/contacts/c-1/delete",
+        first.tokens["ada"],
+        json={"reason_code": "duplicate"},
+    )
+    assert deleted.status_code == 200
+    time.sleep(SYNC_INTERVAL * 1.5)
+    assert ask(second, restore) is True
+    first.request(
+        "POST",
+        "/v1/accounts/acme/contacts/c-1/legal-holds",
+        first.tokens["cora"],
+        json={"reason": "audit"},
+    )
+    purge = evaluation("ada", "purge")
+    purge["resource"]["id"] = "c-1"
+    first.request("PATCH", "/v1/accounts/acme", first.tokens["root"], json={"purge_enabled": True})
+    time.sleep(SYNC_INTERVAL * 1.5)
+    assert ask(second, purge) is False  # the hold placed through `first` is seen
