@@ -14,7 +14,19 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Boolean, String, Table, and_, any_, bindparam, func, or_, select, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    String,
+    Table,
+    and_,
+    any_,
+    bindparam,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
@@ -462,7 +474,7 @@ def restore_records(
 
 
 def facts_of(
-    session: Session, account_id: str, contact_ids: Iterable[str]
+    session: Session | Connection, account_id: str, contact_ids: Iterable[str]
 ) -> dict[str, ContactFacts]:
     """What decisions need about these contacts, in one round trip."""
     ids = list(contact_ids)
