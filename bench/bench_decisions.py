@@ -128,8 +128,15 @@ def load_data(url: str, accounts: int, users: int) -> list[tuple[str, str, str]]
 
 
 def workload(
-    memberships: list[tuple[str, str, str]], hot_users: int, size: int, seed: int = 7
+    memberships: list[tuple[str, str, str]],
+    hot_users: int,
+    size: int,
+    seed: int = 7,
+    contacts_per_user: int | None = 5,
 ) -> list[dict[str, Any]]:
+    """Requests from a hot set of users, each about a few contacts of theirs (the contacts a
+    person works with repeat), or, with ``contacts_per_user=None``, each about a contact
+    never seen before (so every decision reads the contact store)."""
     rng = random.Random(seed)
     hot = rng.sample(memberships, hot_users)
     requests = []
@@ -141,7 +148,11 @@ def workload(
                 "action": {"name": rng.choice(ACTIONS)},
                 "resource": {
                     "type": "contact",
-                    "id": f"c-{rng.randrange(1_000_000)}",
+                    "id": (
+                        f"c-{user}-{rng.randrange(contacts_per_user)}"
+                        if contacts_per_user
+                        else f"c-{rng.randrange(10**9)}"
+                    ),
                     "properties": {"account_id": account, **rng.choice(STATES)},
                 },
             }
@@ -484,6 +495,11 @@ def main() -> None:
             results["d_http_batch_100"] = bench_http(
                 base, token, requests, workdir, args.seconds, 100, args.repeat
             )
+            fresh = workload(memberships, args.hot_users, args.decisions, 11, None)
+            (workdir / "fresh").mkdir()
+            results["c_http_single_new_contacts"] = bench_http(
+                base, token, fresh, workdir / "fresh", args.seconds, None, args.repeat
+            )
             results["server"] = {
                 "workers": args.workers,
                 "threads": args.threads,
@@ -517,6 +533,7 @@ def print_table(results: dict[str, Any]) -> None:
         ("(b) service, cache on", results["b_service_function_cached"]),
         ("(c) HTTP single", results["c_http_single"]),
         ("(d) HTTP batch x100", results["d_http_batch_100"]),
+        ("(c) single, new contact each", results["c_http_single_new_contacts"]),
     ]
     print(f"{'measure':<26}{'decisions/s':>14}{'p50 ms':>10}{'p99 ms':>10}")
     for name, row in rows:
