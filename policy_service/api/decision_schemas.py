@@ -8,9 +8,9 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from policy_service.api.fields import StrictBoolean
 from policy_service.domain.decisions import Action, DecisionRequest, Resource, Subject
 from policy_service.domain.identifiers import ID_PATTERN
+from policy_service.strict_fields import StrictBoolean
 
 NAME = validate.Regexp(r"^[A-Za-z][A-Za-z0-9_.:-]{0,127}$", error="not a valid name")
 TYPE = validate.Regexp(r"^[a-z][a-z0-9_]{0,63}$", error="must be lower-case letters, digits, _")

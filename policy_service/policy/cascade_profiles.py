@@ -16,7 +16,6 @@ from typing import Any
 import marshmallow as ma
 from marshmallow import fields, validate
 
-from policy_service.api.fields import StrictBoolean
 from policy_service.domain.cascade import (
     ACTIONS,
     GUARDS,
@@ -25,6 +24,7 @@ from policy_service.domain.cascade import (
     allowed_actions,
 )
 from policy_service.domain.errors import PolicyPackError
+from policy_service.strict_fields import StrictBoolean
 
 DIRECTORY = "cascade_profiles"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from audit import AuditEvent, destroy_subject_key
+from audit import destroy_subject_key
 from policy_service.domain.accounts import Account
 from policy_service.domain.cascade import GUARDS, CascadeProfile
 from policy_service.domain.contacts import (
@@ -23,9 +23,8 @@ from policy_service.domain.contacts import (
     ContactFacts,
     audit_subject,
 )
-from policy_service.services.audit_trail import caller_event
 from policy_service.services.authorization import Caller
-from policy_service.services.lifecycle import decide_on_contact
+from policy_service.services.lifecycle import decide_on_contact, lifecycle_event
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage.tables import utcnow
@@ -130,9 +129,11 @@ def _trash(
     store.run_cascade(session, account.id, ids, actions, "delete", operation_id, now)
     uow.record_many(
         [
-            _event(state, caller, account, profile, contact, "contact.delete", operation_id,
-                   store.plan_cascade(per_contact.get(contact.id, {}), actions, "delete"),
-                   reason_code, job_id, protected=contact.personal_fields())
+            lifecycle_event(
+                state, caller, "contact.delete", contact, profile, operation_id,
+                store.plan_cascade(per_contact.get(contact.id, {}), actions, "delete"),
+                reason_code=reason_code, job_id=job_id, protected=contact.personal_fields(),
+            )
             for contact in contacts
         ]
     )  # fmt: skip
@@ -192,9 +193,11 @@ def purge_chunk_rows(
     store.run_cascade(session, account.id, ids, actions, "purge", operation_id, now)
     uow.record_many(
         [
-            _event(state, caller, account, profile, contact, action, operation_id,
-                   counts[contact.id], reason_code, job_id, dsr_id=dsr_id,
-                   extra={"to": "purged", "from_state": contact.state})
+            lifecycle_event(
+                state, caller, action, contact, profile, operation_id, counts[contact.id],
+                reason_code=reason_code, job_id=job_id, dsr_id=dsr_id,
+                extra_details={"to": "purged", "from_state": contact.state},
+            )
             for contact in contacts
         ]
     )  # fmt: skip
@@ -202,43 +205,3 @@ def purge_chunk_rows(
         destroy_subject_key(session, audit_subject(account.id, contact.id))
     state.contacts_changed(session, account.id)
     return counts
-
-
-def _event(
-    state: ServiceState,
-    caller: Caller,
-    account: Account,
-    profile: CascadeProfile,
-    contact: Contact,
-    action: str,
-    operation_id: str,
-    counts: CascadeCounts,
-    reason_code: str | None,
-    job_id: str | None,
-    *,
-    dsr_id: str | None = None,
-    protected: dict[str, str] | None = None,
-    extra: dict[str, object] | None = None,
-) -> AuditEvent:
-    return caller_event(
-        state.runtime,
-        caller,
-        action,
-        "succeeded",
-        account_id=account.id,
-        target_type="contact",
-        target_id=contact.id,
-        reason_code=reason_code,
-        details={
-            "operation_id": operation_id,
-            "cascade": counts.as_dict(),
-            "totals": counts.totals(),
-            **(extra or {}),
-        },
-        cascade_profile=profile.name,
-        cascade_profile_version=profile.version,
-        subject_id=audit_subject(account.id, contact.id),
-        protected=protected or None,
-        job_id=job_id,
-        dsr_id=dsr_id,
-    )

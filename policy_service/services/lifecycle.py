@@ -176,7 +176,7 @@ def _refuse(
     return error_class(text, reason={"code": code, "text": text}, **extra)
 
 
-def _event(
+def lifecycle_event(
     state: ServiceState,
     caller: Caller,
     action: str,
@@ -189,7 +189,9 @@ def _event(
     protected: dict[str, str] | None = None,
     extra_details: dict[str, Any] | None = None,
     job_id: str | None = None,
+    dsr_id: str | None = None,
 ) -> AuditEvent:
+    """The audit event of one contact's delete, restore, purge or erasure, with its cascade."""
     return caller_event(
         state.runtime,
         caller,
@@ -210,6 +212,7 @@ def _event(
         subject_id=audit_subject(contact.account_id, contact.id),
         protected=protected or None,
         job_id=job_id,
+        dsr_id=dsr_id,
     )
 
 
@@ -352,7 +355,7 @@ def _delete_in(
     if reason_text:
         protected["reason_text"] = reason_text
     event = uow.record(
-        _event(
+        lifecycle_event(
             state, caller, "contact.delete", contact, profile, operation_id, counts,
             reason_code=reason_code, protected=protected, job_id=job_id,
             extra_details={"to": "trash"},
@@ -408,7 +411,7 @@ def _purge_in(
     )
     store.run_cascade(session, account.id, [contact.id], actions, "purge", operation_id, now)
     event = uow.record(
-        _event(
+        lifecycle_event(
             state, caller, action, contact, profile, operation_id, counts,
             reason_code=reason_code, job_id=job_id,
             extra_details={"to": "purged", "from_state": contact.state},
@@ -487,7 +490,7 @@ def restore_contact(
                 raise Conflict(f"contact {contact_id} was changed by someone else; retry")
             counts = store.restore_records(session, account_id, contact_id, operation_id, now)
             event = uow.record(
-                _event(
+                lifecycle_event(
                     state, caller, "contact.restore", contact, profile, operation_id, counts,
                     protected=contact.personal_fields(),
                     extra_details={"deleted_at": _iso(contact.deleted_at)},
