@@ -84,7 +84,8 @@ def test_retention_sweep_purges_what_has_expired(env: dict[str, str], tmp_path: 
     with engine.begin() as connection:
         connection.execute(
             text(
-                "UPDATE contacts SET state = 'trashed', deleted_at = :at, delete_operation_id = 'op'"
+                "UPDATE contacts SET state = 'trashed', deleted_at = :at,"
+                " delete_operation_id = 'op'"
             ),
             {"at": datetime.now(UTC) - timedelta(days=90)},
         )
