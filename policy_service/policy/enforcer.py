@@ -70,8 +70,3 @@ def build_enforcers(pack: PolicyPack, roles: RoleIndex) -> dict[str, Any]:
     for rule in pack.rules:
         by_action.setdefault(rule.action, []).append(rule.as_casbin())
     return {action: _enforcer(pack, roles, rows) for action, rows in by_action.items()}
-
-
-def build_enforcer(pack: PolicyPack, roles: RoleIndex) -> Any:
-    """A single enforcer holding every rule (for comparison and tools)."""
-    return _enforcer(pack, roles, [rule.as_casbin() for rule in pack.rules])

@@ -61,9 +61,6 @@ class RoleIndex(RoleManager):  # type: ignore[misc]
             return stored or frozenset()
         return static if stored is None else stored | static
 
-    def stored_roles_of(self, user: str, domain: str) -> frozenset[str]:
-        return self._stored.get((domain, user), frozenset())
-
     def assignment_count(self) -> int:
         stored = sum(len(v) for v in self._stored.values())
         return stored + sum(len(v) for v in self._static.values())

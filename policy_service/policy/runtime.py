@@ -20,7 +20,6 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
 
 import structlog
 
@@ -350,13 +349,3 @@ class PolicyRuntime:
                 RuleEvaluation(rule, held, tuple(evaluate_each(rule.conditions, facts)))
             )
         return evaluations
-
-    def stats(self) -> dict[str, Any]:
-        return {
-            "policy_version": self.version,
-            "synced_version": self.synced_version,
-            "role_assignments": self.roles.assignment_count(),
-            "cached_decisions": len(self.cache),
-            "cache_hits": self.cache.hits,
-            "cache_misses": self.cache.misses,
-        }

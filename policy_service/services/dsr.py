@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import json
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -47,6 +49,7 @@ from policy_service.storage.tables import (
     SuppressionRow,
     utcnow,
 )
+from policy_service.storage.unit_of_work import UnitOfWork
 
 ALL = "all"
 ERASURE_PROFILE = "erasure"
@@ -307,10 +310,12 @@ def _transition(
     )  # fmt: skip
 
 
-def _step(state: ServiceState, caller: Caller, dsr_id: str, step: str) -> tuple[Any, DsrRow]:
-    uow = state.unit_of_work()
-    uow.__enter__()
-    try:
+@contextmanager
+def _step(
+    state: ServiceState, caller: Caller, dsr_id: str, step: str
+) -> Iterator[tuple[UnitOfWork, DsrRow]]:
+    """A unit of work holding the request's row locked, once the step is known to apply."""
+    with state.unit_of_work() as uow:
         row = uow.session.get(DsrRow, dsr_id, with_for_update=True)
         if row is None:
             raise NotFound(f"no data-subject request {dsr_id}")
@@ -321,40 +326,30 @@ def _step(state: ServiceState, caller: Caller, dsr_id: str, step: str) -> tuple[
                 f"{', '.join(sorted(rules.TRANSITIONS[step]))}",
                 status_now=row.status,
             )
-    except BaseException:
-        uow.__exit__(None, None, None)
-        raise
-    return uow, row
+        yield uow, row
 
 
 def verify_identity(
     state: ServiceState, caller: Caller, dsr_id: str, method: str
 ) -> DataSubjectRequest:
-    uow, row = _step(state, caller, dsr_id, "verify-identity")
-    try:
+    with _step(state, caller, dsr_id, "verify-identity") as (uow, row):
         _transition(state, uow, caller, row, "verify-identity", row.status,
                     rules.IDENTITY_VERIFIED, None, {"method": method})  # fmt: skip
         uow.commit()
         return _request(uow.session, row)
-    finally:
-        uow.__exit__(None, None, None)
 
 
 def approve(state: ServiceState, caller: Caller, dsr_id: str) -> DataSubjectRequest:
-    uow, row = _step(state, caller, dsr_id, "approve")
-    try:
+    with _step(state, caller, dsr_id, "approve") as (uow, row):
         _transition(state, uow, caller, row, "approve", row.status, rules.APPROVED, None)
         uow.commit()
         return _request(uow.session, row)
-    finally:
-        uow.__exit__(None, None, None)
 
 
 def deny(
     state: ServiceState, caller: Caller, dsr_id: str, exemption_code: str | None, text: str | None
 ) -> DataSubjectRequest:
-    uow, row = _step(state, caller, dsr_id, "deny")
-    try:
+    with _step(state, caller, dsr_id, "deny") as (uow, row):
         codes = rules.EXEMPTIONS[row.jurisdiction]
         if exemption_code is None or exemption_code not in codes or not (text or "").strip():
             raise Unprocessable(
@@ -367,13 +362,10 @@ def deny(
         _transition(state, uow, caller, row, "deny", row.status, rules.DENIED, text, ground)
         uow.commit()
         return _request(uow.session, row)
-    finally:
-        uow.__exit__(None, None, None)
 
 
 def extend(state: ServiceState, caller: Caller, dsr_id: str, reason: str) -> DataSubjectRequest:
-    uow, row = _step(state, caller, dsr_id, "extend")
-    try:
+    with _step(state, caller, dsr_id, "extend") as (uow, row):
         if row.extended:
             raise Conflict(f"request {dsr_id} was already extended once")
         if _aware(row.due_at) < datetime.now(UTC):
@@ -387,8 +379,6 @@ def extend(state: ServiceState, caller: Caller, dsr_id: str, reason: str) -> Dat
                     {"previous_due_at": previous.isoformat()})  # fmt: skip
         uow.commit()
         return _request(uow.session, row)
-    finally:
-        uow.__exit__(None, None, None)
 
 
 # -- executing ---------------------------------------------------------------------------------
@@ -396,16 +386,13 @@ def extend(state: ServiceState, caller: Caller, dsr_id: str, reason: str) -> Dat
 
 def execute(state: ServiceState, caller: Caller, dsr_id: str) -> DataSubjectRequest:
     """Carry the request out. Run again after an interruption, it finishes the same way."""
-    uow, row = _step(state, caller, dsr_id, "execute")
-    try:
+    with _step(state, caller, dsr_id, "execute") as (uow, row):
         if row.status == rules.APPROVED:
             _transition(state, uow, caller, row, "execute", row.status, rules.IN_PROGRESS, None)
         identity = Identity(**_open(state, row.id, row.identity_ciphertext or ""))
         accounts: list[str] | str = json.loads(row.accounts)
         kind = row.type
         uow.commit()
-    finally:
-        uow.__exit__(None, None, None)
     account_ids = _account_ids(state, accounts)
     _find_contacts(state, dsr_id, account_ids, identity)
     if kind == "erasure":

@@ -330,7 +330,7 @@ def _delete_in(
     if not profile.trash:
         return _purge_in(
             state, uow, caller, account, profile, contact, operation_id, "contact.delete",
-            reason_code=reason_code, reason_text=reason_text, job_id=job_id,
+            reason_code=reason_code, job_id=job_id,
         )  # fmt: skip
     changed = store.bump_version(
         session,
@@ -381,9 +381,7 @@ def _purge_in(
     action: str,
     *,
     reason_code: str | None = None,
-    reason_text: str | None = None,
     job_id: str | None = None,
-    dsr_id: str | None = None,
 ) -> LifecycleResult:
     session = uow.session
     now = utcnow()
