@@ -36,7 +36,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         request_context,
     )
     from policy_service.observability import configure_logging
-    from policy_service.services.policy_tests import load_test_files
+    from policy_service.services.policy_admin import check_pack_at_start
     from policy_service.state import EXTENSION_KEY, ServiceState
 
     settings = config if isinstance(config, Settings) else Settings.from_env(**dict(config or {}))
@@ -58,8 +58,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.json.sort_keys = False  # type: ignore[attr-defined]
 
     state = ServiceState.build(settings)
-    load_test_files(state.runtime.pack)  # an invalid policy test file stops the start too
-    state.load()
+    # The pack's own policy tests: failing, they stop the start in production (a warning
+    # elsewhere); an invalid policy test file stops it anywhere.
+    check_pack_at_start(settings, state.runtime.pack)
+    # The database may be away while a worker starts (gunicorn replacing one that died):
+    # a worker that cannot start takes gunicorn's master down with it, so the worker starts
+    # anyway, answers 503 where it needs the database, and loads once the database is back.
+    loaded = state.try_load()
     app.extensions[EXTENSION_KEY] = state
 
     request_context.init_app(app)
@@ -85,6 +90,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         from policy_service.services.jobs import start_background_runner
 
         # Started with the app, i.e. in each gunicorn worker after the fork: it resumes jobs
-        # whose runner died (their lease expired) and runs queued ones.
-        start_background_runner(state)
+        # whose runner died (their lease expired) and runs queued ones. Not before the state
+        # has loaded: jobs record the caller's roles in the audit trail.
+        if loaded:
+            start_background_runner(state)
+        else:
+            state.load_in_background(then=lambda: start_background_runner(state))
     return app

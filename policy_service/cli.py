@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 
 from policy_service.config import ConfigError, Settings
 from policy_service.domain.errors import PolicyPackError, ServiceError
+
+T = TypeVar("T")
 
 
 def _settings(**overrides: object) -> Settings:
@@ -67,14 +71,14 @@ def db_upgrade() -> None:
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--demo/--no-demo", default=False, help="Seed a demo account and print tokens.")
 def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
-    """Migrate the database and serve the API with gunicorn."""
+    """Migrate the database (waiting for it if it is away) and serve the API with gunicorn."""
     from policy_service.services.demo import seed_demo
     from policy_service.serving import serve as run_server
     from policy_service.storage.migrate import upgrade
 
     started = time.perf_counter()
     settings = _settings()
-    state = _state_after_upgrade(settings, upgrade)
+    state = _when_database_answers(lambda: _state_after_upgrade(settings, upgrade))
     if demo:
         credentials = seed_demo(state)
         click.echo("Demo account 'demo' with one user per role. Tokens (shown once):")
@@ -96,6 +100,28 @@ def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
     click.echo(f"ready to serve after {time.perf_counter() - started:.2f}s; starting gunicorn")
     sys.stdout.flush()
     run_server(host, port, workers, threads)
+
+
+def _when_database_answers(step: Callable[[], T]) -> T:
+    """Run ``step`` once the database can be reached, trying again while it cannot.
+
+    Started while the database is away (the host rebooting with it, say), the service waits
+    for it instead of exiting: it must migrate before it serves, and once it serves it rides
+    out outages by itself.
+    """
+    from policy_service.storage.database import is_unavailable
+
+    delay = 0.5
+    while True:
+        try:
+            return step()
+        except Exception as exc:
+            if not is_unavailable(exc):
+                raise
+            reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            click.echo(f"waiting for the database ({reason}); next try in {delay:g}s", err=True)
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
 
 
 def _state_after_upgrade(settings: Settings, upgrade):  # type: ignore[no-untyped-def]
@@ -183,10 +209,21 @@ def policy() -> None:
     help="Policy pack directory (default: POLICY_SERVICE_POLICY_PACK).",
 )
 @click.option("--verbose", "-v", is_flag=True, help="Print passing cases too.")
-def policy_test(pack: Path | None, verbose: bool) -> None:
-    """Run the pack's policy test cases; exit 1 on any failure."""
+@click.option(
+    "--fail-under",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="PERCENT",
+    help="Also exit 1 when fewer than PERCENT of the rules are exercised by some case.",
+)
+def policy_test(pack: Path | None, verbose: bool, fail_under: float | None) -> None:
+    """Run the pack's policy test cases; exit 1 on any failure.
+
+    Then report rule coverage: each rule no case exercised (file:line and its text), and how
+    many of the rules the cases exercise.
+    """
     from policy_service.policy.pack import load_pack
-    from policy_service.services.policy_tests import run_pack_tests
+    from policy_service.services.policy_tests import rule_coverage, run_pack_tests
 
     directory = pack or _settings().policy_pack
     try:
@@ -199,11 +236,18 @@ def policy_test(pack: Path | None, verbose: bool) -> None:
     for result in results:
         if verbose or not result.passed:
             click.echo(result.describe())
+    coverage = rule_coverage(loaded, results)
+    for rule in coverage.uncovered:
+        click.echo(f"not exercised: {rule.ref.file}:{rule.ref.line} {rule.ref.text}")
     click.echo(
         f"policy {loaded.name} {loaded.version}: {len(results) - len(failed)} passed, "
         f"{len(failed)} failed"
     )
+    click.echo(coverage.summary())
     if failed or not results:
+        sys.exit(1)
+    if fail_under is not None and coverage.percent < fail_under:
+        click.echo(f"coverage {coverage.percent:.1f}% is under {fail_under:g}%", err=True)
         sys.exit(1)
 
 

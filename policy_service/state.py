@@ -1,17 +1,25 @@
 """What one process holds: settings, the database engine, and the policy runtime.
 
 Built by ``create_app`` (or by a CLI command) and stored on ``app.extensions``; nothing here
-is created at import time.
+is created at import time. Building needs no database: a worker must be able to start while
+the database is away. What comes from the database (role assignments, the change log's
+version) is loaded on first need and retried until it succeeds; until then requests that
+need it are refused with 503.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, current_app
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit import AuditWriter
@@ -19,11 +27,17 @@ from policy_service.config import Settings
 from policy_service.policy.pack import load_pack
 from policy_service.policy.runtime import PolicyRuntime
 from policy_service.storage.changes import record_change
-from policy_service.storage.database import create_database_engine, make_session_factory
+from policy_service.storage.database import (
+    create_database_engine,
+    is_unavailable,
+    make_session_factory,
+)
 from policy_service.storage.sync_source import SqlSyncSource
 from policy_service.storage.unit_of_work import UnitOfWork
 
 EXTENSION_KEY = "policy_service"
+LOAD_RETRY_MAX_S = 5.0
+log = structlog.get_logger(__name__)
 
 
 @dataclass
@@ -36,6 +50,8 @@ class ServiceState:
     audit: AuditWriter
     signing_key: Ed25519PrivateKey
     started_at: datetime
+    loaded: bool = False
+    _load_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def build(cls, settings: Settings) -> ServiceState:
@@ -65,12 +81,67 @@ class ServiceState:
 
     def load(self) -> None:
         """Read role assignments; call once the schema exists."""
-        self.runtime.load_assignments(self.source)
+        with self._load_lock:
+            self.runtime.load_assignments(self.source)
+            self.loaded = True
+
+    def ensure_loaded(self) -> None:
+        """Load unless this process already has; raises the database's error if it cannot."""
+        if self.loaded:
+            return
+        with self._load_lock:
+            if not self.loaded:
+                self.runtime.load_assignments(self.source)
+                self.loaded = True
+                log.info("state.loaded", synced_version=self.runtime.synced_version)
+
+    def try_load(self) -> bool:
+        """Load if the database allows; False (logged) if it does not, for now."""
+        try:
+            self.ensure_loaded()
+        except Exception as exc:
+            if is_unavailable(exc):
+                log.warning("state.load_deferred", error_type=type(exc).__name__)
+            elif isinstance(exc, SQLAlchemyError):
+                # Reachable but not usable, e.g. its schema missing during a restore: still
+                # the database's state rather than ours, and it may be put right.
+                log.exception("state.load_failed")
+            else:
+                raise
+            return False
+        return True
+
+    def load_in_background(self, then: Callable[[], None] | None = None) -> threading.Thread:
+        """Retry loading in a daemon thread until it succeeds, then call ``then``.
+
+        Requests load the state themselves (``sync``); this is for work that no request
+        starts, like the job runner.
+        """
+
+        def retry() -> None:
+            delay = 0.2
+            while True:
+                try:
+                    if self.try_load():
+                        break
+                except Exception:  # not an outage; still nothing to do but try again
+                    log.exception("state.load_failed")
+                time.sleep(delay)
+                delay = min(delay * 2, LOAD_RETRY_MAX_S)
+            if then is not None:
+                then()
+
+        thread = threading.Thread(target=retry, name="state-loader", daemon=True)
+        thread.start()
+        return thread
 
     def unit_of_work(self, *, write: bool = True) -> UnitOfWork:
         return UnitOfWork(self.session_factory, write=write, audit=self.audit)
 
     def sync(self) -> None:
+        if not self.loaded:
+            self.ensure_loaded()  # a fresh load is as current as a sync
+            return
         self.runtime.sync(self.source)
 
     def contacts_changed(self, session: Session, account_id: str) -> None:
@@ -81,6 +152,9 @@ class ServiceState:
 
     def sync_now(self) -> None:
         """Apply this worker's own change at once rather than at the next interval."""
+        if not self.loaded:
+            self.ensure_loaded()
+            return
         self.runtime.sync(self.source, force=True)
 
 

@@ -11,6 +11,7 @@ from marshmallow import fields, validate
 
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
+from policy_service.api.responses import UtcDateTime
 from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
 from policy_service.services import accounts as account_service
 from policy_service.services import memberships as membership_service
@@ -26,13 +27,13 @@ class _Strict(ma.Schema):
 
 
 class AccountSchema(ma.Schema):
-    id = fields.String()
-    name = fields.String()
-    cascade_profile = fields.String()
-    retention_days = fields.Integer()
-    purge_enabled = fields.Boolean()
-    created_at = fields.DateTime()
-    updated_at = fields.DateTime()
+    id = fields.String(required=True)
+    name = fields.String(required=True)
+    cascade_profile = fields.String(required=True)
+    retention_days = fields.Integer(required=True)
+    purge_enabled = fields.Boolean(required=True)
+    created_at = UtcDateTime(required=True)
+    updated_at = UtcDateTime(required=True)
 
 
 class AccountCreateSchema(_Strict):
@@ -61,8 +62,10 @@ class AccountListQuery(ma.Schema):
 
 
 class AccountListSchema(ma.Schema):
-    accounts = fields.List(fields.Nested(AccountSchema))
-    next_after = fields.String(allow_none=True)
+    accounts = fields.List(fields.Nested(AccountSchema), required=True)
+    next_after = fields.String(
+        required=True, allow_none=True, metadata={"description": "pass as after for the next page"}
+    )
 
 
 class MembershipSchema(_Strict):
@@ -74,13 +77,13 @@ class MembershipSchema(_Strict):
 
 
 class MemberSchema(ma.Schema):
-    account_id = fields.String()
-    user_id = fields.String()
-    roles = fields.List(fields.String())
+    account_id = fields.String(required=True)
+    user_id = fields.String(required=True)
+    roles = fields.List(fields.String(), required=True)
 
 
 class MemberListSchema(ma.Schema):
-    members = fields.List(fields.Nested(MemberSchema))
+    members = fields.List(fields.Nested(MemberSchema), required=True)
 
 
 @blp.route("/v1/accounts")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -11,9 +9,10 @@ from flask import Response, stream_with_context
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from audit import Checkpoint, EventFilter, StoredEvent
+from audit import Checkpoint, EventFilter, EventPage, StoredEvent, VerificationReport
 from policy_service.api.auth import current_caller, public
 from policy_service.api.parsing import Blueprint
+from policy_service.api.responses import TEXT_CONTENT, UtcDateTime
 from policy_service.services import audit_access
 from policy_service.state import get_state
 
@@ -70,38 +69,129 @@ def _filters(query: dict[str, Any]) -> EventFilter:
     return EventFilter(**{key: query[key] for key in FILTER_KEYS if key in query})
 
 
-def plain_json(record: StoredEvent | Checkpoint) -> dict[str, Any]:
-    data = asdict(record)
-    for key, value in data.items():
-        if isinstance(value, datetime):
-            data[key] = value.isoformat()
-        elif isinstance(value, tuple):
-            data[key] = list(value)
-    return data
+class EventSchema(ma.Schema):
+    """An event as recorded: what happened, who did it, and the chain that seals it."""
+
+    event_id = fields.String(required=True)
+    chain = fields.String(required=True, metadata={"description": "the account id, or platform"})
+    seq = fields.Integer(required=True)
+    occurred_at = UtcDateTime(required=True)
+    recorded_at = UtcDateTime(required=True)
+    account_id = fields.String(required=True, allow_none=True)
+    actor_type = fields.String(required=True)
+    actor_id = fields.String(required=True, allow_none=True)
+    actor_roles = fields.List(fields.String(), required=True)
+    client_id = fields.String(required=True, allow_none=True)
+    on_behalf_of = fields.String(required=True, allow_none=True)
+    action = fields.String(required=True)
+    target_type = fields.String(required=True, allow_none=True)
+    target_id = fields.String(required=True, allow_none=True)
+    outcome = fields.String(required=True, metadata={"enum": list(OUTCOMES)})
+    reason_code = fields.String(required=True, allow_none=True)
+    request_id = fields.String(required=True, allow_none=True)
+    job_id = fields.String(required=True, allow_none=True)
+    dsr_id = fields.String(required=True, allow_none=True)
+    policy_version = fields.String(required=True, allow_none=True)
+    cascade_profile = fields.String(required=True, allow_none=True)
+    cascade_profile_version = fields.String(required=True, allow_none=True)
+    details = fields.Dict(keys=fields.String(), required=True)
+    subject_id = fields.String(required=True, allow_none=True)
+    protected_ciphertext = fields.String(required=True, allow_none=True)
+    protected = fields.Dict(
+        keys=fields.String(),
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": 'the decrypted personal data; {"erased": true} once the subject\'s '
+            'key is destroyed; {"sealed": true} without the key-encryption key'
+        },
+    )
+    prev_hash = fields.String(required=True)
+    hash = fields.String(required=True)
+
+
+class EventPageSchema(ma.Schema):
+    events = fields.List(fields.Nested(EventSchema), required=True)
+    next_cursor = fields.String(
+        required=True, allow_none=True, metadata={"description": "pass as cursor for the next page"}
+    )
+
+
+class CheckpointSchema(ma.Schema):
+    chain = fields.String(required=True)
+    seq = fields.Integer(required=True)
+    hash = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+    key_id = fields.String(required=True)
+    signature = fields.String(required=True, metadata={"description": "Ed25519, base64"})
+
+
+class CheckpointListSchema(ma.Schema):
+    checkpoints = fields.List(fields.Nested(CheckpointSchema), required=True)
+
+
+class ChainProblemSchema(ma.Schema):
+    chain = fields.String(required=True)
+    seq = fields.Integer(required=True, allow_none=True)
+    reason = fields.String(required=True)
+    detail = fields.String(required=True)
+
+
+class VerificationSchema(ma.Schema):
+    ok = fields.Boolean(required=True)
+    events_checked = fields.Integer(required=True)
+    chains_checked = fields.Integer(required=True)
+    checkpoints_valid = fields.Integer(required=True)
+    checkpoints_total = fields.Integer(required=True)
+    first_bad_chain = fields.String(required=True, allow_none=True)
+    first_bad_seq = fields.Integer(required=True, allow_none=True)
+    reason = fields.String(required=True, allow_none=True)
+    gaps = fields.List(
+        fields.List(fields.Raw()),
+        required=True,
+        metadata={"description": "missing sequence numbers: [chain, first, last]"},
+    )
+    unanchored_events = fields.Integer(required=True)
+    complete = fields.Boolean(required=True)
+    problems = fields.List(fields.Nested(ChainProblemSchema), required=True)
 
 
 @blp.route("/v1/audit/events")
 class Events(MethodView):
     @blp.arguments(EventListQuery, location="query")
-    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+    @blp.response(200, EventPageSchema)
+    def get(self, query: dict[str, Any]) -> EventPage:
         """Events, newest first, with cursor pagination. Without ``account_id``: platform
         admins only."""
-        page = audit_access.read_events(
+        return audit_access.read_events(
             get_state(), current_caller(), _filters(query), query.get("cursor"), query["limit"]
         )
-        return {"events": [plain_json(e) for e in page.events], "next_cursor": page.next_cursor}
 
 
 @blp.route("/v1/audit/events/<event_id>")
 class Event(MethodView):
-    def get(self, event_id: str) -> dict[str, Any]:
+    @blp.response(200, EventSchema)
+    def get(self, event_id: str) -> StoredEvent:
         """One event, protected fields decrypted (or marked erased)."""
-        return plain_json(audit_access.read_event(get_state(), current_caller(), event_id))
+        return audit_access.read_event(get_state(), current_caller(), event_id)
 
 
 @blp.route("/v1/audit/export")
 class Export(MethodView):
     @blp.arguments(ExportQuery, location="query")
+    @blp.response(
+        200,
+        TEXT_CONTENT,
+        content_type="application/x-ndjson",
+        description="One event a line (format=ndjson, the default), streamed.",
+    )
+    @blp.alt_response(
+        200,
+        schema=TEXT_CONTENT,
+        content_type="text/csv",
+        description="A header line, then one event a line (format=csv), streamed.",
+        success=True,
+    )
     def get(self, query: dict[str, Any]) -> Response:
         """Stream the matching events. NDJSON carries what an offline verifier needs
         (``policy-service audit verify --export FILE --public-key FILE``); CSV is for people."""
@@ -116,33 +206,33 @@ class Export(MethodView):
 @blp.route("/v1/audit/verify")
 class Verify(MethodView):
     @blp.arguments(VerifyBody)
-    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+    @blp.response(200, VerificationSchema)
+    def post(self, body: dict[str, Any]) -> VerificationReport:
         """Verify the stored chain(s): hashes, links, gaps, signed checkpoints."""
-        report = audit_access.verify(get_state(), current_caller(), body.get("account_id"))
-        data = asdict(report)
-        data["gaps"] = [list(gap) for gap in report.gaps]
-        return data
+        return audit_access.verify(get_state(), current_caller(), body.get("account_id"))
 
 
 @blp.route("/v1/audit/checkpoints")
 class Checkpoints(MethodView):
     @blp.arguments(AccountQuery, location="query")
+    @blp.response(200, CheckpointListSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """The signed checkpoints of an account's chain (the platform chain without one)."""
         found = audit_access.checkpoints(get_state(), current_caller(), query.get("account_id"))
-        return {"checkpoints": [plain_json(c) for c in found]}
+        return {"checkpoints": found}
 
     @blp.arguments(VerifyBody)
-    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+    @blp.response(200, CheckpointSchema)
+    def post(self, body: dict[str, Any]) -> Checkpoint:
         """Sign a checkpoint of the chain's current head now."""
-        checkpoint = audit_access.sign_checkpoint(
-            get_state(), current_caller(), body.get("account_id")
-        )
-        return plain_json(checkpoint)
+        return audit_access.sign_checkpoint(get_state(), current_caller(), body.get("account_id"))
 
 
 @blp.route("/v1/audit/public-key")
 class PublicKey(MethodView):
+    @blp.response(
+        200, TEXT_CONTENT, content_type="application/x-pem-file", description="The PEM key."
+    )
     @public
     def get(self) -> Response:
         """The Ed25519 public key (PEM) that verifies checkpoints and certificates."""

@@ -24,7 +24,12 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def public(view: F) -> F:
+    """No token needed; /openapi.json says so (``security: []``) and lists no 401/403."""
     view.is_public = True  # type: ignore[attr-defined]
+    apidoc = dict(getattr(view, "_apidoc", {}))
+    apidoc["manual_doc"] = {**apidoc.get("manual_doc", {}), "security": []}
+    apidoc["public"] = True
+    view._apidoc = apidoc  # type: ignore[attr-defined]
     return view
 
 

@@ -10,6 +10,8 @@ from flask.views import MethodView
 
 from policy_service.api.auth import current_caller, public
 from policy_service.api.decision_schemas import (
+    POLICY_VERSION_DOC,
+    ConfigurationSchema,
     EvaluationResponseSchema,
     EvaluationSchema,
     EvaluationsResponseSchema,
@@ -60,10 +62,8 @@ def _with_version(payload: dict[str, Any], version: str) -> Response:
 
 @blp.route("/access/v1/evaluation")
 class Evaluation(MethodView):
-    @blp.doc(
-        requestBody={"content": {"application/json": {"schema": EvaluationSchema}}},
-        responses={"200": {"content": {"application/json": {"schema": EvaluationResponseSchema}}}},
-    )
+    @blp.doc(requestBody={"content": {"application/json": {"schema": EvaluationSchema}}})
+    @blp.response(200, EvaluationResponseSchema, headers=POLICY_VERSION_DOC)
     def post(self) -> Response:
         """Decide one request. A deny is a 200 with ``decision: false`` and the reason."""
         state = get_state()
@@ -77,10 +77,8 @@ class Evaluation(MethodView):
 
 @blp.route("/access/v1/evaluations")
 class Evaluations(MethodView):
-    @blp.doc(
-        requestBody={"content": {"application/json": {"schema": EvaluationsSchema}}},
-        responses={"200": {"content": {"application/json": {"schema": EvaluationsResponseSchema}}}},
-    )
+    @blp.doc(requestBody={"content": {"application/json": {"schema": EvaluationsSchema}}})
+    @blp.response(200, EvaluationsResponseSchema, headers=POLICY_VERSION_DOC)
     def post(self) -> Response:
         """Decide many requests; top-level subject/action/resource/context are defaults and a
         key given in an item replaces the whole default object."""
@@ -188,6 +186,7 @@ def _evaluate_item(
 
 @discovery.route("/.well-known/authzen-configuration")
 class Configuration(MethodView):
+    @discovery.response(200, ConfigurationSchema)
     @public
     def get(self) -> Response:
         """The PDP's metadata: where its endpoints are."""

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+import marshmallow as ma
 from flask.views import MethodView
+from marshmallow import fields
 
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
@@ -13,6 +15,33 @@ from policy_service.domain.errors import NotFound
 from policy_service.state import get_state
 
 blp = Blueprint("cascade_profiles", __name__, description="Cascade profiles")
+
+
+class CascadeProfileSchema(ma.Schema):
+    name = fields.String(required=True)
+    version = fields.String(required=True)
+    description = fields.String(required=True)
+    trash = fields.Boolean(required=True, metadata={"description": "whether a delete trashes"})
+    retention_days = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "caps the account's window"}
+    )
+    block_delete_when = fields.List(fields.String(), required=True)
+    on_delete = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "per related kind, what a delete does to its records"},
+    )
+    on_purge = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "per related kind, what a purge does to its records"},
+    )
+
+
+class CascadeProfileListSchema(ma.Schema):
+    profiles = fields.List(fields.Nested(CascadeProfileSchema), required=True)
 
 
 def profile_json(profile: CascadeProfile) -> dict[str, Any]:
@@ -36,6 +65,7 @@ def _profiles() -> dict[str, CascadeProfile]:
 
 @blp.route("/v1/cascade-profiles")
 class Profiles(MethodView):
+    @blp.response(200, CascadeProfileListSchema)
     def get(self) -> dict[str, Any]:
         """Every cascade profile the running pack holds, with its version."""
         profiles = _profiles()
@@ -44,6 +74,7 @@ class Profiles(MethodView):
 
 @blp.route("/v1/cascade-profiles/<name>")
 class Profile(MethodView):
+    @blp.response(200, CascadeProfileSchema)
     def get(self, name: str) -> dict[str, Any]:
         """One profile."""
         profile = _profiles().get(name)

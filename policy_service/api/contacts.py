@@ -14,6 +14,7 @@ from marshmallow import fields, validate
 
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
+from policy_service.api.responses import TEXT_CONTENT, UtcDateTime
 from policy_service.domain.cascade import RELATED_KINDS
 from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE, Contact, RelatedRecord
 from policy_service.services import contact_export, legal_holds, lifecycle
@@ -64,6 +65,13 @@ class DeleteSchema(_Strict):
         metadata={"description": f"one of {sorted(DELETE_REASONS)}"},
     )
     reason_text = fields.String(validate=validate.Length(max=500))
+    confirm = fields.String(
+        validate=validate.Length(max=20),
+        metadata={
+            "description": 'must be "DELETE" where the account\'s profile has no trash (the '
+            "delete cannot be undone); ignored otherwise"
+        },
+    )
 
 
 class PurgeSchema(_Strict):
@@ -81,6 +89,133 @@ class HoldSchema(_Strict):
 
 class HoldReleaseQuery(_Strict):
     hold_id = fields.String(validate=validate.Length(max=40))
+
+
+# -- responses ---------------------------------------------------------------------------------
+
+_COUNTS = fields.Dict(keys=fields.String(), values=fields.Integer())
+
+
+class ContactSchema(ma.Schema):
+    account_id = fields.String(required=True)
+    id = fields.String(required=True)
+    name = fields.String(required=True, allow_none=True)
+    email = fields.String(required=True, allow_none=True)
+    phone = fields.String(required=True, allow_none=True)
+    tags = fields.List(fields.String(), required=True)
+    state = fields.String(required=True, metadata={"enum": ["active", "trashed", "purged"]})
+    deleted_at = UtcDateTime(required=True, allow_none=True)
+    deleted_by = fields.String(required=True, allow_none=True)
+    delete_operation_id = fields.String(required=True, allow_none=True)
+    delete_reason = fields.String(required=True, allow_none=True)
+    purged_at = UtcDateTime(required=True, allow_none=True)
+    version = fields.Integer(required=True)
+    created_at = UtcDateTime(required=True)
+    updated_at = UtcDateTime(required=True)
+
+
+class ContactPageSchema(ma.Schema):
+    contacts = fields.List(fields.Nested(ContactSchema), required=True)
+    next_after = fields.String(
+        required=True, allow_none=True, metadata={"description": "pass as after for the next page"}
+    )
+
+
+class RecordSchema(ma.Schema):
+    id = fields.String(required=True)
+    account_id = fields.String(required=True)
+    contact_id = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "null once the record no longer belongs to it"},
+    )
+    origin_contact_id = fields.String(required=True)
+    kind = fields.String(required=True, metadata={"enum": list(RELATED_KINDS)})
+    label = fields.String(required=True, allow_none=True)
+    data = fields.Dict(keys=fields.String(), required=True)
+    state = fields.String(required=True)
+    operation_id = fields.String(required=True, allow_none=True)
+    created_at = UtcDateTime(required=True)
+    updated_at = UtcDateTime(required=True)
+
+
+class RecordListSchema(ma.Schema):
+    records = fields.List(fields.Nested(RecordSchema), required=True)
+
+
+class ContactExportSchema(ma.Schema):
+    contact = fields.Nested(ContactSchema, required=True)
+    records = fields.List(fields.Nested(RecordSchema), required=True)
+
+
+class ProfileRefSchema(ma.Schema):
+    name = fields.String(required=True)
+    version = fields.String(required=True)
+
+
+class LifecycleResultSchema(ma.Schema):
+    contact = fields.Nested(ContactSchema, required=True)
+    action = fields.String(required=True)
+    operation_id = fields.String(required=True)
+    cascade_profile = fields.Nested(ProfileRefSchema, required=True)
+    cascade = fields.Dict(
+        keys=fields.String(),
+        values=_COUNTS,
+        required=True,
+        metadata={"description": "per related kind, how many records each action touched"},
+    )
+    totals = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    audit_event_id = fields.String(required=True)
+
+
+class ImpactReasonSchema(ma.Schema):
+    code = fields.String(required=True)
+    text = fields.String(required=True)
+
+
+class ImpactSchema(ma.Schema):
+    action = fields.String(required=True)
+    contact = fields.Nested(ContactSchema, required=True)
+    cascade_profile = fields.Nested(ProfileRefSchema, required=True)
+    cascade = fields.Dict(keys=fields.String(), values=_COUNTS, required=True)
+    totals = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
+    allowed = fields.Boolean(required=True)
+    status = fields.Integer(
+        required=True, metadata={"description": "what the action would answer now"}
+    )
+    reason = fields.Nested(ImpactReasonSchema, required=True)
+
+
+class LegalHoldSchema(ma.Schema):
+    id = fields.String(required=True)
+    account_id = fields.String(required=True)
+    contact_id = fields.String(required=True)
+    reason = fields.String(required=True)
+    matter = fields.String(required=True, allow_none=True)
+    placed_by = fields.String(required=True)
+    placed_at = UtcDateTime(required=True)
+    released_by = fields.String(required=True, allow_none=True)
+    released_at = UtcDateTime(required=True, allow_none=True)
+
+
+class LegalHoldListSchema(ma.Schema):
+    holds = fields.List(fields.Nested(LegalHoldSchema), required=True)
+
+
+class ReleasedHoldsSchema(ma.Schema):
+    released = fields.List(fields.Nested(LegalHoldSchema), required=True)
+
+
+class TrashEntrySchema(ContactSchema):
+    days_left = fields.Integer(required=True)
+    purge_after = UtcDateTime(required=True)
+
+
+class TrashPageSchema(ma.Schema):
+    contacts = fields.List(fields.Nested(TrashEntrySchema), required=True)
+    next_after = fields.String(
+        required=True, allow_none=True, metadata={"description": "pass as after for the next page"}
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -129,7 +264,7 @@ def result_json(result: lifecycle.LifecycleResult) -> dict[str, Any]:
 @blp.route(BASE)
 class Contacts(MethodView):
     @blp.arguments(ContactCreateSchema)
-    @blp.response(201)
+    @blp.response(201, ContactSchema)
     def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Create a contact (tags may trigger the account's deletion rules)."""
         contact = contact_service.create_contact(
@@ -146,6 +281,7 @@ class Contacts(MethodView):
         return contact_json(contact)
 
     @blp.arguments(ContactListQuery, location="query")
+    @blp.response(200, ContactPageSchema)
     def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Active contacts, by id; ``q`` searches name, email, phone and id."""
         found = contact_service.list_contacts(
@@ -174,6 +310,7 @@ class ExportQuery(_Strict):
 @blp.route(f"{BASE}/export")
 class ExportMany(MethodView):
     @blp.arguments(ExportQuery, location="query")
+    @blp.response(200, TEXT_CONTENT, content_type="text/csv", description="CSV, streamed.")
     def get(self, query: dict[str, Any], account_id: str) -> Response:
         """Contacts as CSV (streamed), filtered like the list; an export is audited."""
         chunks = contact_export.export_csv(
@@ -191,6 +328,7 @@ class ExportMany(MethodView):
 
 @blp.route(f"{BASE}/<contact_id>/export")
 class ExportOne(MethodView):
+    @blp.response(200, ContactExportSchema)
     def get(self, account_id: str, contact_id: str) -> dict[str, Any]:
         """One contact with every related record, as JSON: a backup before deleting."""
         contact, records = contact_export.export_contact(
@@ -201,6 +339,7 @@ class ExportOne(MethodView):
 
 @blp.route(f"{BASE}/<contact_id>")
 class ContactById(MethodView):
+    @blp.response(200, ContactSchema)
     def get(self, account_id: str, contact_id: str) -> dict[str, Any]:
         """One contact, in whatever state it is (a purged contact has no personal data)."""
         return contact_json(
@@ -211,7 +350,7 @@ class ContactById(MethodView):
 @blp.route(f"{BASE}/<contact_id>/records")
 class Records(MethodView):
     @blp.arguments(RecordCreateSchema)
-    @blp.response(201)
+    @blp.response(201, RecordSchema)
     def post(self, body: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
         """Add a related record (a note, a task, a tag, a workflow enrollment, ...)."""
         record = contact_service.add_record(
@@ -219,6 +358,7 @@ class Records(MethodView):
         )
         return record_json(record)
 
+    @blp.response(200, RecordListSchema)
     def get(self, account_id: str, contact_id: str) -> dict[str, Any]:
         """Every related record that came from this contact, with its state."""
         records = contact_service.list_records(
@@ -230,6 +370,7 @@ class Records(MethodView):
 @blp.route(f"{BASE}/<contact_id>/delete")
 class Delete(MethodView):
     @blp.arguments(DeleteSchema)
+    @blp.response(200, LifecycleResultSchema)
     def post(self, body: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
         """Move the contact to the trash (or purge it, where the profile has no trash)."""
         result = lifecycle.delete_contact(
@@ -239,12 +380,14 @@ class Delete(MethodView):
             contact_id,
             body["reason_code"],
             body.get("reason_text"),
+            body.get("confirm"),
         )
         return result_json(result)
 
 
 @blp.route(f"{BASE}/<contact_id>/restore")
 class Restore(MethodView):
+    @blp.response(200, LifecycleResultSchema)
     def post(self, account_id: str, contact_id: str) -> dict[str, Any]:
         """Bring a contact back from the trash, with exactly what its delete hid."""
         return result_json(
@@ -255,6 +398,7 @@ class Restore(MethodView):
 @blp.route(f"{BASE}/<contact_id>/purge")
 class Purge(MethodView):
     @blp.arguments(PurgeSchema)
+    @blp.response(200, LifecycleResultSchema)
     def post(self, body: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
         """Remove the contact for good. Irreversible: needs ``{"confirm": "PURGE"}``."""
         result = lifecycle.purge_contact(
@@ -266,6 +410,7 @@ class Purge(MethodView):
 @blp.route(f"{BASE}/<contact_id>/impact")
 class ImpactView(MethodView):
     @blp.arguments(ImpactQuery, location="query")
+    @blp.response(200, ImpactSchema)
     def get(self, query: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
         """A dry run: per related kind what the action would do, and whether it is allowed."""
         found = lifecycle.impact(
@@ -286,7 +431,7 @@ class ImpactView(MethodView):
 @blp.route(f"{BASE}/<contact_id>/legal-holds")
 class LegalHolds(MethodView):
     @blp.arguments(HoldSchema)
-    @blp.response(201)
+    @blp.response(201, LegalHoldSchema)
     def post(self, body: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
         """Place a legal hold: it blocks purge, retention purge and erasure."""
         hold = legal_holds.place_hold(
@@ -300,6 +445,7 @@ class LegalHolds(MethodView):
         return _hold_json(hold)
 
     @blp.arguments(HoldReleaseQuery, location="query")
+    @blp.response(200, ReleasedHoldsSchema)
     def delete(self, query: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
         """Release the contact's active holds (or one, with ``hold_id``)."""
         released = legal_holds.release_holds(
@@ -307,6 +453,7 @@ class LegalHolds(MethodView):
         )
         return {"released": [_hold_json(h) for h in released]}
 
+    @blp.response(200, LegalHoldListSchema)
     def get(self, account_id: str, contact_id: str) -> dict[str, Any]:
         """The contact's holds, active and released."""
         holds = legal_holds.list_holds(get_state(), current_caller(), account_id, contact_id)
@@ -323,6 +470,7 @@ def _hold_json(hold: legal_holds.LegalHold) -> dict[str, Any]:
 @blp.route("/v1/accounts/<account_id>/trash")
 class Trash(MethodView):
     @blp.arguments(ContactListQuery, location="query")
+    @blp.response(200, TrashPageSchema)
     def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Search the trash by name, email, phone or contact id; days left before purge."""
         entries = lifecycle.search_trash(

@@ -79,8 +79,39 @@ class EvaluationsSchema(_Strict):
 
 class EvaluationResponseSchema(ma.Schema):
     decision = fields.Boolean(required=True)
-    context = fields.Dict()
+    context = fields.Dict(
+        keys=fields.String(),
+        metadata={
+            "description": "reason {code, text}, reason_admin and policy_version; for a batch "
+            "item that could not be decided, error {status, code, message, errors}"
+        },
+    )
 
 
 class EvaluationsResponseSchema(ma.Schema):
-    evaluations = fields.List(fields.Nested(EvaluationResponseSchema))
+    evaluations = fields.List(
+        fields.Nested(EvaluationResponseSchema),
+        metadata={"description": "one per item, in order (fewer when a semantic stops early)"},
+    )
+    # AuthZEN: a request without evaluations is answered as a single evaluation.
+    decision = fields.Boolean(metadata={"description": "only when no evaluations were sent"})
+    context = fields.Dict(
+        keys=fields.String(), metadata={"description": "only when no evaluations were sent"}
+    )
+
+
+class ConfigurationSchema(ma.Schema):
+    """AuthZEN PDP metadata."""
+
+    policy_decision_point = fields.String(required=True)
+    access_evaluation_endpoint = fields.String(required=True)
+    access_evaluations_endpoint = fields.String(required=True)
+    capabilities = fields.List(fields.String(), required=True)
+
+
+POLICY_VERSION_DOC: dict[str, Any] = {
+    "X-Policy-Version": {
+        "description": "the version of the policy pack that decided",
+        "schema": {"type": "string"},
+    }
+}

@@ -12,6 +12,7 @@ from marshmallow import fields, validate
 
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
+from policy_service.api.responses import UtcDateTime
 from policy_service.services import deletion_rules
 from policy_service.state import get_state
 
@@ -26,6 +27,46 @@ class RuleSchema(ma.Schema):
     reason_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
 
 
+class DeletionRuleSchema(ma.Schema):
+    id = fields.String(required=True)
+    account_id = fields.String(required=True)
+    tag = fields.String(required=True)
+    reason_code = fields.String(required=True)
+    enabled = fields.Boolean(required=True)
+    created_by = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+
+
+class DeletionRuleListSchema(ma.Schema):
+    rules = fields.List(fields.Nested(DeletionRuleSchema), required=True)
+
+
+class RuleRunSchema(ma.Schema):
+    rule = fields.Nested(DeletionRuleSchema, required=True)
+    matched = fields.List(fields.String(), required=True, metadata={"description": "contact ids"})
+    deleted = fields.List(fields.String(), required=True, metadata={"description": "contact ids"})
+    refused = fields.Dict(
+        keys=fields.String(),
+        values=fields.String(),
+        required=True,
+        metadata={"description": "contact id: why it was not deleted"},
+    )
+
+
+class RulesRunSchema(ma.Schema):
+    dry_run = fields.Boolean(required=True)
+    rules = fields.List(fields.Nested(RuleRunSchema), required=True)
+
+
+DRY_RUN_PARAMETER = {
+    "in": "query",
+    "name": "dry_run",
+    "required": False,
+    "description": "true (the default): only list what the rules would delete",
+    "schema": {"type": "boolean", "default": True},
+}
+
+
 def _rule_json(rule: deletion_rules.DeletionRule) -> dict[str, Any]:
     data = asdict(rule)
     data["created_at"] = rule.created_at.isoformat()
@@ -35,7 +76,7 @@ def _rule_json(rule: deletion_rules.DeletionRule) -> dict[str, Any]:
 @blp.route("/v1/accounts/<account_id>/deletion-rules")
 class Rules(MethodView):
     @blp.arguments(RuleSchema)
-    @blp.response(201)
+    @blp.response(201, DeletionRuleSchema)
     def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Add a rule; it applies whenever the tag is added to a contact."""
         rule = deletion_rules.create_rule(
@@ -43,6 +84,7 @@ class Rules(MethodView):
         )
         return _rule_json(rule)
 
+    @blp.response(200, DeletionRuleListSchema)
     def get(self, account_id: str) -> dict[str, Any]:
         """The account's rules."""
         rules = deletion_rules.list_rules(get_state(), current_caller(), account_id)
@@ -60,6 +102,8 @@ class Rule(MethodView):
 
 @blp.route("/v1/accounts/<account_id>/deletion-rules/run")
 class Run(MethodView):
+    @blp.doc(parameters=[DRY_RUN_PARAMETER])
+    @blp.response(200, RulesRunSchema)
     def post(self, account_id: str) -> dict[str, Any]:
         """Apply the rules to contacts that carry their tags now; ``?dry_run=true`` (the
         default) only lists them."""

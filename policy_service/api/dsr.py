@@ -11,6 +11,7 @@ from marshmallow import fields, validate
 
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
+from policy_service.api.responses import UtcDateTime, problems
 from policy_service.domain import dsr as rules
 from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import InvalidInput
@@ -78,6 +79,78 @@ class ListQuery(_Strict):
     overdue = QueryBoolean(load_default=False)
 
 
+STATUSES = (rules.RECEIVED, rules.IDENTITY_VERIFIED, rules.APPROVED, rules.DENIED,
+            rules.IN_PROGRESS, rules.COMPLETED, rules.FAILED)  # fmt: skip
+
+
+class TransitionSchema(ma.Schema):
+    step = fields.String(required=True)
+    from_ = fields.String(
+        required=True, data_key="from", attribute="from", metadata={"description": '"" at create'}
+    )
+    to = fields.String(required=True)
+    by = fields.String(required=True)
+    at = UtcDateTime(required=True)
+    note = fields.String(required=True, allow_none=True)
+
+
+class DsrSchema(ma.Schema):
+    id = fields.String(required=True)
+    type = fields.String(required=True, metadata={"enum": list(rules.TYPES)})
+    jurisdiction = fields.String(required=True, metadata={"enum": list(rules.JURISDICTIONS)})
+    accounts = fields.Raw(
+        required=True,
+        metadata={
+            "oneOf": [
+                {"type": "array", "items": {"type": "string"}},
+                {"type": "string", "enum": [dsr_service.ALL]},
+            ],
+            "description": 'the account ids searched, or "all"',
+        },
+    )
+    channel = fields.String(required=True, metadata={"enum": list(rules.CHANNELS)})
+    status = fields.String(required=True, metadata={"enum": list(STATUSES)})
+    received_at = UtcDateTime(required=True)
+    due_at = UtcDateTime(required=True)
+    days_left = fields.Integer(required=True)
+    overdue = fields.Boolean(required=True)
+    extended = fields.Boolean(required=True)
+    exemption_code = fields.String(required=True, allow_none=True)
+    identity_held = fields.Boolean(
+        required=True, metadata={"description": "false once the request completed"}
+    )
+    created_by = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+    completed_at = UtcDateTime(required=True, allow_none=True)
+    transitions = fields.List(fields.Nested(TransitionSchema), required=True)
+
+
+class DsrListSchema(ma.Schema):
+    requests = fields.List(fields.Nested(DsrSchema), required=True)
+
+
+class CertificateSchema(ma.Schema):
+    certificate = fields.Dict(
+        keys=fields.String(),
+        required=True,
+        metadata={
+            "description": "dsr_id, type, jurisdiction, received_at, completed_at, "
+            "policy_version, key_id and, per account, what was erased or restricted"
+        },
+    )
+    signature = fields.String(required=True, metadata={"description": "Ed25519, base64"})
+    algorithm = fields.String(required=True, metadata={"enum": ["Ed25519"]})
+    signed = fields.String(required=True, metadata={"description": "what the signature covers"})
+
+
+class AccessPackageSchema(ma.Schema):
+    contacts = fields.List(
+        fields.Dict(keys=fields.String()),
+        required=True,
+        metadata={"description": "each contact with its related records and its history"},
+    )
+
+
 def dsr_json(request: dsr_service.DataSubjectRequest) -> dict[str, Any]:
     now = datetime.now(UTC)
     return {
@@ -104,7 +177,7 @@ def dsr_json(request: dsr_service.DataSubjectRequest) -> dict[str, Any]:
 @blp.route("/v1/dsr")
 class Requests(MethodView):
     @blp.arguments(CreateSchema)
-    @blp.response(201)
+    @blp.response(201, DsrSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Record a request as received; its deadline runs from ``received_at``."""
         identity = body["identity"]
@@ -123,6 +196,7 @@ class Requests(MethodView):
         return dsr_json(request)
 
     @blp.arguments(ListQuery, location="query")
+    @blp.response(200, DsrListSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Requests by deadline; ``?overdue=true`` for late ones."""
         found = dsr_service.list_requests(
@@ -133,6 +207,7 @@ class Requests(MethodView):
 
 @blp.route("/v1/dsr/<dsr_id>")
 class RequestById(MethodView):
+    @blp.response(200, DsrSchema)
     def get(self, dsr_id: str) -> dict[str, Any]:
         """One request: status, due date, days left, every transition."""
         return dsr_json(dsr_service.get_request(get_state(), current_caller(), dsr_id))
@@ -141,6 +216,7 @@ class RequestById(MethodView):
 @blp.route("/v1/dsr/<dsr_id>/verify-identity")
 class VerifyIdentity(MethodView):
     @blp.arguments(VerifySchema)
+    @blp.response(200, DsrSchema)
     def post(self, body: dict[str, Any], dsr_id: str) -> dict[str, Any]:
         """Record that the requester's identity was confirmed, and how."""
         return dsr_json(
@@ -150,6 +226,7 @@ class VerifyIdentity(MethodView):
 
 @blp.route("/v1/dsr/<dsr_id>/approve")
 class Approve(MethodView):
+    @blp.response(200, DsrSchema)
     def post(self, dsr_id: str) -> dict[str, Any]:
         """Approve a verified request."""
         return dsr_json(dsr_service.approve(get_state(), current_caller(), dsr_id))
@@ -158,6 +235,7 @@ class Approve(MethodView):
 @blp.route("/v1/dsr/<dsr_id>/deny")
 class Deny(MethodView):
     @blp.arguments(DenySchema)
+    @blp.response(200, DsrSchema)
     def post(self, body: dict[str, Any], dsr_id: str) -> dict[str, Any]:
         """Deny, with an exemption code (GDPR Art. 17(3), CCPA 1798.105(d)) and a text."""
         return dsr_json(
@@ -170,6 +248,7 @@ class Deny(MethodView):
 @blp.route("/v1/dsr/<dsr_id>/extend")
 class Extend(MethodView):
     @blp.arguments(ExtendSchema)
+    @blp.response(200, DsrSchema)
     def post(self, body: dict[str, Any], dsr_id: str) -> dict[str, Any]:
         """Extend once (GDPR: two months; CCPA: 45 days), before the first deadline."""
         return dsr_json(dsr_service.extend(get_state(), current_caller(), dsr_id, body["reason"]))
@@ -177,6 +256,7 @@ class Extend(MethodView):
 
 @blp.route("/v1/dsr/<dsr_id>/execute")
 class Execute(MethodView):
+    @blp.response(200, DsrSchema)
     def post(self, dsr_id: str) -> dict[str, Any]:
         """Carry out an approved request (erasure or access); run again to resume."""
         return dsr_json(dsr_service.execute(get_state(), current_caller(), dsr_id))
@@ -184,6 +264,8 @@ class Execute(MethodView):
 
 @blp.route("/v1/dsr/<dsr_id>/certificate")
 class Certificate(MethodView):
+    @blp.response(200, CertificateSchema)
+    @problems(409)
     def get(self, dsr_id: str) -> dict[str, Any]:
         """The signed completion certificate (verify with GET /v1/audit/public-key)."""
         return dsr_service.certificate(get_state(), current_caller(), dsr_id)
@@ -191,6 +273,8 @@ class Certificate(MethodView):
 
 @blp.route("/v1/dsr/<dsr_id>/package")
 class Package(MethodView):
+    @blp.response(200, AccessPackageSchema)
+    @problems(409)
     def get(self, dsr_id: str) -> Any:
         """An access request's package: everything held about the person."""
         return dsr_service.access_package(get_state(), current_caller(), dsr_id)

@@ -4,19 +4,94 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, jsonify, request
+import marshmallow as ma
+from flask import request
 from flask.views import MethodView
+from marshmallow import fields
 
 from policy_service.api.auth import current_caller
 from policy_service.api.authzen import POLICY_VERSION_HEADER, load_evaluation
-from policy_service.api.decision_schemas import EvaluationSchema
+from policy_service.api.decision_schemas import POLICY_VERSION_DOC, EvaluationSchema
 from policy_service.api.parsing import Blueprint, read_json_object
 from policy_service.domain.decisions import RuleRef
+from policy_service.domain.facts import FactSource
 from policy_service.policy.conditions import REGISTRY
 from policy_service.services.authorization import explain
 from policy_service.state import get_state
 
 blp = Blueprint("decisions", __name__, description="Decisions with their explanation")
+
+
+class ReasonSchema(ma.Schema):
+    code = fields.String(required=True)
+    text = fields.String(required=True)
+
+
+class RuleRefSchema(ma.Schema):
+    rule = fields.String(required=True, metadata={"description": "the rule as written"})
+    file = fields.String(required=True)
+    line = fields.Integer(required=True)
+    effect = fields.String(required=True, metadata={"enum": ["allow", "deny"]})
+
+
+class RuleConditionSchema(ma.Schema):
+    name = fields.String(required=True)
+    value = fields.Boolean(required=True)
+    description = fields.String(required=True)
+
+
+class ConsideredRuleSchema(ma.Schema):
+    # The rule's reference is absent for a rule that was not written in the pack.
+    rule = fields.String()
+    file = fields.String()
+    line = fields.Integer()
+    effect = fields.String(metadata={"enum": ["allow", "deny"]})
+    role = fields.String(required=True)
+    role_held = fields.Boolean(required=True)
+    conditions = fields.List(fields.Nested(RuleConditionSchema), required=True)
+    matched = fields.Boolean(required=True)
+
+
+class ConditionValueSchema(ma.Schema):
+    name = fields.String(required=True)
+    value = fields.Boolean(required=True)
+    rule_line = fields.Integer(required=True, allow_none=True)
+
+
+class FactSchema(ma.Schema):
+    name = fields.String(required=True)
+    value = fields.Raw(required=True, allow_none=True)
+    source = fields.String(required=True, metadata={"enum": [str(s) for s in FactSource]})
+
+
+class RequestedResourceSchema(ma.Schema):
+    type = fields.String(required=True)
+    id = fields.String(required=True, allow_none=True)
+
+
+class RequestSummarySchema(ma.Schema):
+    subject = fields.String(required=True)
+    account_id = fields.String(required=True, allow_none=True)
+    action = fields.String(required=True)
+    resource = fields.Nested(RequestedResourceSchema, required=True)
+
+
+class RolesSchema(ma.Schema):
+    account = fields.List(fields.String(), required=True)
+    platform = fields.List(fields.String(), required=True)
+
+
+class ExplanationSchema(ma.Schema):
+    decision = fields.Boolean(required=True)
+    reason = fields.Nested(ReasonSchema, required=True)
+    policy_version = fields.String(required=True)
+    request = fields.Nested(RequestSummarySchema, required=True)
+    roles = fields.Nested(RolesSchema, required=True)
+    deciding_rule = fields.Nested(RuleRefSchema, required=True, allow_none=True)
+    matched_rules = fields.List(fields.Nested(ConsideredRuleSchema), required=True)
+    rules_considered = fields.List(fields.Nested(ConsideredRuleSchema), required=True)
+    conditions = fields.List(fields.Nested(ConditionValueSchema), required=True)
+    facts = fields.List(fields.Nested(FactSchema), required=True)
 
 
 def _rule(ref: RuleRef | None) -> dict[str, Any] | None:
@@ -28,7 +103,8 @@ def _rule(ref: RuleRef | None) -> dict[str, Any] | None:
 @blp.route("/v1/decisions/explain")
 class Explain(MethodView):
     @blp.doc(requestBody={"content": {"application/json": {"schema": EvaluationSchema}}})
-    def post(self) -> Response:
+    @blp.response(200, ExplanationSchema, headers=POLICY_VERSION_DOC)
+    def post(self) -> tuple[dict[str, Any], dict[str, str]]:
         """Decide, and say why: rules considered, conditions with their values, facts with
         their sources, and the policy version."""
         state = get_state()
@@ -48,7 +124,7 @@ class Explain(MethodView):
             }
             for evaluation in result.rules
         ]
-        response = jsonify(
+        return (
             {
                 "decision": decision.allowed,
                 "reason": {"code": decision.reason.code, "text": decision.reason.text},
@@ -69,7 +145,6 @@ class Explain(MethodView):
                     for c in rule["conditions"]
                 ],
                 "facts": decision.facts.describe(),
-            }
+            },
+            {POLICY_VERSION_HEADER: decision.policy_version},
         )
-        response.headers[POLICY_VERSION_HEADER] = decision.policy_version
-        return response

@@ -6,12 +6,12 @@ from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
-from flask import Response, jsonify
 from flask.views import MethodView
 from marshmallow import fields, validate
 
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
+from policy_service.api.responses import UtcDateTime
 from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE
 from policy_service.services import jobs, retention
 from policy_service.state import get_state
@@ -45,6 +45,52 @@ class BulkDeleteSchema(_Strict):
     reason_text = fields.String(validate=validate.Length(max=500))
 
 
+class JobSchema(ma.Schema):
+    id = fields.String(required=True)
+    account_id = fields.String(required=True)
+    kind = fields.String(required=True)
+    status = fields.String(required=True)
+    total = fields.Integer(required=True)
+    processed = fields.Integer(required=True)
+    failed = fields.Integer(required=True, metadata={"description": "contacts skipped"})
+    items = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "how many of the job's contacts are in each state"},
+    )
+    params = fields.Dict(keys=fields.String(), required=True)
+    created_by = fields.String(required=True)
+    created_at = UtcDateTime(required=True)
+    updated_at = UtcDateTime(required=True)
+    finished_at = UtcDateTime(required=True, allow_none=True)
+
+
+class SweepSchema(ma.Schema):
+    purged = fields.Integer(required=True)
+    accounts = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        required=True,
+        metadata={"description": "per account, how many contacts were purged"},
+    )
+    held = fields.List(
+        fields.Dict(keys=fields.String(), values=fields.String()),
+        required=True,
+        metadata={"description": "contacts past their window that a legal hold keeps"},
+    )
+    refused = fields.List(
+        fields.Dict(keys=fields.String(), values=fields.String()),
+        required=True,
+        metadata={"description": "contacts the policy did not let the sweep purge"},
+    )
+
+
+LOCATION_DOC = {
+    "Location": {"description": "where to follow the job", "schema": {"type": "string"}}
+}
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
@@ -70,7 +116,10 @@ def job_json(job: jobs.Job, items: dict[str, int] | None = None) -> dict[str, An
 @blp.route("/v1/accounts/<account_id>/contacts/bulk-delete")
 class BulkDelete(MethodView):
     @blp.arguments(BulkDeleteSchema)
-    def post(self, body: dict[str, Any], account_id: str) -> Response:
+    @blp.response(202, JobSchema, headers=LOCATION_DOC)
+    def post(
+        self, body: dict[str, Any], account_id: str
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
         """Delete a confirmed selection in the background; 202 with the job. 409 when the
         selection no longer holds ``expected_count`` contacts."""
         state = get_state()
@@ -85,14 +134,13 @@ class BulkDelete(MethodView):
             reason_code=body["reason_code"],
             reason_text=body.get("reason_text"),
         )
-        response = jsonify(job_json(job, jobs.item_summary(state, job.id)))
-        response.status_code = 202
-        response.headers["Location"] = f"/v1/jobs/{job.id}"
-        return response
+        summary = jobs.item_summary(state, job.id)
+        return job_json(job, summary), 202, {"Location": f"/v1/jobs/{job.id}"}
 
 
 @blp.route("/v1/jobs/<job_id>")
 class JobView(MethodView):
+    @blp.response(200, JobSchema)
     def get(self, job_id: str) -> dict[str, Any]:
         """A job's progress: total, processed, failed (skipped contacts), status."""
         state = get_state()
@@ -102,6 +150,7 @@ class JobView(MethodView):
 
 @blp.route("/v1/jobs/<job_id>/cancel")
 class Cancel(MethodView):
+    @blp.response(200, JobSchema)
     def post(self, job_id: str) -> dict[str, Any]:
         """Stop a job after the chunk under way; what is done stays done."""
         state = get_state()
@@ -111,6 +160,7 @@ class Cancel(MethodView):
 
 @blp.route("/v1/retention/sweep")
 class Sweep(MethodView):
+    @blp.response(200, SweepSchema)
     def post(self) -> dict[str, Any]:
         """Purge trashed contacts past their retention window; held ones are reported."""
         report = retention.sweep(get_state(), current_caller())

@@ -16,6 +16,7 @@ import marshmallow as ma
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
 
+from policy_service.api.responses import document_problems
 from policy_service.domain.errors import BadRequest, InvalidInput
 
 
@@ -70,3 +71,9 @@ class StrictParser(FlaskParser):
 
 class Blueprint(SmorestBlueprint):  # type: ignore[misc]
     ARGUMENTS_PARSER = StrictParser()
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Errors leave as application/problem+json; document them so (after the response
+        # step, which documents flask-smorest's own error body).
+        self._prepare_doc_cbks.append(document_problems)

@@ -12,12 +12,14 @@ from typing import Any
 
 import structlog
 from flask import Flask, Response, g
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from policy_service.domain.errors import ServiceError, Unauthenticated
+from policy_service.storage.database import is_unavailable
 
 PROBLEM_JSON = "application/problem+json"
+RETRY_AFTER_SECONDS = 1
 log = structlog.get_logger(__name__)
 
 
@@ -68,19 +70,26 @@ def _http_error(error: HTTPException) -> Response:
     )
 
 
-def _database_unavailable(error: OperationalError) -> Response:
-    # A lost connection or a database that is down or locked for too long: the request
-    # changed nothing (its transaction rolled back) and may be retried.
-    log.warning("request.database_unavailable", error_type=type(error.orig).__name__)
+def _database_unavailable(error: Exception) -> Response:
+    # A lost connection or a database that is down, refusing connections or locked for too
+    # long: the request changed nothing (its transaction rolled back) and may be retried.
+    # The error can come as any of several SQLAlchemy or driver classes, or wrapped in
+    # another error, hence the test rather than one exception class.
+    if not is_unavailable(error):
+        return _unexpected(error)
+    original = getattr(error, "orig", None) or error
+    log.warning("request.database_unavailable", error_type=type(original).__name__)
     return problem(
         503,
         "Service Unavailable",
         "The database is not available; nothing was changed. Retry shortly.",
-        headers={"Retry-After": "1"},
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
     )
 
 
 def _unexpected(error: Exception) -> Response:
+    if is_unavailable(error):  # a database error raised from inside another error
+        return _database_unavailable(error)
     log.exception("request.unhandled_error", error_type=type(error).__name__)
     return problem(500, "Internal Server Error", "The service failed to handle this request.")
 
@@ -88,5 +97,5 @@ def _unexpected(error: Exception) -> Response:
 def init_app(app: Flask) -> None:
     app.register_error_handler(ServiceError, _service_error)
     app.register_error_handler(HTTPException, _http_error)
-    app.register_error_handler(OperationalError, _database_unavailable)
+    app.register_error_handler(SQLAlchemyError, _database_unavailable)
     app.register_error_handler(Exception, _unexpected)

@@ -93,7 +93,15 @@ class ContactFacts:
     deleted_at: datetime | None
     legal_hold: bool
     active_workflow: bool
-    cascade_profile: str | None = None
+    active_campaign: bool = False
+
+    def blocking_guards(self, guards: tuple[str, ...]) -> tuple[str, ...]:
+        """Which of a profile's ``block_delete_when`` guards hold for this contact."""
+        active = {
+            "active_workflow_enrollment": self.active_workflow,
+            "active_campaign_enrollment": self.active_campaign,
+        }
+        return tuple(guard for guard in guards if active.get(guard, False))
 
 
 @dataclass

@@ -70,6 +70,9 @@ class Verdict:
     # For a deny: the conditions that stood in the way (a deny rule's, or the ones an allow
     # rule needed and did not get). Lets callers tell "not yet / not now" from "never".
     conditions: tuple[str, ...] = ()
+    # The HTTP status the action itself answers with this verdict: 200 when allowed, 403 for
+    # "not you / not in this account", 409 for "not with the contact as it is now".
+    status: int = 403
 
 
 @dataclass(frozen=True)
@@ -85,3 +88,7 @@ class Decision:
     rule: RuleRef | None
     facts: FactSet
     roles: tuple[str, ...]
+    # What the action would answer: 200, or the refusal's 403 / 409 (see ``Verdict.status``).
+    status: int = 200
+    # The contact's cascade-profile guards considered (name, holds), for explanations.
+    guards: tuple[tuple[str, bool], ...] = ()

@@ -37,6 +37,15 @@ class Facts:
     legal_hold: bool = False
     active_workflow: bool = False
     owner_id: str | None = None
+    # The account's cascade profile: does a delete go to the trash, and which of the profile's
+    # ``block_delete_when`` guards hold for this contact now (e.g. an active workflow).
+    trash: bool = True
+    blocking_guards: tuple[str, ...] = ()
+    # A service acting for a user (X-On-Behalf-Of): rules that must never be exercised through
+    # delegation (platform powers) require ``not_delegated``.
+    delegated: bool = False
+    # For ``account.act_for_user``: the user the service acts for holds a role in the account.
+    delegate_is_member: bool = False
 
 
 FACT_NAMES = tuple(spec.name for spec in fields(Facts))

@@ -26,9 +26,16 @@ import structlog
 from policy_service.domain.accounts import Account
 from policy_service.domain.contacts import ContactFacts
 from policy_service.domain.decisions import Reason, RuleRef, Verdict
+from policy_service.domain.errors import PolicyPackError
 from policy_service.domain.facts import Facts
 from policy_service.domain.identifiers import ANY_ACCOUNT, PLATFORM_DOMAIN
-from policy_service.policy.conditions import evaluate_each
+from policy_service.policy.conditions import (
+    REGISTRY,
+    Refusal,
+    evaluate_each,
+    refusal_code,
+    refusal_text,
+)
 from policy_service.policy.enforcer import build_enforcers
 from policy_service.policy.pack import PolicyPack, PolicyRule
 from policy_service.policy.roles import RoleIndex
@@ -182,12 +189,16 @@ class PolicyRuntime:
         if not force and now - self._last_sync_check < self.sync_interval:
             return
         with self._lock:
+            if not force and now - self._last_sync_check < self.sync_interval:
+                return  # another thread synced while this one waited for the lock
+            # The check time moves only when the check succeeds: while the store cannot be
+            # read, every request tries again (and fails) rather than answering on state
+            # older than the interval.
+            if source.current_version() != self.synced_version:
+                for change in source.changes_since(self.synced_version):
+                    self._apply(change, source)
+                    self.synced_version = change.version
             self._last_sync_check = now
-            if source.current_version() == self.synced_version:
-                return
-            for change in source.changes_since(self.synced_version):
-                self._apply(change, source)
-                self.synced_version = change.version
 
     def _apply(self, change: Change, source: SyncSource) -> None:
         if change.kind == "membership" and change.account_id and change.subject_id:
@@ -209,21 +220,43 @@ class PolicyRuntime:
             self.forget_contacts(change.account_id)
         elif change.kind == "policy":
             if self._pack_loader is not None and change.detail != self.pack.version:
-                self.install_pack(self._pack_loader())
-                if self.pack.version != change.detail:
-                    log.warning(
-                        "policy.version_mismatch",
-                        expected=change.detail,
-                        loaded=self.pack.version,
-                    )
+                self._install_accepted_pack(change.detail)
         else:
             log.warning("sync.unknown_change", kind=change.kind, version=change.version)
+
+    def _install_accepted_pack(self, version: str | None) -> None:
+        """Take up a pack another worker reloaded - only the very version it accepted.
+
+        The change log holds the version of a pack whose own policy tests passed when it was
+        reloaded (``services.policy_admin``). The version is a hash of the pack's contents, so
+        a pack read from disk with another version (edited since, say) was never checked:
+        it is not installed, nor is one that no longer loads. This worker keeps its running
+        policy and logs why, until the next accepted reload.
+        """
+        assert self._pack_loader is not None
+        try:
+            pack = self._pack_loader()
+        except PolicyPackError as error:
+            log.error("policy.reload_not_applied", expected=version, error=str(error))
+            return
+        if pack.version != version:
+            log.error(
+                "policy.reload_not_applied",
+                expected=version,
+                found=pack.version,
+                error="the pack on disk is not the version that was accepted",
+            )
+            return
+        self.install_pack(pack)
 
     def account(self, source: SyncSource, account_id: str) -> Account | None:
         if account_id in self._accounts:
             return self._accounts[account_id]
         account = source.account(account_id)
-        self._accounts[account_id] = account
+        # Only accounts that exist are kept: any token can name made-up accounts, and caching
+        # each "no such account" would let it grow this worker's memory without bound.
+        if account is not None:
+            self._accounts[account_id] = account
         return account
 
     def forget_account(self, account_id: str) -> None:
@@ -297,19 +330,74 @@ class PolicyRuntime:
         ref: RuleRef | None = rule.ref if rule else None
         if allowed:
             where = f"{ref.file}:{ref.line}" if ref is not None else "the policy"
-            return Verdict(True, Reason("allowed", f"allowed by {where}"), ref)
-        if rule is not None and rule.effect == "deny":
-            assert ref is not None
-            when = f" ({rule.conditions})" if rule.conditions else ""
+            return Verdict(True, Reason("allowed", f"allowed by {where}"), ref, status=200)
+        return self._refusal(subject, domain, obj, action, facts, ref)
+
+    def _refusal(
+        self,
+        subject: str,
+        domain: str,
+        obj: str,
+        action: str,
+        facts: Facts,
+        deny_ref: RuleRef | None,
+    ) -> Verdict:
+        """Name a refusal in terms a caller can act on, from the rules themselves.
+
+        First who asks: with no allow rule for any role the subject holds, it is 403 whatever
+        the contact's state. Otherwise every condition in the way - one an allow rule needed
+        and did not get, or one that made a deny rule match - names a refusal, and the one
+        of lowest rank wins (``conditions.Refusal``).
+        """
+        evaluations = self.candidate_rules(subject, domain, obj, action, facts)
+        allows = [e for e in evaluations if e.rule.effect == "allow" and e.role_held]
+        if not allows:
+            roles = sorted(self.roles.roles_of(subject, domain))
+            held = ", ".join(roles) if roles else "no role"
             return Verdict(
                 False,
-                Reason("denied_by_rule", f"{action} is denied by {ref.file}:{ref.line}{when}"),
-                ref,
-                tuple(rule.conditions.split()),
+                Reason("not_permitted", f"{held} in {domain} does not grant {action} on {obj}"),
+                None,
             )
-        # Nothing allowed it. Say why in the terms a caller can act on: a rule that would
-        # have allowed it but for a condition, or no rule for the roles held at all.
-        for evaluation in self.candidate_rules(subject, domain, obj, action, facts):
+        blockers: list[tuple[Refusal, str, RuleRef]] = []
+        for evaluation in allows:
+            for name, value in evaluation.conditions:
+                refusal = REGISTRY[name].when_missing
+                if not value and refusal is not None:
+                    blockers.append((refusal, name, evaluation.rule.ref))
+        for evaluation in evaluations:
+            if evaluation.rule.effect == "deny" and evaluation.matched:
+                for name, _ in evaluation.conditions:
+                    refusal = REGISTRY[name].when_present
+                    if refusal is not None:
+                        blockers.append((refusal, name, evaluation.rule.ref))
+        if not blockers:  # a condition with no refusal of its own, or a deny without any
+            return self._unnamed_refusal(action, deny_ref, evaluations, facts)
+        refusal, name, ref = min(blockers, key=lambda blocker: blocker[0].rank)
+        verb = "refuses it when" if ref.effect == "deny" else "needs"
+        text = f"{refusal_text(refusal, facts)} ({ref.file}:{ref.line} {verb} {name})"
+        return Verdict(
+            False,
+            Reason(refusal_code(refusal, facts, action), text),
+            ref if ref.effect == "deny" else None,
+            tuple(n for r, n, _ in blockers if r.rank == refusal.rank),
+            refusal.status,
+        )
+
+    def _unnamed_refusal(
+        self,
+        action: str,
+        deny_ref: RuleRef | None,
+        evaluations: list[RuleEvaluation],
+        facts: Facts,
+    ) -> Verdict:
+        if deny_ref is not None:
+            return Verdict(
+                False,
+                Reason("denied_by_rule", f"{action} is denied by {deny_ref.file}:{deny_ref.line}"),
+                deny_ref,
+            )
+        for evaluation in evaluations:
             if evaluation.rule.effect == "allow" and evaluation.role_held:
                 failed = [name for name, value in evaluation.conditions if not value]
                 r = evaluation.rule.ref
@@ -323,13 +411,7 @@ class PolicyRuntime:
                     None,
                     tuple(failed),
                 )
-        roles = sorted(self.roles.roles_of(subject, domain))
-        held = ", ".join(roles) if roles else "no role"
-        return Verdict(
-            False,
-            Reason("not_permitted", f"{held} in {domain} does not grant {action} on {obj}"),
-            None,
-        )
+        return Verdict(False, Reason("not_permitted", f"nothing grants {action}"), None)
 
     def candidate_rules(
         self, subject: str, domain: str, obj: str, action: str, facts: Facts

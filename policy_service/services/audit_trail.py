@@ -16,7 +16,13 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit import AuditEvent, AuditWriter, load_or_create_signing_key
 from policy_service.config import Settings
-from policy_service.domain.errors import Forbidden
+from policy_service.domain.errors import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    ServiceError,
+    Unprocessable,
+)
 from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_account_id
 from policy_service.policy.runtime import PolicyRuntime
 from policy_service.services.authorization import Caller, check_in_account
@@ -114,6 +120,70 @@ def operator_event(
     )
 
 
+def record_refusal(
+    state: ServiceState,
+    caller: Caller,
+    action: str,
+    *,
+    status: int,
+    code: str,
+    text: str,
+    account_id: str | None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+) -> None:
+    """Record a refused attempt, in a unit of work of its own (there is no change for it to
+    ride with). It goes to the account's chain only when the account exists: a name a caller
+    made up must not create a chain, so such a refusal is recorded in the platform chain with
+    the name it gave."""
+    details: dict[str, Any] = {"reason": text, "status": status}
+    chain = chain_account(account_id)
+    if chain is not None and state.runtime.account(state.source, chain) is None:
+        details["requested_account_id"] = chain
+        account_id = None
+    with state.unit_of_work() as uow:
+        uow.record(
+            caller_event(
+                state.runtime,
+                caller,
+                action,
+                "denied" if status in (401, 403) else "failed",
+                account_id=account_id,
+                target_type=target_type,
+                target_id=target_id,
+                reason_code=code,
+                details=details,
+            )
+        )
+        uow.commit()
+
+
+def refusal_error(status: int, code: str, text: str, **extra: Any) -> ServiceError:
+    error_class = {403: Forbidden, 404: NotFound, 409: Conflict, 422: Unprocessable}[status]
+    return error_class(text, reason={"code": code, "text": text}, **extra)
+
+
+def refuse(
+    state: ServiceState,
+    caller: Caller,
+    action: str,
+    *,
+    status: int,
+    code: str,
+    text: str,
+    account_id: str | None,
+    target_type: str | None = None,
+    target_id: str | None = None,
+    **extra: Any,
+) -> ServiceError:
+    """Record the refusal, and return the problem to raise."""
+    record_refusal(
+        state, caller, action, status=status, code=code, text=text, account_id=account_id,
+        target_type=target_type, target_id=target_id,
+    )  # fmt: skip
+    return refusal_error(status, code, text, **extra)
+
+
 def require(
     state: ServiceState,
     caller: Caller,
@@ -126,28 +196,20 @@ def require(
     target_id: str | None = None,
 ) -> None:
     """Authorize the caller in ``account_id`` (or platform-wide); a refusal is recorded in the
-    audit log - in the account's chain when there is one - and then raised as a 403."""
+    audit log and then raised as a 403."""
     domain = PLATFORM_DOMAIN if platform or account_id is None else account_id
     verdict = check_in_account(state.runtime, caller, domain, obj, action)
     if verdict.allowed:
         return
-    with state.unit_of_work() as uow:
-        uow.record(
-            caller_event(
-                state.runtime,
-                caller,
-                action,
-                "denied",
-                account_id=account_id,
-                target_type=target_type,
-                target_id=target_id,
-                reason_code=verdict.reason.code,
-                details={"reason": verdict.reason.text},
-            )
-        )
-        uow.commit()
     where = f" in account {account_id}" if account_id and not platform else ""
-    raise Forbidden(
-        f"{caller.acting_subject} may not {action}{where}: {verdict.reason.text}",
-        reason={"code": verdict.reason.code, "text": verdict.reason.text},
+    raise refuse(
+        state,
+        caller,
+        action,
+        status=403,
+        code=verdict.reason.code,
+        text=f"{caller.acting_subject} may not {action}{where}: {verdict.reason.text}",
+        account_id=account_id,
+        target_type=target_type,
+        target_id=target_id,
     )

@@ -14,9 +14,12 @@ from typing import Any
 from policy_service.domain.accounts import Account
 from policy_service.domain.contacts import ContactFacts, is_valid_contact_id
 from policy_service.domain.decisions import (
+    Action,
     Decision,
     DecisionRequest,
     Reason,
+    Resource,
+    Subject,
     Verdict,
     qualified_action,
 )
@@ -76,9 +79,13 @@ def gather_facts(
     pack: PolicyPack,
     now: datetime,
     contact: ContactFacts | None = None,
+    *,
+    delegated: bool = False,
 ) -> FactSet:
     """Facts for one decision. The service's own knowledge wins over the caller's: for a
-    contact it holds, state, deletion time, legal hold and workflows come from the store."""
+    contact it holds, state, deletion time, legal hold and enrollments come from the store;
+    whether a delete goes to the trash and which guards block it come from the account's
+    cascade profile."""
     values: dict[str, Any] = {"subject_id": request.subject.id}
     sources: dict[str, FactSource] = {"subject_id": FactSource.REQUEST}
 
@@ -103,11 +110,13 @@ def gather_facts(
         age = now - deleted_at
         values["trash_age_days"] = max(0, age.days)
         sources["trash_age_days"] = FactSource.CLOCK
-    for name in ("legal_hold", "active_workflow"):
+    for name in ("legal_hold", "active_workflow", "active_campaign"):
         if name in properties:
             if not isinstance(properties[name], bool):
                 raise _property_error(name, "true or false")
             values[name], sources[name] = properties[name], FactSource.REQUEST
+    active_campaign = values.pop("active_campaign", False)
+    sources.pop("active_campaign", None)
     if "owner_id" in properties:
         if not isinstance(properties["owner_id"], str):
             raise _property_error("owner_id", "a string")
@@ -118,6 +127,7 @@ def gather_facts(
         values["legal_hold"], sources["legal_hold"] = contact.legal_hold, FactSource.STORE
         values["active_workflow"] = contact.active_workflow
         sources["active_workflow"] = FactSource.STORE
+        active_campaign = contact.active_campaign
         values.pop("trash_age_days", None)
         sources.pop("trash_age_days", None)
         if contact.deleted_at is not None:
@@ -131,7 +141,25 @@ def gather_facts(
     values["retention_days"] = retention if retention is not None else account.retention_days
     sources["retention_days"] = FactSource.STORE
     values["purge_enabled"], sources["purge_enabled"] = account.purge_enabled, FactSource.STORE
+    if profile is not None:
+        enrolled = ContactFacts("active", None, False, values.get("active_workflow", False),
+                                active_campaign)  # fmt: skip
+        values["trash"] = profile.trash
+        values["blocking_guards"] = enrolled.blocking_guards(profile.block_delete_when)
+        sources["trash"] = sources["blocking_guards"] = FactSource.POLICY_PACK
+    if delegated:
+        values["delegated"], sources["delegated"] = True, FactSource.REQUEST
     return FactSet(Facts(**values), tuple(sorted(sources.items())))
+
+
+def guards_considered(
+    pack: PolicyPack, account: Account, action: str, facts: Facts
+) -> tuple[tuple[str, bool], ...]:
+    """The account's profile guards for a delete, each with whether it holds now."""
+    profile = pack.cascade_profiles.get(account.cascade_profile)
+    if profile is None or action != "contact.delete":
+        return ()
+    return tuple((guard, guard in facts.blocking_guards) for guard in profile.block_delete_when)
 
 
 # -- deciding --------------------------------------------------------------------------------
@@ -196,18 +224,55 @@ def evaluate(
             contact = known_contacts[key]
         else:
             contact = runtime.contact_facts(source, account.id, [resource.id])[resource.id]
-    facts = gather_facts(request, account, runtime.pack, now or datetime.now(UTC), contact)
+    return decide(runtime, account, request, contact, now or datetime.now(UTC))
+
+
+def decide(
+    runtime: PolicyRuntime,
+    account: Account,
+    request: DecisionRequest,
+    contact: ContactFacts | None,
+    now: datetime,
+    *,
+    delegated: bool = False,
+) -> Decision:
+    """The one decision: who, what the account allows, the contact's state, its window, legal
+    holds and the profile's guards - all as rules over facts, so the answer to a PEP and the
+    action itself can never disagree. The decision carries the status the action answers."""
+    facts = gather_facts(request, account, runtime.pack, now, contact, delegated=delegated)
     action = qualified_action(request.action.name, request.resource.type)
     verdict = _verdict(
         runtime, request.subject.id, account.id, request.resource.type, action, facts.facts
     )
-    return _decision(runtime, verdict, account.id, request, action, facts)
+    return _decision(runtime, verdict, account, request, action, facts)
+
+
+def decide_for_caller(
+    runtime: PolicyRuntime,
+    caller: Caller,
+    account: Account,
+    action: str,
+    contact_id: str,
+    contact: ContactFacts,
+    now: datetime,
+) -> Decision:
+    """``decide`` for an action the caller takes itself, or takes for a user (a service with
+    ``X-On-Behalf-Of``, which must first be allowed to act for that user here)."""
+    request = DecisionRequest(
+        Subject("user", caller.acting_subject), Action(action), Resource("contact", contact_id)
+    )
+    refused = delegation_refusal(runtime, caller, account.id)
+    if refused is not None:
+        facts = gather_facts(request, account, runtime.pack, now, contact, delegated=True)
+        return _decision(runtime, refused, account, request, action, facts)
+    delegated = caller.on_behalf_of is not None
+    return decide(runtime, account, request, contact, now, delegated=delegated)
 
 
 def _decision(
     runtime: PolicyRuntime,
     verdict: Verdict,
-    account_id: str,
+    account: Account,
     request: DecisionRequest,
     action: str,
     facts: FactSet,
@@ -216,14 +281,16 @@ def _decision(
         allowed=verdict.allowed,
         reason=verdict.reason,
         policy_version=runtime.version,
-        account_id=account_id,
+        account_id=account.id,
         subject_id=request.subject.id,
         action=action,
         resource_type=request.resource.type,
         resource_id=request.resource.id,
         rule=verdict.rule,
         facts=facts,
-        roles=tuple(sorted(runtime.roles.roles_of(request.subject.id, account_id))),
+        roles=tuple(sorted(runtime.roles.roles_of(request.subject.id, account.id))),
+        status=200 if verdict.allowed else verdict.status,
+        guards=guards_considered(runtime.pack, account, action, facts.facts),
     )
 
 
@@ -250,23 +317,46 @@ def explain(
 # -- the service's own endpoints ---------------------------------------------------------------
 
 
+def delegation_refusal(runtime: PolicyRuntime, caller: Caller, domain: str) -> Verdict | None:
+    """For a service acting for a user: the refusal when the policy does not let it act for
+    that user in ``domain`` (``account.act_for_user``), else None. Not acting for anyone: None."""
+    if caller.on_behalf_of is None:
+        return None
+    member = domain != PLATFORM_DOMAIN and bool(runtime.roles.roles_of(caller.on_behalf_of, domain))
+    facts = Facts(subject_id=caller.principal_id, delegate_is_member=member)
+    verdict = _verdict(
+        runtime, caller.principal_id, domain, "account", "account.act_for_user", facts
+    )
+    return None if verdict.allowed else verdict
+
+
+def account_gate(runtime: PolicyRuntime, caller: Caller, account_id: str) -> Verdict | None:
+    """Asked before anything in an account is read: the refusal when the caller (or the user a
+    service acts for) holds no role in it, else None. An account that does not exist and one
+    the caller has no part in are refused alike, so a refusal says nothing about existence."""
+    refused = delegation_refusal(runtime, caller, account_id)
+    if refused is not None:
+        return refused
+    subject = caller.acting_subject
+    if runtime.roles.roles_of(subject, account_id):
+        return None
+    return Verdict(
+        False,
+        Reason("no_role_in_account", f"{subject} holds no role in account {account_id}"),
+        None,
+    )
+
+
 def check_in_account(
     runtime: PolicyRuntime, caller: Caller, account_id: str, obj: str, action: str
 ) -> Verdict:
     """May the caller (or the user a service acts for) do ``action`` in ``account_id``?"""
-    if caller.on_behalf_of is not None:
-        delegation = _verdict(
-            runtime,
-            caller.principal_id,
-            account_id,
-            "account",
-            "account.act_for_user",
-            Facts(subject_id=caller.principal_id),
-        )
-        if not delegation.allowed:
-            return delegation
+    refused = delegation_refusal(runtime, caller, account_id)
+    if refused is not None:
+        return refused
     subject = caller.acting_subject
-    return _verdict(runtime, subject, account_id, obj, action, Facts(subject_id=subject))
+    facts = Facts(subject_id=subject, delegated=caller.on_behalf_of is not None)
+    return _verdict(runtime, subject, account_id, obj, action, facts)
 
 
 def require_in_account(

@@ -14,13 +14,12 @@ from dataclasses import dataclass, field
 
 from audit import destroy_subject_key
 from policy_service.domain.accounts import Account
-from policy_service.domain.cascade import GUARDS, CascadeProfile
+from policy_service.domain.cascade import CascadeProfile
 from policy_service.domain.contacts import (
     PURGED,
     TRASHED,
     CascadeCounts,
     Contact,
-    ContactFacts,
     audit_subject,
 )
 from policy_service.services.authorization import Caller
@@ -36,12 +35,6 @@ class ChunkOutcome:
     done: list[str] = field(default_factory=list)
     # contact -> (reason code, text): not deleted, and why (recorded, never retried).
     skipped: dict[str, tuple[str, str]] = field(default_factory=dict)
-
-
-def _facts(contact: Contact, held: set[str], in_workflow: set[str]) -> ContactFacts:
-    return ContactFacts(
-        contact.state, contact.deleted_at, contact.id in held, contact.id in in_workflow
-    )
 
 
 def delete_chunk(
@@ -60,29 +53,20 @@ def delete_chunk(
     session = uow.session
     outcome = ChunkOutcome()
     found = store.get_contacts(session, account.id, contact_ids)
-    held = store.held_contacts(session, account.id, contact_ids)
-    in_workflow = store.active_enrollments(session, account.id, contact_ids, "workflow_enrollments")
-    guarded = store.active_enrollments_any(
-        session, account.id, contact_ids, [GUARDS[g] for g in profile.block_delete_when]
-    )
+    facts = store.facts_of(session, account.id, contact_ids)
     eligible: list[Contact] = []
     for contact_id in contact_ids:
         contact = found.get(contact_id)
-        if contact is None or contact.state != "active":
-            state_now = contact.state if contact else "missing"
-            outcome.skipped[contact_id] = ("not_active", f"contact is {state_now}")
+        if contact is None:
+            outcome.skipped[contact_id] = ("not_found", "the contact does not exist")
             continue
-        verdict = decide_on_contact(
-            state, caller, account, contact_id, "contact.delete", _facts(contact, held, in_workflow)
+        decision = decide_on_contact(
+            state, caller, account, contact_id, "contact.delete", facts[contact_id]
         )
-        if not verdict.allowed:
-            outcome.skipped[contact_id] = (verdict.reason.code, verdict.reason.text)
-        elif contact_id in guarded:
-            outcome.skipped[contact_id] = ("blocked_by_profile", "active workflow or campaign")
-        elif not profile.trash and contact_id in held:
-            outcome.skipped[contact_id] = ("legal_hold", "under a legal hold")
-        else:
+        if decision.allowed:
             eligible.append(contact)
+        else:
+            outcome.skipped[contact_id] = (decision.reason.code, decision.reason.text)
     if not eligible:
         return outcome
     if profile.trash:

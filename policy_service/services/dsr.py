@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from audit import EventFilter, query_events
 from audit.keys import key_id
 from policy_service.domain import dsr as rules
-from policy_service.domain.contacts import PURGED, ContactFacts, audit_subject
+from policy_service.domain.contacts import PURGED, audit_subject
 from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
@@ -493,7 +493,7 @@ def _erase_chunk(
 ) -> bool:
     session = uow.session
     found = store.get_contacts(session, account.id, pending)
-    held = store.held_contacts(session, account.id, pending)
+    facts = store.facts_of(session, account.id, pending)
     to_erase = []
     outcomes: dict[str, tuple[str, dict[str, Any]]] = {}
     for contact_id in pending:
@@ -501,19 +501,21 @@ def _erase_chunk(
         if contact is None or contact.state == PURGED:
             outcomes[contact_id] = ("gone", {})
             continue
-        verdict = decide_on_contact(
-            state, caller, account, contact_id, "contact.erase",
-            ContactFacts(contact.state, contact.deleted_at, contact_id in held, False),
-        )  # fmt: skip
-        if verdict.allowed:
+        decision = decide_on_contact(
+            state, caller, account, contact_id, "contact.erase", facts[contact_id]
+        )
+        if decision.allowed:
             to_erase.append(contact)
-        elif contact_id in held:
+        elif decision.reason.code == "legal_hold":
             outcomes[contact_id] = (
                 "restricted",
                 {"holds": _holds(session, account.id, contact_id)},
             )
         else:
-            outcomes[contact_id] = ("refused", {"reason": verdict.reason.text})
+            outcomes[contact_id] = (
+                "refused",
+                {"reason_code": decision.reason.code, "reason": decision.reason.text},
+            )
     if to_erase:
         try:
             counts = purge_chunk_rows(

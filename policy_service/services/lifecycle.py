@@ -28,17 +28,16 @@ from policy_service.domain.contacts import (
     audit_subject,
     is_valid_contact_id,
 )
-from policy_service.domain.decisions import Action, DecisionRequest, Resource, Subject, Verdict
+from policy_service.domain.decisions import Decision
 from policy_service.domain.errors import (
     Conflict,
-    Forbidden,
     InvalidInput,
     NotFound,
     ServiceError,
     Unprocessable,
 )
-from policy_service.services.audit_trail import caller_event
-from policy_service.services.authorization import Caller, _verdict, check_in_account, gather_facts
+from policy_service.services.audit_trail import caller_event, refuse, require
+from policy_service.services.authorization import Caller, account_gate, decide_for_caller
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage.tables import utcnow
@@ -111,10 +110,6 @@ def load_account(state: ServiceState, account_id: str) -> Account:
     return account
 
 
-def _facts_of(contact: Contact, legal_hold: bool, active_workflow: bool) -> ContactFacts:
-    return ContactFacts(contact.state, contact.deleted_at, legal_hold, active_workflow)
-
-
 def decide_on_contact(
     state: ServiceState,
     caller: Caller,
@@ -122,26 +117,22 @@ def decide_on_contact(
     contact_id: str,
     action: str,
     facts: ContactFacts,
-) -> Verdict:
-    """The enforcer's verdict for the caller (or the user a service acts for)."""
-    if caller.on_behalf_of is not None:
-        delegation = check_in_account(
-            state.runtime, caller, account.id, "account", "account.act_for_user"
-        )
-        if not delegation.allowed:
-            return delegation
-    actor = caller.acting_subject
-    request = DecisionRequest(
-        Subject("user", actor), Action(action), Resource("contact", contact_id, {})
-    )
-    fact_set = gather_facts(request, account, state.runtime.pack, _now(), facts)
-    return _verdict(state.runtime, actor, account.id, "contact", action, fact_set.facts)
+) -> Decision:
+    """The one decision (``authorization.decide``) for the caller, or the user a service acts
+    for, on the store's facts as read in the caller's transaction."""
+    return decide_for_caller(state.runtime, caller, account, action, contact_id, facts, _now())
 
 
-def refusal_status(verdict: Verdict) -> int:
-    """409 when only the contact's state stands in the way, 403 otherwise."""
-    conditions = set(verdict.conditions)
-    return 409 if conditions and conditions <= STATE_CONDITIONS else 403
+def gate(
+    state: ServiceState, caller: Caller, account_id: str, action: str, contact_id: str
+) -> None:
+    """Refuse (and record) before anything is read when the caller has no part in the account."""
+    refused = account_gate(state.runtime, caller, account_id)
+    if refused is not None:
+        raise _refuse(
+            state, caller, account_id, contact_id, action, 403, refused.reason.code,
+            refused.reason.text,
+        )  # fmt: skip
 
 
 def _refuse(
@@ -156,24 +147,19 @@ def _refuse(
     **extra: Any,
 ) -> ServiceError:
     """Record the refusal, and return the error to raise."""
-    outcome = "denied" if status == 403 else "failed"
-    with state.unit_of_work() as uow:
-        uow.record(
-            caller_event(
-                state.runtime,
-                caller,
-                action,
-                outcome,
-                account_id=account_id,
-                target_type="contact",
-                target_id=contact_id,
-                reason_code=code,
-                details={"reason": text, "status": status},
-            )
-        )
-        uow.commit()
-    error_class = {403: Forbidden, 409: Conflict, 422: Unprocessable}[status]
-    return error_class(text, reason={"code": code, "text": text}, **extra)
+    return refuse(
+        state, caller, action, status=status, code=code, text=text, account_id=account_id,
+        target_type="contact", target_id=contact_id, **extra,
+    )  # fmt: skip
+
+
+def _refuse_decision(
+    state: ServiceState, caller: Caller, contact_id: str, decision: Decision
+) -> ServiceError:
+    return _refuse(
+        state, caller, decision.account_id, contact_id, decision.action, decision.status,
+        decision.reason.code, f"contact {contact_id}: {decision.reason.text}",
+    )  # fmt: skip
 
 
 def lifecycle_event(
@@ -216,13 +202,17 @@ def lifecycle_event(
     )
 
 
-def _get(state: ServiceState, session: Any, account_id: str, contact_id: str) -> Contact:
-    if not is_valid_contact_id(contact_id):
-        raise NotFound(f"contact {contact_id} does not exist in account {account_id}")
-    contact = store.get_contact(session, account_id, contact_id, for_update=True)
+def _read(
+    session: Any, account_id: str, contact_id: str, *, for_update: bool = True
+) -> tuple[Contact, ContactFacts]:
+    """The contact (locked for the action) and the facts a decision about it needs."""
+    contact = None
+    if is_valid_contact_id(contact_id):
+        contact = store.get_contact(session, account_id, contact_id, for_update=for_update)
     if contact is None:
         raise NotFound(f"contact {contact_id} does not exist in account {account_id}")
-    return contact
+    facts = store.facts_of(session, account_id, [contact_id])[contact_id]
+    return contact, facts
 
 
 # -- delete -------------------------------------------------------------------------------------
@@ -246,6 +236,9 @@ def check_reason(reason_code: str, reason_text: str | None) -> None:
         )
 
 
+DELETE_CONFIRMATION = "DELETE"
+
+
 def delete_contact(
     state: ServiceState,
     caller: Caller,
@@ -253,64 +246,37 @@ def delete_contact(
     contact_id: str,
     reason_code: str,
     reason_text: str | None = None,
+    confirm: str | None = None,
 ) -> LifecycleResult:
-    check_reason(reason_code, reason_text)
+    """Move the contact to the trash, or purge it where the account's profile has no trash
+    (seeds 000, 001, 004: that needs ``confirm: "DELETE"``, as a bulk delete does)."""
+    action = "contact.delete"
+    gate(state, caller, account_id, action, contact_id)
+    try:
+        check_reason(reason_code, reason_text)
+    except Unprocessable as refusal:
+        raise _refuse(
+            state, caller, account_id, contact_id, action, 422, "not_a_delete", refusal.detail,
+            see=OPT_OUT_GUIDANCE,
+        ) from None  # fmt: skip
     account = load_account(state, account_id)
     profile = profile_for(state, account)
-    refusal: tuple[int, str, str] | None = None
     with state.unit_of_work() as uow:
-        session = uow.session
-        contact = _get(state, session, account_id, contact_id)
-        held = bool(store.held_contacts(session, account_id, [contact_id]))
-        in_workflow = bool(
-            store.active_enrollments(session, account_id, [contact_id], "workflow_enrollments")
-        )
-        verdict = decide_on_contact(
-            state,
-            caller,
-            account,
-            contact_id,
-            "contact.delete",
-            _facts_of(contact, held, in_workflow),
-        )
-        if not verdict.allowed:
-            refusal = (refusal_status(verdict), verdict.reason.code, verdict.reason.text)
-        elif contact.state != "active":
-            where = "in the trash" if contact.state == TRASHED else "purged"
-            refusal = (409, "not_active", f"contact {contact_id} is already {where}")
-        else:
-            refusal = _guard(session, profile, account_id, contact_id)
-            if refusal is None and not profile.trash and held:
-                refusal = (
-                    409,
-                    "legal_hold",
-                    f"contact {contact_id} is under a legal hold, and profile {profile.name} "
-                    "deletes permanently",
-                )
-        if refusal is None:
+        contact, facts = _read(uow.session, account_id, contact_id)
+        decision = decide_on_contact(state, caller, account, contact_id, action, facts)
+        if decision.allowed and (profile.trash or confirm == DELETE_CONFIRMATION):
             result = _delete_in(
                 state, uow, caller, account, profile, contact, reason_code, reason_text
             )
             uow.commit()
             return result
-    status, code, text = refusal
-    raise _refuse(state, caller, account_id, contact_id, "contact.delete", status, code, text)
-
-
-def _guard(
-    session: Any, profile: CascadeProfile, account_id: str, contact_id: str
-) -> tuple[int, str, str] | None:
-    from policy_service.domain.cascade import GUARDS
-
-    for guard in profile.block_delete_when:
-        if store.active_enrollments(session, account_id, [contact_id], GUARDS[guard]):
-            return (
-                409,
-                guard,
-                f"profile {profile.name} does not delete a contact with an "
-                f"{guard.replace('_', ' ')}; end it first",
-            )
-    return None
+    if not decision.allowed:
+        raise _refuse_decision(state, caller, contact_id, decision)
+    text = (
+        f"profile {profile.name} has no trash: this delete cannot be undone. Send "
+        f'{{"confirm": "{DELETE_CONFIRMATION}"}} to go ahead'
+    )
+    raise _refuse(state, caller, account_id, contact_id, action, 422, "confirmation_required", text)
 
 
 def _delete_in(
@@ -427,33 +393,23 @@ def _purge_in(
 def purge_contact(
     state: ServiceState, caller: Caller, account_id: str, contact_id: str, confirm: str | None
 ) -> LifecycleResult:
-    if confirm != PURGE_CONFIRMATION:
-        raise Unprocessable(
-            f'purge cannot be undone: send {{"confirm": "{PURGE_CONFIRMATION}"}} to go ahead',
-            reason={"code": "confirmation_required", "text": "confirm must be PURGE"},
-        )
+    action = "contact.purge"
+    gate(state, caller, account_id, action, contact_id)
     account = load_account(state, account_id)
     profile = profile_for(state, account)
     with state.unit_of_work() as uow:
-        session = uow.session
-        contact = _get(state, session, account_id, contact_id)
-        held = bool(store.held_contacts(session, account_id, [contact_id]))
-        facts = _facts_of(contact, held, False)
-        verdict = decide_on_contact(state, caller, account, contact_id, "contact.purge", facts)
-        if verdict.allowed:
+        contact, facts = _read(uow.session, account_id, contact_id)
+        decision = decide_on_contact(state, caller, account, contact_id, action, facts)
+        if decision.allowed and confirm == PURGE_CONFIRMATION:
             result = _purge_in(
-                state, uow, caller, account, profile, contact, store.new_id("op"), "contact.purge"
+                state, uow, caller, account, profile, contact, store.new_id("op"), action
             )
             uow.commit()
             return result
-    if contact.state == PURGED:
-        status, code, text = 409, "already_purged", f"contact {contact_id} is already purged"
-    else:
-        status = refusal_status(verdict)
-        code, text = verdict.reason.code, verdict.reason.text
-        if held:
-            code, text = "legal_hold", f"contact {contact_id} is under a legal hold: {text}"
-    raise _refuse(state, caller, account_id, contact_id, "contact.purge", status, code, text)
+    if not decision.allowed:
+        raise _refuse_decision(state, caller, contact_id, decision)
+    text = f'purge cannot be undone: send {{"confirm": "{PURGE_CONFIRMATION}"}} to go ahead'
+    raise _refuse(state, caller, account_id, contact_id, action, 422, "confirmation_required", text)
 
 
 # -- restore ------------------------------------------------------------------------------------
@@ -462,18 +418,18 @@ def purge_contact(
 def restore_contact(
     state: ServiceState, caller: Caller, account_id: str, contact_id: str
 ) -> LifecycleResult:
+    action = "contact.restore"
+    gate(state, caller, account_id, action, contact_id)
     account = load_account(state, account_id)
     profile = profile_for(state, account)
     with state.unit_of_work() as uow:
         session = uow.session
-        contact = _get(state, session, account_id, contact_id)
-        held = bool(store.held_contacts(session, account_id, [contact_id]))
-        verdict = decide_on_contact(
-            state, caller, account, contact_id, "contact.restore", _facts_of(contact, held, False)
-        )
-        if verdict.allowed and contact.delete_operation_id:
+        contact, facts = _read(session, account_id, contact_id)
+        decision = decide_on_contact(state, caller, account, contact_id, action, facts)
+        if decision.allowed:
             now = utcnow()
-            operation_id = contact.delete_operation_id
+            # A trashed contact always carries the id of the delete that put it there.
+            operation_id = contact.delete_operation_id or store.new_id("op")
             if not store.bump_version(
                 session,
                 account_id,
@@ -489,7 +445,7 @@ def restore_contact(
             counts = store.restore_records(session, account_id, contact_id, operation_id, now)
             event = uow.record(
                 lifecycle_event(
-                    state, caller, "contact.restore", contact, profile, operation_id, counts,
+                    state, caller, action, contact, profile, operation_id, counts,
                     protected=contact.personal_fields(),
                     extra_details={"deleted_at": _iso(contact.deleted_at)},
                 )
@@ -501,19 +457,7 @@ def restore_contact(
             return LifecycleResult(
                 restored, "restore", operation_id, profile, counts, event.event_id
             )
-    status = refusal_status(verdict)
-    code, text = verdict.reason.code, verdict.reason.text
-    if contact.state != TRASHED:
-        status, code = 409, "not_in_trash"
-        text = f"contact {contact_id} is {contact.state}; only a contact in the trash is restored"
-    elif status == 409:
-        retention = profile.effective_retention(account.retention_days)
-        code = "retention_expired"
-        text = (
-            f"contact {contact_id} was deleted on {_iso(contact.deleted_at)}; the {retention}-day "
-            "window to restore it has passed"
-        )
-    raise _refuse(state, caller, account_id, contact_id, "contact.restore", status, code, text)
+    raise _refuse_decision(state, caller, contact_id, decision)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -527,45 +471,39 @@ def _iso(moment: datetime | None) -> str | None:
 def impact(
     state: ServiceState, caller: Caller, account_id: str, contact_id: str, action: str
 ) -> Impact:
+    """A dry run. It shows the contact, so it needs ``contact.read`` like any read; whether
+    the action itself would go ahead comes from the same decision the action makes."""
+    require(
+        state, caller, "contact", "contact.read", account_id=account_id,
+        target_type="contact", target_id=contact_id,
+    )  # fmt: skip
     account = load_account(state, account_id)
     profile = profile_for(state, account)
     with state.unit_of_work(write=False) as uow:
         session = uow.session
-        contact = _get(state, session, account_id, contact_id)
-        held = bool(store.held_contacts(session, account_id, [contact_id]))
-        in_workflow = bool(
-            store.active_enrollments(session, account_id, [contact_id], "workflow_enrollments")
-        )
+        contact, facts = _read(session, account_id, contact_id, for_update=False)
         open_counts = store.open_counts(session, account_id, [contact_id])
-        guard = _guard(session, profile, account_id, contact_id) if action == "delete" else None
-        if action == "restore" and contact.delete_operation_id:
-            counts = _restore_preview(session, account_id, contact_id, contact.delete_operation_id)
+        if action == "restore":
+            counts = (
+                _restore_preview(session, account_id, contact_id, contact.delete_operation_id)
+                if contact.state == TRASHED and contact.delete_operation_id
+                else CascadeCounts()
+            )
         elif action == "delete" and profile.trash:
             counts = store.plan_cascade(open_counts, dict(profile.on_delete), "delete")
         else:
             counts = store.plan_cascade(open_counts, dict(profile.on_purge), "purge")
-    verdict = decide_on_contact(
-        state,
-        caller,
-        account,
-        contact_id,
-        f"contact.{action}",
-        _facts_of(contact, held, in_workflow),
+    decision = decide_on_contact(state, caller, account, contact_id, f"contact.{action}", facts)
+    return Impact(
+        action,
+        contact,
+        profile,
+        counts,
+        decision.allowed,
+        decision.reason.code,
+        decision.reason.text,
+        decision.status,
     )
-    status, code, text = 200, verdict.reason.code, verdict.reason.text
-    if not verdict.allowed:
-        status = refusal_status(verdict)
-    elif action == "delete" and contact.state != "active":
-        status, code, text = 409, "not_active", f"contact {contact_id} is {contact.state}"
-    elif guard is not None:
-        status, code, text = guard
-    elif action == "delete" and not profile.trash and held:
-        status, code, text = (
-            409,
-            "legal_hold",
-            "under a legal hold; this profile deletes permanently",
-        )
-    return Impact(action, contact, profile, counts, status == 200, code, text, status)
 
 
 def _restore_preview(
@@ -595,8 +533,6 @@ def search_trash(
     after: str | None,
     limit: int,
 ) -> list[TrashEntry]:
-    from policy_service.services.audit_trail import require
-
     require(state, caller, "contact", "contact.read", account_id=account_id)
     account = load_account(state, account_id)
     profile = profile_for(state, account)

@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
-from policy_service.domain.contacts import TRASHED, ContactFacts
+from policy_service.domain.contacts import TRASHED
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
 from policy_service.services.audit_trail import caller_event, require
 from policy_service.services.authorization import Caller
@@ -93,22 +93,21 @@ def _sweep_account(
                 return
             after = ids[-1]
             found = store.get_contacts(session, account_id, ids)
-            held = store.held_contacts(session, account_id, ids)
+            facts = store.facts_of(session, account_id, ids)
             chosen = []
             for contact_id in ids:
-                contact = found[contact_id]
-                facts = ContactFacts(contact.state, contact.deleted_at, contact_id in held, False)
-                verdict = decide_on_contact(
-                    state, SWEEPER, account, contact_id, "contact.retention_purge", facts
-                )
-                if verdict.allowed:
-                    chosen.append(contact)
-                elif contact_id in held:
+                decision = decide_on_contact(
+                    state, SWEEPER, account, contact_id, "contact.retention_purge",
+                    facts[contact_id],
+                )  # fmt: skip
+                if decision.allowed:
+                    chosen.append(found[contact_id])
+                elif decision.reason.code == "legal_hold":
                     report.held.append({"account_id": account_id, "contact_id": contact_id})
                 else:
                     report.refused.append(
                         {"account_id": account_id, "contact_id": contact_id,
-                         "reason": verdict.reason.text}
+                         "reason_code": decision.reason.code, "reason": decision.reason.text}
                     )  # fmt: skip
             if chosen:
                 try:

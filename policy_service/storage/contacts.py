@@ -489,22 +489,33 @@ def facts_of(
         )
         .exists()
     )
-    in_workflow = (
+    rows = session.execute(
+        select(
+            contacts_t.c.id,
+            contacts_t.c.state,
+            contacts_t.c.deleted_at,
+            held,
+            _enrolled("workflow_enrollments"),
+            _enrolled("campaign_enrollments"),
+        ).where(contacts_t.c.account_id == account_id, one_of(contacts_t.c.id, ids))
+    ).all()
+    return {
+        row[0]: ContactFacts(row[1], row[2], bool(row[3]), bool(row[4]), bool(row[5]))
+        for row in rows
+    }
+
+
+def _enrolled(kind: str) -> Any:
+    return (
         select(records_t.c.id)
         .where(
             records_t.c.account_id == contacts_t.c.account_id,
             records_t.c.contact_id == contacts_t.c.id,
-            records_t.c.kind == "workflow_enrollments",
+            records_t.c.kind == kind,
             records_t.c.state == ACTIVE,
         )
         .exists()
     )
-    rows = session.execute(
-        select(
-            contacts_t.c.id, contacts_t.c.state, contacts_t.c.deleted_at, held, in_workflow
-        ).where(contacts_t.c.account_id == account_id, one_of(contacts_t.c.id, ids))
-    ).all()
-    return {row[0]: ContactFacts(row[1], row[2], bool(row[3]), bool(row[4])) for row in rows}
 
 
 def active_enrollments(

@@ -51,7 +51,8 @@ class Crm:
         return f"/v1/accounts/{self.account}/contacts/{contact_id}"
 
     def delete(self, contact_id: str, token: str | None = None, reason: str = "duplicate") -> Any:
-        return self.call("POST", f"{self.path(contact_id)}/delete", token, {"reason_code": reason})
+        body = {"reason_code": reason, "confirm": "DELETE"}  # needed where there is no trash
+        return self.call("POST", f"{self.path(contact_id)}/delete", token, body)
 
     def restore(self, contact_id: str, token: str | None = None) -> Any:
         return self.call("POST", f"{self.path(contact_id)}/restore", token)

@@ -33,7 +33,7 @@ def test_purge_is_refused_where_the_account_does_not_allow_it(tenants: Tenants) 
     body = evaluation("gus", "purge", "globex", state="trashed", deleted_at="2026-01-01T00:00:00Z")
     response = tenants.post("/access/v1/evaluation", body, tenants.pep_globex)
     assert response.get_json()["decision"] is False
-    assert response.get_json()["context"]["reason"]["code"] == "condition_not_met"
+    assert response.get_json()["context"]["reason"]["code"] == "purge_disabled"
     assert "purge_enabled" in response.get_json()["context"]["reason"]["text"]
 
 
@@ -49,7 +49,8 @@ def test_a_legal_hold_denies_purge_by_a_deny_rule(tenants: Tenants) -> None:
         "ada", "purge", state="trashed", deleted_at="2026-11-01T00:00:00Z", legal_hold=True
     )
     response = tenants.post("/access/v1/evaluation", body)
-    assert response.get_json()["context"]["reason"]["code"] == "denied_by_rule"
+    assert response.get_json()["context"]["reason"]["code"] == "legal_hold"
+    assert "on_legal_hold" in response.get_json()["context"]["reason"]["text"]
 
 
 def test_unknown_fields_are_ignored(tenants: Tenants) -> None:

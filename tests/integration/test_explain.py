@@ -23,7 +23,7 @@ def test_a_failed_condition_is_shown_with_its_value(tenants: Tenants) -> None:
         tenants, evaluation("ada", "restore", state="trashed", deleted_at="2020-01-01T00:00:00Z")
     )
     assert result["decision"] is False
-    assert result["reason"]["code"] == "condition_not_met"
+    assert result["reason"]["code"] == "retention_expired"
     conditions = {c["name"]: c["value"] for c in result["conditions"]}
     assert conditions == {"in_trash": True, "within_retention": False}
 

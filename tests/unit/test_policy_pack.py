@@ -54,7 +54,7 @@ def test_every_shipped_policy_case_passes() -> None:
         ("p, admin, *, contact, contact.delete, is_friday, allow", "unknown condition"),
         ("p, Admin!, *, contact, contact.delete, , allow", "invalid role"),
         ("q, admin, *, contact, contact.delete, , allow", "expected a rule"),
-        ("p, admin, *, contact, contact.delete, , allow", "duplicate"),
+        ("p, admin, *, contact, contact.read, , allow", "duplicate"),
     ],
 )
 def test_an_invalid_rule_names_the_file_and_line(pack_dir: Path, line: str, message: str) -> None:
