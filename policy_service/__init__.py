@@ -30,6 +30,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         dsr,
         explain,
         health,
+        input_limits,
         jobs,
         policy,
         problems,
@@ -68,7 +69,12 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.extensions[EXTENSION_KEY] = state
 
     request_context.init_app(app)
+    # In this order: who asks; a path and query fit to read; no part in the account named
+    # in the path, no further; only then is the body read and checked.
     auth.init_app(app)
+    app.before_request(input_limits.check_path_and_query)
+    app.before_request(auth.gate_account)
+    app.before_request(input_limits.check_body)
     api = Api(app)
     for blueprint in (
         health.blp,

@@ -86,6 +86,14 @@ class Settings:
             "doc": "seconds between checks for policy and membership changes made elsewhere",
         },
     )
+    consistency_wait_seconds: float = field(
+        default=2.0,
+        metadata={
+            "parse": _positive_float,
+            "doc": "longest a request sending X-Consistency-Token waits for this worker to "
+            "reach that change version (503 with Retry-After after that)",
+        },
+    )
     decision_cache_size: int = field(
         default=200_000,
         metadata={"parse": _positive_int, "doc": "decisions kept per worker; 0 turns it off"},
@@ -93,6 +101,18 @@ class Settings:
     max_body_bytes: int = field(
         default=1_048_576,
         metadata={"parse": _positive_int, "doc": "largest request body accepted (413 above)"},
+    )
+    max_json_depth: int = field(
+        default=64,
+        metadata={"parse": _positive_int, "doc": "deepest nesting of a JSON body (400 deeper)"},
+    )
+    max_string_chars: int = field(
+        default=10_000,
+        metadata={
+            "parse": _positive_int,
+            "doc": "longest string anywhere in a JSON body, including free-form record data "
+            "(400 longer); fields with their own limits are checked against those",
+        },
     )
     max_batch_items: int = field(
         default=1_000,
@@ -128,6 +148,23 @@ class Settings:
             "parse": _job_runner,
             "doc": "thread: each worker runs queued and orphaned jobs in the background; "
             "inline: a job runs before its 202 answer (tests); off: only `policy-service jobs run`",
+        },
+    )
+    retention_sweep_seconds: int = field(
+        default=3600,
+        metadata={
+            "parse": _positive_int,
+            "doc": "seconds between scheduled retention sweeps, run by one worker of all; "
+            "0 turns the schedule off (the API and CLI sweeps remain)",
+        },
+    )
+    job_recovery_seconds: int = field(
+        default=60,
+        metadata={
+            "parse": _positive_int,
+            "doc": "seconds between scheduled passes, run by one worker of all, that resume "
+            "bulk jobs whose runner died (lease expired); 0 turns them off, as does "
+            "job_runner off",
         },
     )
     secret_key: str = field(

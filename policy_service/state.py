@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Literal
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -37,6 +38,7 @@ from policy_service.storage.unit_of_work import UnitOfWork
 
 EXTENSION_KEY = "policy_service"
 LOAD_RETRY_MAX_S = 5.0
+CATCH_UP_POLL_S = 0.05
 log = structlog.get_logger(__name__)
 
 
@@ -156,6 +158,36 @@ class ServiceState:
             self.ensure_loaded()
             return
         self.runtime.sync(self.source, force=True)
+
+    def catch_up(
+        self, version: int, wait_s: float, *, poll_s: float = CATCH_UP_POLL_S
+    ) -> Literal["current", "unknown", "behind"]:
+        """Bring this worker to change ``version`` at least (a caller's consistency token).
+
+        "current": it is there (at once, with no query, when it already was); "unknown": the
+        store itself has no such version (one is only handed out once it has committed, so
+        waiting cannot help); "behind": the store has it but this worker could not apply it
+        within ``wait_s`` seconds (a backlog longer than one sync reads, say), polling the
+        change log every ``poll_s``. An unreachable store raises as ``sync`` does.
+        """
+        runtime = self.runtime
+        deadline = time.monotonic() + wait_s
+        while True:
+            if not self.loaded:
+                self.ensure_loaded()
+            before = runtime.synced_version
+            if before >= version:
+                return "current"
+            runtime.sync_to(self.source, version)
+            if runtime.synced_version >= version:
+                return "current"
+            if runtime.store_version < version:
+                return "unknown"
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return "behind"
+            if runtime.synced_version == before:  # no progress: give the store a moment
+                time.sleep(min(poll_s, remaining))
 
 
 def get_state(app: Flask | None = None) -> ServiceState:

@@ -156,6 +156,12 @@ class VerificationSchema(ma.Schema):
     problems = fields.List(fields.Nested(ChainProblemSchema), required=True)
 
 
+EXPORTED = (
+    "Streamed, one event a line: NDJSON (format=ndjson, the default) with what an offline "
+    "verifier needs, or CSV with a header line (format=csv)."
+)
+
+
 @blp.route("/v1/audit/events")
 class Events(MethodView):
     @blp.arguments(EventListQuery, location="query")
@@ -179,18 +185,9 @@ class Event(MethodView):
 @blp.route("/v1/audit/export")
 class Export(MethodView):
     @blp.arguments(ExportQuery, location="query")
-    @blp.response(
-        200,
-        TEXT_CONTENT,
-        content_type="application/x-ndjson",
-        description="One event a line (format=ndjson, the default), streamed.",
-    )
+    @blp.response(200, TEXT_CONTENT, content_type="application/x-ndjson", description=EXPORTED)
     @blp.alt_response(
-        200,
-        schema=TEXT_CONTENT,
-        content_type="text/csv",
-        description="A header line, then one event a line (format=csv), streamed.",
-        success=True,
+        200, schema=TEXT_CONTENT, content_type="text/csv", description=EXPORTED, success=True
     )
     def get(self, query: dict[str, Any]) -> Response:
         """Stream the matching events. NDJSON carries what an offline verifier needs

@@ -13,9 +13,11 @@ from typing import Any, TypeVar
 import structlog
 from flask import Flask, current_app, g, request
 
+from policy_service.api.request_context import wait_for_consistency
 from policy_service.domain.errors import BadRequest, Forbidden, Unauthenticated
-from policy_service.domain.identifiers import is_valid_id
-from policy_service.services.authorization import Caller
+from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_id
+from policy_service.services.audit_trail import refuse
+from policy_service.services.authorization import Caller, account_gate
 from policy_service.state import ServiceState, get_state
 from policy_service.storage import tokens
 
@@ -71,6 +73,8 @@ def _authenticate() -> None:
     # Pick up changes other workers made (revocations included) before trusting anything.
     state.sync()
     principal = _principal_for(state, token)
+    if wait_for_consistency(state):  # X-Consistency-Token: on state at least that new
+        principal = _principal_for(state, token)  # a revocation it asked for included
 
     on_behalf_of = request.headers.get(ON_BEHALF_OF_HEADER)
     if on_behalf_of is not None:
@@ -82,6 +86,33 @@ def _authenticate() -> None:
         principal.id, principal.kind, principal.platform_admin, on_behalf_of, g.get("request_id")
     )
     structlog.contextvars.bind_contextvars(principal=principal.id, on_behalf_of=on_behalf_of)
+
+
+def gate_account() -> None:
+    """A route whose path names an account refuses, before it reads anything (its body
+    included), a caller with no part in that account: no role there, or a service acting for
+    someone who has none. An account that does not exist is refused alike, so the answer
+    says nothing about which accounts exist. Platform admins acting directly pass: what they
+    may do in an account is up to each route's own permission."""
+    caller: Caller | None = g.get("caller")
+    account_id = (request.view_args or {}).get("account_id")
+    if caller is None or account_id is None:
+        return
+    state = get_state()
+    runtime = state.runtime
+    if caller.on_behalf_of is None and runtime.roles.roles_of(caller.principal_id, PLATFORM_DOMAIN):
+        return
+    refused = account_gate(runtime, caller, account_id)
+    if refused is None:
+        return
+    rule = request.url_rule.rule if request.url_rule else request.path
+    raise refuse(
+        state, caller, "account.access", status=403, code=refused.reason.code,
+        text=f"{caller.acting_subject} may not act in account {account_id}: "
+        f"{refused.reason.text}",
+        account_id=account_id, target_type="account", target_id=account_id,
+        request=f"{request.method} {rule}",
+    )  # fmt: skip
 
 
 MAX_CACHED_TOKENS = 10_000

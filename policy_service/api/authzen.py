@@ -42,6 +42,9 @@ def decision_context(decision: Decision) -> dict[str, Any]:
     return {
         "reason": {"code": decision.reason.code, "text": decision.reason.text},
         "reason_admin": {"en": decision.reason.text},
+        # What the action would answer now (200, or its 403 / 409), so a PEP can tell
+        # "never" from "not now" without asking again.
+        "status": decision.status,
         "policy_version": decision.policy_version,
     }
 

@@ -367,6 +367,29 @@ class Records(MethodView):
         return {"records": [record_json(r) for r in records]}
 
 
+class RecordPatchSchema(_Strict):
+    status = fields.String(
+        required=True,
+        validate=validate.OneOf(("ended",)),
+        metadata={"description": '"ended" ends a workflow or campaign enrollment'},
+    )
+
+
+@blp.route(f"{BASE}/<contact_id>/records/<record_id>")
+class RecordById(MethodView):
+    @blp.arguments(RecordPatchSchema)
+    @blp.response(200, RecordSchema)
+    def patch(
+        self, body: dict[str, Any], account_id: str, contact_id: str, record_id: str
+    ) -> dict[str, Any]:
+        """End an enrollment (seed 004: remove the contact from the workflow or campaign
+        before deleting it). Audited; a profile's guard then lets the delete go ahead."""
+        record = contact_service.end_enrollment(
+            get_state(), current_caller(), account_id, contact_id, record_id
+        )
+        return record_json(record)
+
+
 @blp.route(f"{BASE}/<contact_id>/delete")
 class Delete(MethodView):
     @blp.arguments(DeleteSchema)

@@ -73,7 +73,8 @@ class EvaluationsSchema(_Strict):
     action = fields.Dict()
     resource = fields.Dict()
     context = fields.Dict()
-    evaluations = fields.List(fields.Raw())
+    # Any JSON value per item (null included): a bad item is answered alone, not the batch.
+    evaluations = fields.List(fields.Raw(allow_none=True))
     options = fields.Nested(OptionsSchema, load_default=lambda: OptionsSchema().load({}))
 
 

@@ -81,9 +81,22 @@ class RolesSchema(ma.Schema):
     platform = fields.List(fields.String(), required=True)
 
 
+class GuardSchema(ma.Schema):
+    name = fields.String(required=True, metadata={"description": "a block_delete_when guard"})
+    holds = fields.Boolean(required=True, metadata={"description": "true: it blocks the delete"})
+
+
 class ExplanationSchema(ma.Schema):
     decision = fields.Boolean(required=True)
+    status = fields.Integer(
+        required=True, metadata={"description": "what the action itself would answer now"}
+    )
     reason = fields.Nested(ReasonSchema, required=True)
+    guards = fields.List(
+        fields.Nested(GuardSchema),
+        required=True,
+        metadata={"description": "the account's cascade-profile guards considered"},
+    )
     policy_version = fields.String(required=True)
     request = fields.Nested(RequestSummarySchema, required=True)
     roles = fields.Nested(RolesSchema, required=True)
@@ -127,7 +140,9 @@ class Explain(MethodView):
         return (
             {
                 "decision": decision.allowed,
+                "status": decision.status,
                 "reason": {"code": decision.reason.code, "text": decision.reason.text},
+                "guards": [{"name": name, "holds": holds} for name, holds in decision.guards],
                 "policy_version": decision.policy_version,
                 "request": {
                     "subject": decision.subject_id,

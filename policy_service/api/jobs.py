@@ -1,4 +1,4 @@
-"""Bulk deletion jobs and the retention sweep."""
+"""Bulk jobs (delete, restore), their contacts' outcomes, and the retention sweep."""
 
 from __future__ import annotations
 
@@ -45,6 +45,54 @@ class BulkDeleteSchema(_Strict):
     reason_text = fields.String(validate=validate.Length(max=500))
 
 
+class BulkRestoreSchema(_Strict):
+    ids = fields.List(
+        fields.String(validate=validate.Length(min=1, max=60)),
+        validate=validate.Length(min=1, max=100_000),
+    )
+    filter = fields.Nested(SelectionFilterSchema)
+    expected_count = fields.Integer(
+        required=True,
+        strict=True,
+        validate=validate.Range(min=0),
+        metadata={"description": "how many trashed contacts the caller reviewed"},
+    )
+
+
+JOB_STATUSES = ("queued", "running", "cancelling", *sorted(jobs.FINAL))
+
+
+class JobListQuery(_Strict):
+    status = fields.String(validate=validate.OneOf(JOB_STATUSES))
+    kind = fields.String(validate=validate.OneOf(("bulk_delete", "bulk_restore")))
+    cursor = fields.String(validate=validate.Length(min=1, max=200))
+    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+
+
+class JobItemQuery(_Strict):
+    status = fields.String(validate=validate.OneOf(("pending", "done", "skipped")))
+    after = fields.Integer(strict=False, validate=validate.Range(min=-1, max=10_000_000))
+    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
+
+
+class JobItemSchema(ma.Schema):
+    position = fields.Integer(required=True)
+    contact_id = fields.String(required=True)
+    status = fields.String(required=True, metadata={"description": "pending, done or skipped"})
+    reason_code = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "why a skipped contact was left alone (as a single action)"},
+    )
+
+
+class JobItemPageSchema(ma.Schema):
+    items = fields.List(fields.Nested(JobItemSchema), required=True)
+    next_after = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "pass as after= for more"}
+    )
+
+
 class JobSchema(ma.Schema):
     id = fields.String(required=True)
     account_id = fields.String(required=True)
@@ -64,6 +112,13 @@ class JobSchema(ma.Schema):
     created_at = UtcDateTime(required=True)
     updated_at = UtcDateTime(required=True)
     finished_at = UtcDateTime(required=True, allow_none=True)
+
+
+class JobPageSchema(ma.Schema):
+    jobs = fields.List(fields.Nested(JobSchema), required=True)
+    next_cursor = fields.String(
+        required=True, allow_none=True, metadata={"description": "pass as cursor= for more"}
+    )
 
 
 class SweepSchema(ma.Schema):
@@ -136,6 +191,80 @@ class BulkDelete(MethodView):
         )
         summary = jobs.item_summary(state, job.id)
         return job_json(job, summary), 202, {"Location": f"/v1/jobs/{job.id}"}
+
+
+@blp.route("/v1/accounts/<account_id>/contacts/bulk-restore")
+class BulkRestore(MethodView):
+    @blp.arguments(BulkRestoreSchema)
+    @blp.response(202, JobSchema, headers=LOCATION_DOC)
+    def post(
+        self, body: dict[str, Any], account_id: str
+    ) -> tuple[dict[str, Any], int, dict[str, str]]:
+        """Restore a reviewed selection from the trash in the background; each contact goes
+        through the same decision as a single restore. 409 when the selection no longer
+        holds ``expected_count`` trashed contacts (naming the ids that are missing)."""
+        state = get_state()
+        job = jobs.create_bulk_restore(
+            state,
+            current_caller(),
+            account_id,
+            ids=body.get("ids"),
+            filter=body.get("filter"),
+            expected_count=body["expected_count"],
+        )
+        summary = jobs.item_summary(state, job.id)
+        return job_json(job, summary), 202, {"Location": f"/v1/jobs/{job.id}"}
+
+
+@blp.route("/v1/accounts/<account_id>/jobs")
+class AccountJobs(MethodView):
+    @blp.arguments(JobListQuery, location="query")
+    @blp.response(200, JobPageSchema)
+    def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """The account's jobs, newest first, a page at a time."""
+        state = get_state()
+        found, cursor = jobs.list_jobs(
+            state,
+            current_caller(),
+            account_id,
+            status=query.get("status"),
+            kind=query.get("kind"),
+            cursor=query.get("cursor"),
+            limit=query["limit"],
+        )
+        summaries = jobs.item_summaries(state, [job.id for job in found])
+        return {
+            "jobs": [job_json(job, summaries.get(job.id, {})) for job in found],
+            "next_cursor": cursor,
+        }
+
+
+@blp.route("/v1/jobs/<job_id>/items")
+class JobItems(MethodView):
+    @blp.arguments(JobItemQuery, location="query")
+    @blp.response(200, JobItemPageSchema)
+    def get(self, query: dict[str, Any], job_id: str) -> dict[str, Any]:
+        """Each contact of the job with its outcome and, when skipped, the reason code."""
+        items, after = jobs.list_items(
+            get_state(),
+            current_caller(),
+            job_id,
+            status=query.get("status"),
+            after=query.get("after"),
+            limit=query["limit"],
+        )
+        return {
+            "items": [
+                {
+                    "position": item.position,
+                    "contact_id": item.contact_id,
+                    "status": item.status,
+                    "reason_code": item.reason_code,
+                }
+                for item in items
+            ],
+            "next_after": after,
+        }
 
 
 @blp.route("/v1/jobs/<job_id>")

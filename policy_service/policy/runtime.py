@@ -141,6 +141,8 @@ class PolicyRuntime:
         self.cache = DecisionCache(cache_size)
         self.sync_interval = sync_interval
         self.synced_version = 0
+        # The store's version at the last check: what exists, applied here or not yet.
+        self.store_version = 0
         self._last_sync_check = 0.0
         self._accounts: dict[str, Account | None] = {}
         # What the store says about contacts (None: not in the store), per account. Every
@@ -164,6 +166,7 @@ class PolicyRuntime:
             self.tokens.clear()
             self.cache.clear()
             self.synced_version = version
+            self.store_version = version
             self._last_sync_check = time.monotonic()
 
     @staticmethod
@@ -194,11 +197,20 @@ class PolicyRuntime:
             # The check time moves only when the check succeeds: while the store cannot be
             # read, every request tries again (and fails) rather than answering on state
             # older than the interval.
-            if source.current_version() != self.synced_version:
+            store_version = source.current_version()
+            if store_version != self.synced_version:
                 for change in source.changes_since(self.synced_version):
                     self._apply(change, source)
                     self.synced_version = change.version
+            self.store_version = max(store_version, self.synced_version)
             self._last_sync_check = now
+
+    def sync_to(self, source: SyncSource, version: int) -> None:
+        """Sync now, whatever the interval, unless this worker already has ``version``
+        (perhaps another thread's sync got there while this one waited for the lock)."""
+        with self._lock:
+            if self.synced_version < version:
+                self.sync(source, force=True)
 
     def _apply(self, change: Change, source: SyncSource) -> None:
         if change.kind == "membership" and change.account_id and change.subject_id:

@@ -24,7 +24,12 @@ from audit import (
     verify_database,
 )
 from policy_service.domain.errors import BadRequest, NotFound
-from policy_service.services.audit_trail import caller_event, operator_event, require
+from policy_service.services.audit_trail import (
+    caller_event,
+    operator_event,
+    require,
+    require_visible,
+)
 from policy_service.services.authorization import Caller
 from policy_service.state import ServiceState
 
@@ -59,7 +64,11 @@ def read_event(state: ServiceState, caller: Caller, event_id: str) -> StoredEven
         event = get_event(uow.session, event_id, key_encryption_key=state.audit.key_encryption_key)
     if event is None:
         raise NotFound(f"no audit event {event_id}")
-    _authorize(state, caller, "audit.read", event.account_id)
+    require_visible(
+        state, caller, "audit", "audit.read", account_id=event.account_id,
+        hidden=NotFound(f"no audit event {event_id}"), target_type="audit_event",
+        target_id=event_id,
+    )  # fmt: skip
     return event
 
 

@@ -25,7 +25,7 @@ from policy_service.domain.errors import (
 )
 from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_account_id
 from policy_service.policy.runtime import PolicyRuntime
-from policy_service.services.authorization import Caller, check_in_account
+from policy_service.services.authorization import Caller, account_gate, check_in_account
 from policy_service.state import ServiceState
 
 KEK_BYTES = 32
@@ -131,12 +131,15 @@ def record_refusal(
     account_id: str | None,
     target_type: str | None = None,
     target_id: str | None = None,
+    request: str | None = None,
 ) -> None:
     """Record a refused attempt, in a unit of work of its own (there is no change for it to
     ride with). It goes to the account's chain only when the account exists: a name a caller
     made up must not create a chain, so such a refusal is recorded in the platform chain with
     the name it gave."""
     details: dict[str, Any] = {"reason": text, "status": status}
+    if request is not None:
+        details["request"] = request
     chain = chain_account(account_id)
     if chain is not None and state.runtime.account(state.source, chain) is None:
         details["requested_account_id"] = chain
@@ -174,12 +177,13 @@ def refuse(
     account_id: str | None,
     target_type: str | None = None,
     target_id: str | None = None,
+    request: str | None = None,
     **extra: Any,
 ) -> ServiceError:
     """Record the refusal, and return the problem to raise."""
     record_refusal(
         state, caller, action, status=status, code=code, text=text, account_id=account_id,
-        target_type=target_type, target_id=target_id,
+        target_type=target_type, target_id=target_id, request=request,
     )  # fmt: skip
     return refusal_error(status, code, text, **extra)
 
@@ -213,3 +217,34 @@ def require(
         target_type=target_type,
         target_id=target_id,
     )
+
+
+def require_visible(
+    state: ServiceState,
+    caller: Caller,
+    obj: str,
+    action: str,
+    *,
+    account_id: str | None,
+    hidden: ServiceError,
+    target_type: str | None = None,
+    target_id: str | None = None,
+) -> None:
+    """``require`` for an object addressed by its id alone (a job, a request, an event):
+    a caller with no part in the object's account is answered exactly as for an id that does
+    not exist (``hidden``, a 404), so ids cannot be probed across tenants. A member who lacks
+    the permission gets the usual 403. Either refusal is recorded."""
+    domain = PLATFORM_DOMAIN if account_id is None else account_id
+    verdict = check_in_account(state.runtime, caller, domain, obj, action)
+    if verdict.allowed:
+        return
+    if account_id is not None and account_gate(state.runtime, caller, account_id) is None:
+        require(
+            state, caller, obj, action, account_id=account_id, target_type=target_type,
+            target_id=target_id,
+        )  # fmt: skip
+    record_refusal(
+        state, caller, action, status=404, code=verdict.reason.code, text=verdict.reason.text,
+        account_id=account_id, target_type=target_type, target_id=target_id,
+    )  # fmt: skip
+    raise hidden

@@ -20,10 +20,12 @@ from policy_service.domain.contacts import (
     TRASHED,
     CascadeCounts,
     Contact,
+    ContactFacts,
     audit_subject,
 )
+from policy_service.domain.errors import Conflict
 from policy_service.services.authorization import Caller
-from policy_service.services.lifecycle import decide_on_contact, lifecycle_event
+from policy_service.services.lifecycle import decide_on_contact, lifecycle_event, restore_in
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage.tables import utcnow
@@ -33,8 +35,63 @@ from policy_service.storage.unit_of_work import UnitOfWork
 @dataclass
 class ChunkOutcome:
     done: list[str] = field(default_factory=list)
-    # contact -> (reason code, text): not deleted, and why (recorded, never retried).
-    skipped: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # contact -> (reason code, text, status): left alone, and why (recorded, never retried).
+    skipped: dict[str, tuple[str, str, int]] = field(default_factory=dict)
+
+
+def _decide_chunk(
+    state: ServiceState,
+    caller: Caller,
+    account: Account,
+    found: dict[str, Contact],
+    facts: dict[str, ContactFacts],
+    contact_ids: Sequence[str],
+    action: str,
+    outcome: ChunkOutcome,
+) -> list[Contact]:
+    """The contacts the one decision lets ``action`` touch; the others are skipped, with the
+    same reason code and status a single action would have answered."""
+    eligible: list[Contact] = []
+    for contact_id in contact_ids:
+        contact = found.get(contact_id)
+        if contact is None:
+            outcome.skipped[contact_id] = ("not_found", "the contact does not exist", 404)
+            continue
+        decision = decide_on_contact(state, caller, account, contact_id, action, facts[contact_id])
+        if decision.allowed:
+            eligible.append(contact)
+        else:
+            outcome.skipped[contact_id] = (
+                decision.reason.code, decision.reason.text, decision.status
+            )  # fmt: skip
+    return eligible
+
+
+def restore_chunk(
+    state: ServiceState,
+    uow: UnitOfWork,
+    caller: Caller,
+    account: Account,
+    profile: CascadeProfile,
+    contact_ids: Sequence[str],
+    *,
+    job_id: str | None,
+) -> ChunkOutcome:
+    """Restore what is eligible. Each contact is restored from its own delete (they differ),
+    so this goes one contact at a time, within the chunk's one transaction."""
+    outcome = ChunkOutcome()
+    found = store.get_contacts(uow.session, account.id, contact_ids)
+    facts = store.facts_of(uow.session, account.id, contact_ids)
+    eligible = _decide_chunk(
+        state, caller, account, found, facts, contact_ids, "contact.restore", outcome
+    )
+    for contact in eligible:
+        try:
+            restore_in(state, uow, caller, account, profile, contact, job_id=job_id)
+        except Conflict as race:
+            raise ChunkRaced(str(race)) from None
+    outcome.done = [contact.id for contact in eligible]
+    return outcome
 
 
 def delete_chunk(
@@ -54,19 +111,9 @@ def delete_chunk(
     outcome = ChunkOutcome()
     found = store.get_contacts(session, account.id, contact_ids)
     facts = store.facts_of(session, account.id, contact_ids)
-    eligible: list[Contact] = []
-    for contact_id in contact_ids:
-        contact = found.get(contact_id)
-        if contact is None:
-            outcome.skipped[contact_id] = ("not_found", "the contact does not exist")
-            continue
-        decision = decide_on_contact(
-            state, caller, account, contact_id, "contact.delete", facts[contact_id]
-        )
-        if decision.allowed:
-            eligible.append(contact)
-        else:
-            outcome.skipped[contact_id] = (decision.reason.code, decision.reason.text)
+    eligible = _decide_chunk(
+        state, caller, account, found, facts, contact_ids, "contact.delete", outcome
+    )
     if not eligible:
         return outcome
     if profile.trash:

@@ -1,4 +1,4 @@
-"""Contacts and their related records: create, read, add records."""
+"""Contacts and their related records: create, read, add records, end enrollments."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
-from policy_service.domain.cascade import RELATED_KINDS
+from policy_service.domain.cascade import ACTIVE, ENROLLMENTS, RELATED_KINDS, STOPPED
 from policy_service.domain.contacts import Contact, RelatedRecord, is_valid_contact_id
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound
-from policy_service.services.audit_trail import caller_event, require
+from policy_service.services.audit_trail import caller_event, refuse, require
 from policy_service.services.authorization import Caller
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
+from policy_service.storage.tables import utcnow
 
 MAX_RECORD_BYTES = 65_536
 MAX_NAME = 200
@@ -22,7 +23,7 @@ EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}$")
 PHONE = re.compile(r"^\+?[0-9 ().-]{3,40}$")
 MAX_TAGS = 100
 # Path words that cannot be contact ids (they are routes of their own).
-RESERVED_IDS = frozenset({"export", "bulk-delete"})
+RESERVED_IDS = frozenset({"export", "bulk-delete", "bulk-restore"})
 
 
 def normalise_email(email: str | None) -> str | None:
@@ -179,7 +180,7 @@ def add_record(
                 f"contact {contact_id} is {contact.state}; records go on active contacts"
             )
         record = store.add_record(uow.session, account_id, contact_id, kind, data, label)
-        if kind == "workflow_enrollments":  # a fact decisions read (active workflow)
+        if kind in ENROLLMENTS:  # a fact decisions read (a profile's delete guards)
             state.contacts_changed(uow.session, account_id)
         uow.commit()
     if kind == "tags" and label is not None:
@@ -187,6 +188,51 @@ def add_record(
 
         apply_rules_for_tags(state, caller, account_id, contact_id, [label])
     return record
+
+
+def end_enrollment(
+    state: ServiceState, caller: Caller, account_id: str, contact_id: str, record_id: str
+) -> RelatedRecord:
+    """Seed 004: "Remove them from the campaign or workflow before attempting deletion."
+    The enrollment ends (state ``stopped``), on record; a profile's guard then lets the
+    delete go ahead."""
+    action = "enrollment.end"
+    require(
+        state, caller, "contact", "contact.update", account_id=account_id,
+        target_type="record", target_id=record_id,
+    )  # fmt: skip
+    refusal: tuple[int, str, str] | None = None
+    with state.unit_of_work() as uow:
+        record = (
+            store.get_record(uow.session, account_id, contact_id, record_id)
+            if is_valid_contact_id(contact_id)
+            else None
+        )
+        if record is None:
+            raise NotFound(f"contact {contact_id} has no record {record_id}")
+        if record.kind not in ENROLLMENTS:
+            refusal = (422, "not_an_enrollment", f"a {record.kind} record has no status to end")
+        elif record.state != ACTIVE:
+            refusal = (409, "not_active", f"the enrollment is already {record.state}")
+        else:
+            store.set_record_state(uow.session, account_id, record_id, STOPPED, utcnow())
+            uow.record(
+                caller_event(
+                    state.runtime, caller, action, "succeeded", account_id=account_id,
+                    target_type="record", target_id=record_id,
+                    details={"kind": record.kind, "contact_id": contact_id, "to": "ended"},
+                )
+            )  # fmt: skip
+            state.contacts_changed(uow.session, account_id)
+            uow.commit()
+            ended = store.get_record(uow.session, account_id, contact_id, record_id)
+            assert ended is not None
+            return ended
+    status, code, text = refusal
+    raise refuse(
+        state, caller, action, status=status, code=code, text=text, account_id=account_id,
+        target_type="record", target_id=record_id,
+    )  # fmt: skip
 
 
 def list_records(

@@ -33,7 +33,7 @@ from policy_service.domain.contacts import PURGED, audit_subject
 from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
-from policy_service.services.audit_trail import caller_event, require
+from policy_service.services.audit_trail import caller_event, require, require_visible
 from policy_service.services.authorization import Caller, check_in_account
 from policy_service.services.bulk_lifecycle import ChunkRaced, purge_chunk_rows
 from policy_service.services.lifecycle import decide_on_contact, load_account
@@ -161,12 +161,30 @@ def _request(session: Session, row: DsrRow) -> DataSubjectRequest:
     )  # fmt: skip
 
 
-def _authorize(state: ServiceState, caller: Caller, accounts: list[str] | str) -> None:
+def _authorize(
+    state: ServiceState, caller: Caller, accounts: list[str] | str, dsr_id: str | None = None
+) -> None:
+    """dsr.manage in every account the request covers (platform-wide for all accounts). For
+    an existing request named by id, a caller with no part in its accounts is told it does
+    not exist, as for an unknown id."""
+    hidden = NotFound(f"no data-subject request {dsr_id}")
     if accounts == ALL:
-        require(state, caller, "dsr", "dsr.manage", account_id=None, platform=True)
+        if dsr_id is None:
+            require(state, caller, "dsr", "dsr.manage", account_id=None, platform=True)
+        else:
+            require_visible(
+                state, caller, "dsr", "dsr.manage", account_id=None, hidden=hidden,
+                target_type="dsr", target_id=dsr_id,
+            )  # fmt: skip
         return
     for account_id in accounts:
-        require(state, caller, "dsr", "dsr.manage", account_id=account_id)
+        if dsr_id is None:
+            require(state, caller, "dsr", "dsr.manage", account_id=account_id)
+        else:
+            require_visible(
+                state, caller, "dsr", "dsr.manage", account_id=account_id, hidden=hidden,
+                target_type="dsr", target_id=dsr_id,
+            )  # fmt: skip
 
 
 def _chain_account(accounts: list[str] | str) -> str | None:
@@ -179,7 +197,7 @@ def _load(state: ServiceState, session: Session, caller: Caller, dsr_id: str) ->
     row = session.get(DsrRow, dsr_id)
     if row is None:
         raise NotFound(f"no data-subject request {dsr_id}")
-    _authorize(state, caller, json.loads(row.accounts))
+    _authorize(state, caller, json.loads(row.accounts), dsr_id)
     return row
 
 
@@ -314,12 +332,21 @@ def _transition(
 def _step(
     state: ServiceState, caller: Caller, dsr_id: str, step: str
 ) -> Iterator[tuple[UnitOfWork, DsrRow]]:
-    """A unit of work holding the request's row locked, once the step is known to apply."""
+    """A unit of work holding the request's row locked, once the step is known to apply.
+
+    The caller is authorized before the write transaction opens: a refusal is recorded in a
+    unit of work of its own, which must not wait on this one's lock (SQLite has one writer).
+    """
+    with state.unit_of_work(write=False) as reading:
+        found = reading.session.get(DsrRow, dsr_id)
+        accounts = json.loads(found.accounts) if found is not None else None
+    if accounts is None:
+        raise NotFound(f"no data-subject request {dsr_id}")
+    _authorize(state, caller, accounts, dsr_id)
     with state.unit_of_work() as uow:
         row = uow.session.get(DsrRow, dsr_id, with_for_update=True)
         if row is None:
             raise NotFound(f"no data-subject request {dsr_id}")
-        _authorize(state, caller, json.loads(row.accounts))
         if row.status not in rules.TRANSITIONS[step]:
             raise Conflict(
                 f"request {dsr_id} is {row.status}; {step} applies to "

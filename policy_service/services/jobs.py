@@ -1,4 +1,5 @@
-"""Bulk-delete jobs: created with a confirmed selection, worked in chunks, resumable.
+"""Bulk jobs (delete, restore): created with a confirmed selection, worked in chunks,
+resumable.
 
 The selection (the contacts that matched when the caller confirmed ``expected_count``) is
 written to ``job_items`` with the job. A runner holds a lease on the job and works through
@@ -9,6 +10,7 @@ next runner continues from the first pending item: no contact is processed twice
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import socket
@@ -22,10 +24,17 @@ import structlog
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from policy_service.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
-from policy_service.services.audit_trail import caller_event, require
+from policy_service.domain.contacts import ACTIVE, OPT_OUT_GUIDANCE, TRASHED
+from policy_service.domain.errors import (
+    Conflict,
+    InvalidInput,
+    NotFound,
+    ServiceError,
+    Unprocessable,
+)
+from policy_service.services.audit_trail import caller_event, refuse, require, require_visible
 from policy_service.services.authorization import Caller
-from policy_service.services.bulk_lifecycle import ChunkRaced, delete_chunk
+from policy_service.services.bulk_lifecycle import ChunkRaced, delete_chunk, restore_chunk
 from policy_service.services.lifecycle import check_reason, load_account, profile_for
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
@@ -68,6 +77,9 @@ def runner_id() -> str:
 # -- creating ----------------------------------------------------------------------------------
 
 
+MAX_NAMED_IDS = 100  # how many missing ids a stale-selection 409 names
+
+
 def create_bulk_delete(
     state: ServiceState,
     caller: Caller,
@@ -80,13 +92,76 @@ def create_bulk_delete(
     reason_code: str,
     reason_text: str | None,
 ) -> Job:
-    require(state, caller, "contact", "contact.bulk_delete", account_id=account_id)
+    """Delete a confirmed selection of active contacts (seeds 001-004: type DELETE, review
+    the count)."""
+    action = "contact.bulk_delete"
+    require(state, caller, "contact", action, account_id=account_id)
     if confirm != DELETE_CONFIRMATION:
-        raise Unprocessable(
+        raise _refuse(
+            state, caller, account_id, action, 422, "confirmation_required",
             f'type DELETE to confirm: send "confirm": "{DELETE_CONFIRMATION}"',
-            reason={"code": "confirmation_required", "text": "confirm must be DELETE"},
-        )
-    check_reason(reason_code, reason_text)
+        )  # fmt: skip
+    try:
+        check_reason(reason_code, reason_text)
+    except Unprocessable as refusal:
+        raise _refuse(
+            state, caller, account_id, action, 422, "not_a_delete", refusal.detail,
+            see=OPT_OUT_GUIDANCE,
+        ) from None  # fmt: skip
+    return _create(
+        state, caller, account_id, "bulk_delete", ACTIVE, ids=ids, filter=filter,
+        expected_count=expected_count, reason_code=reason_code, reason_text=reason_text,
+    )  # fmt: skip
+
+
+def create_bulk_restore(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    *,
+    ids: list[str] | None,
+    filter: dict[str, Any] | None,
+    expected_count: int,
+) -> Job:
+    """Restore a confirmed selection of trashed contacts (as Salesforce and HubSpot do);
+    each contact goes through the same decision as a single restore."""
+    require(state, caller, "contact", "contact.restore", account_id=account_id)
+    return _create(
+        state, caller, account_id, "bulk_restore", TRASHED, ids=ids, filter=filter,
+        expected_count=expected_count, reason_code=None, reason_text=None,
+    )  # fmt: skip
+
+
+def _refuse(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    action: str,
+    status: int,
+    code: str,
+    text: str,
+    **extra: Any,
+) -> ServiceError:
+    return refuse(
+        state, caller, action, status=status, code=code, text=text, account_id=account_id,
+        target_type="job", **extra,
+    )  # fmt: skip
+
+
+def _create(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    kind: str,
+    contact_state: str,
+    *,
+    ids: list[str] | None,
+    filter: dict[str, Any] | None,
+    expected_count: int,
+    reason_code: str | None,
+    reason_text: str | None,
+) -> Job:
+    action = f"contact.{kind}"
     if (ids is None) == (filter is None):
         raise InvalidInput("give either ids or filter", errors={"ids": ["or filter, not both"]})
     if filter is not None and not (filter.get("all") or filter.get("tag") or filter.get("query")):
@@ -97,71 +172,96 @@ def create_bulk_delete(
     account = load_account(state, account_id)
     profile = profile_for(state, account)
     with state.unit_of_work() as uow:
-        selected = store.select_active_ids(
+        selected = store.select_ids(
             uow.session,
             account_id,
+            contact_state,
             ids=ids,
             tag=(filter or {}).get("tag"),
             query=(filter or {}).get("query"),
         )
-        if len(selected) != expected_count:
-            raise Conflict(
-                f"the selection now holds {len(selected)} contacts, not the {expected_count} "
-                "that were confirmed; review it and confirm again",
-                selected_count=len(selected),
-                expected_count=expected_count,
-            )
-        now = utcnow()
-        params = {
-            "reason_code": reason_code,
-            "selection": {"ids": len(ids)} if ids is not None else filter,
-            "cascade_profile": profile.name,
-            "cascade_profile_version": profile.version,
-            "on_behalf_of": caller.on_behalf_of,
-        }
-        row = JobRow(
-            id=store.new_id("job"),
-            account_id=account_id,
-            kind="bulk_delete",
-            status="queued",
-            total=len(selected),
-            processed=0,
-            failed=0,
-            params=json.dumps(params),
-            created_by=caller.acting_subject,
-            client_id=caller.principal_id,
-            request_id=caller.request_id,
-            created_at=now,
-            updated_at=now,
-        )
-        uow.session.add(row)
-        uow.session.flush()
-        if selected:
-            uow.session.execute(
-                insert(JobItemRow),
-                [
-                    {"job_id": row.id, "position": i, "contact_id": c, "status": "pending"}
-                    for i, c in enumerate(selected)
-                ],
-            )
-        protected = {"reason_text": reason_text} if reason_text else None
-        uow.record(
-            caller_event(
-                state.runtime, caller, "job.started", "succeeded",
-                account_id=account_id, target_type="job", target_id=row.id, job_id=row.id,
-                reason_code=reason_code, details={"total": len(selected), **params},
-                cascade_profile=profile.name, cascade_profile_version=profile.version,
-                subject_id=f"job/{row.id}" if protected else None, protected=protected,
-            )
+        if len(selected) == expected_count:
+            job = _insert_job(
+                state, uow, caller, account_id, kind, selected, ids, filter, profile,
+                reason_code, reason_text,
+            )  # fmt: skip
+            uow.commit()
+    if len(selected) != expected_count:
+        # Recorded after the transaction above has ended: a refusal has a unit of work of its
+        # own, which must not wait on this one (SQLite has one writer).
+        missing = sorted(set(ids) - set(selected)) if ids is not None else []
+        raise _refuse(
+            state, caller, account_id, action, 409, "selection_changed",
+            f"the selection now holds {len(selected)} {contact_state} contacts, not the "
+            f"{expected_count} that were confirmed; review it and confirm again",
+            selected_count=len(selected), expected_count=expected_count,
+            missing_ids=missing[:MAX_NAMED_IDS], missing_count=len(missing),
         )  # fmt: skip
-        uow.commit()
-        job = _job(row)
     if state.settings.job_runner == "inline":
         run_job(state, job.id)
         return get_job_unchecked(state, job.id)
     if state.settings.job_runner == "thread":
         start_background_runner(state)
     return job
+
+
+def _insert_job(
+    state: ServiceState,
+    uow: Any,
+    caller: Caller,
+    account_id: str,
+    kind: str,
+    selected: list[str],
+    ids: list[str] | None,
+    filter: dict[str, Any] | None,
+    profile: Any,
+    reason_code: str | None,
+    reason_text: str | None,
+) -> Job:
+    now = utcnow()
+    params = {
+        "reason_code": reason_code,
+        "selection": {"ids": len(ids)} if ids is not None else filter,
+        "cascade_profile": profile.name,
+        "cascade_profile_version": profile.version,
+        "on_behalf_of": caller.on_behalf_of,
+    }
+    row = JobRow(
+        id=store.new_id("job"),
+        account_id=account_id,
+        kind=kind,
+        status="queued",
+        total=len(selected),
+        processed=0,
+        failed=0,
+        params=json.dumps(params),
+        created_by=caller.acting_subject,
+        client_id=caller.principal_id,
+        request_id=caller.request_id,
+        created_at=now,
+        updated_at=now,
+    )
+    uow.session.add(row)
+    uow.session.flush()
+    if selected:
+        uow.session.execute(
+            insert(JobItemRow),
+            [
+                {"job_id": row.id, "position": i, "contact_id": c, "status": "pending"}
+                for i, c in enumerate(selected)
+            ],
+        )
+    protected = {"reason_text": reason_text} if reason_text else None
+    uow.record(
+        caller_event(
+            state.runtime, caller, "job.started", "succeeded",
+            account_id=account_id, target_type="job", target_id=row.id, job_id=row.id,
+            reason_code=reason_code, details={"kind": kind, "total": len(selected), **params},
+            cascade_profile=profile.name, cascade_profile_version=profile.version,
+            subject_id=f"job/{row.id}" if protected else None, protected=protected,
+        )
+    )  # fmt: skip
+    return _job(row)
 
 
 # -- reading and cancelling ---------------------------------------------------------------------
@@ -175,10 +275,120 @@ def get_job_unchecked(state: ServiceState, job_id: str) -> Job:
         return _job(row)
 
 
-def get_job(state: ServiceState, caller: Caller, job_id: str) -> Job:
+def _visible_job(state: ServiceState, caller: Caller, job_id: str, action: str) -> Job:
     job = get_job_unchecked(state, job_id)
-    require(state, caller, "contact", "contact.read", account_id=job.account_id)
+    require_visible(
+        state, caller, "contact", action, account_id=job.account_id,
+        hidden=NotFound(f"no job {job_id}"), target_type="job", target_id=job_id,
+    )  # fmt: skip
     return job
+
+
+def get_job(state: ServiceState, caller: Caller, job_id: str) -> Job:
+    return _visible_job(state, caller, job_id, "contact.read")
+
+
+@dataclass(frozen=True)
+class JobItem:
+    position: int
+    contact_id: str
+    status: str  # pending | done | skipped
+    reason_code: str | None
+
+
+def list_jobs(
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    *,
+    status: str | None,
+    kind: str | None,
+    cursor: str | None,
+    limit: int,
+) -> tuple[list[Job], str | None]:
+    """The account's jobs, newest first, a page at a time (so a lost job id can be found)."""
+    require(state, caller, "contact", "contact.read", account_id=account_id)
+    statement = (
+        select(JobRow)
+        .where(JobRow.account_id == account_id)
+        .order_by(JobRow.created_at.desc(), JobRow.id.desc())
+        .limit(limit + 1)
+    )
+    if status is not None:
+        statement = statement.where(JobRow.status == status)
+    if kind is not None:
+        statement = statement.where(JobRow.kind == kind)
+    if cursor is not None:
+        created_at, job_id = _decode_cursor(cursor)
+        statement = statement.where(
+            (JobRow.created_at < created_at)
+            | ((JobRow.created_at == created_at) & (JobRow.id < job_id))
+        )
+    with state.unit_of_work(write=False) as uow:
+        rows = list(uow.session.execute(statement).scalars())
+    found = [_job(row) for row in rows[:limit]]
+    more = len(rows) > limit
+    return found, (_encode_cursor(found[-1]) if more and found else None)
+
+
+def _encode_cursor(job: Job) -> str:
+    raw = json.dumps([job.created_at.replace(tzinfo=None).isoformat(), job.id])
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        padded = cursor + "=" * (-len(cursor) % 4)
+        created_at, job_id = json.loads(base64.urlsafe_b64decode(padded.encode()))
+        return datetime.fromisoformat(created_at), str(job_id)
+    except (ValueError, TypeError, UnicodeDecodeError):
+        raise InvalidInput(
+            "the cursor is not one this service handed out", errors={"cursor": ["not valid"]}
+        ) from None
+
+
+def list_items(
+    state: ServiceState,
+    caller: Caller,
+    job_id: str,
+    *,
+    status: str | None,
+    after: int | None,
+    limit: int,
+) -> tuple[list[JobItem], int | None]:
+    """Each contact of the job with its outcome and, when skipped, the reason code."""
+    get_job(state, caller, job_id)
+    statement = (
+        select(JobItemRow.position, JobItemRow.contact_id, JobItemRow.status, JobItemRow.error)
+        .where(JobItemRow.job_id == job_id)
+        .order_by(JobItemRow.position)
+        .limit(limit + 1)
+    )
+    if status is not None:
+        statement = statement.where(JobItemRow.status == status)
+    if after is not None:
+        statement = statement.where(JobItemRow.position > after)
+    with state.unit_of_work(write=False) as uow:
+        rows = uow.session.execute(statement).all()
+    items = [JobItem(int(p), str(c), str(s), e) for p, c, s, e in rows[:limit]]
+    more = len(rows) > limit
+    return items, (items[-1].position if more and items else None)
+
+
+def item_summaries(state: ServiceState, job_ids: list[str]) -> dict[str, dict[str, int]]:
+    """``item_summary`` for a page of jobs, in one query."""
+    if not job_ids:
+        return {}
+    with state.unit_of_work(write=False) as uow:
+        rows = uow.session.execute(
+            select(JobItemRow.job_id, JobItemRow.status, func.count())
+            .where(JobItemRow.job_id.in_(job_ids))
+            .group_by(JobItemRow.job_id, JobItemRow.status)
+        ).all()
+    summaries: dict[str, dict[str, int]] = {}
+    for job_id, status, count in rows:
+        summaries.setdefault(job_id, {})[status] = int(count)
+    return summaries
 
 
 def item_summary(state: ServiceState, job_id: str) -> dict[str, int]:
@@ -192,8 +402,7 @@ def item_summary(state: ServiceState, job_id: str) -> dict[str, int]:
 
 
 def cancel_job(state: ServiceState, caller: Caller, job_id: str) -> Job:
-    job = get_job_unchecked(state, job_id)
-    require(state, caller, "contact", "contact.bulk_delete", account_id=job.account_id)
+    _visible_job(state, caller, job_id, "contact.bulk_delete")
     with state.unit_of_work() as uow:
         row = uow.session.get(JobRow, job_id, with_for_update=True)
         assert row is not None
@@ -281,9 +490,25 @@ def _work_chunk(state: ServiceState, uow: Any, row: JobRow, items: list[tuple[in
         on_behalf_of=params.get("on_behalf_of"),
         request_id=row.request_id,
     )
-    outcome = delete_chunk(
-        state, uow, caller, account, profile, [contact_id for _, contact_id in items],
-        reason_code=params["reason_code"], operation_id=f"op_{row.id}", job_id=row.id,
+    contact_ids = [contact_id for _, contact_id in items]
+    if row.kind == "bulk_restore":
+        outcome = restore_chunk(state, uow, caller, account, profile, contact_ids, job_id=row.id)
+    else:
+        outcome = delete_chunk(
+            state, uow, caller, account, profile, contact_ids,
+            reason_code=params["reason_code"], operation_id=f"op_{row.id}", job_id=row.id,
+        )  # fmt: skip
+    # A contact the job left alone is a refused attempt like any other: on record, with why.
+    action = "contact.restore" if row.kind == "bulk_restore" else "contact.delete"
+    uow.record_many(
+        [
+            caller_event(
+                state.runtime, caller, action, "denied" if status == 403 else "failed",
+                account_id=row.account_id, target_type="contact", target_id=contact_id,
+                reason_code=code, job_id=row.id, details={"reason": text, "status": status},
+            )
+            for contact_id, (code, text, status) in outcome.skipped.items()
+        ]
     )  # fmt: skip
     items_table = cast(Table, JobItemRow.__table__)
     skipped = [

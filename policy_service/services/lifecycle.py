@@ -427,37 +427,50 @@ def restore_contact(
         contact, facts = _read(session, account_id, contact_id)
         decision = decide_on_contact(state, caller, account, contact_id, action, facts)
         if decision.allowed:
-            now = utcnow()
-            # A trashed contact always carries the id of the delete that put it there.
-            operation_id = contact.delete_operation_id or store.new_id("op")
-            if not store.bump_version(
-                session,
-                account_id,
-                contact_id,
-                contact.version,
-                state="active",
-                deleted_at=None,
-                deleted_by=None,
-                delete_operation_id=None,
-                delete_reason=None,
-            ):
-                raise Conflict(f"contact {contact_id} was changed by someone else; retry")
-            counts = store.restore_records(session, account_id, contact_id, operation_id, now)
-            event = uow.record(
-                lifecycle_event(
-                    state, caller, action, contact, profile, operation_id, counts,
-                    protected=contact.personal_fields(),
-                    extra_details={"deleted_at": _iso(contact.deleted_at)},
-                )
-            )  # fmt: skip
-            state.contacts_changed(session, account_id)
+            result = restore_in(state, uow, caller, account, profile, contact)
             uow.commit()
-            restored = store.get_contact(session, account_id, contact_id)
-            assert restored is not None
-            return LifecycleResult(
-                restored, "restore", operation_id, profile, counts, event.event_id
-            )
+            return result
     raise _refuse_decision(state, caller, contact_id, decision)
+
+
+def restore_in(
+    state: ServiceState,
+    uow: Any,
+    caller: Caller,
+    account: Account,
+    profile: CascadeProfile,
+    contact: Contact,
+    job_id: str | None = None,
+) -> LifecycleResult:
+    """Restore a contact that has been decided on: exactly what its delete hid comes back."""
+    session = uow.session
+    now = utcnow()
+    # A trashed contact always carries the id of the delete that put it there.
+    operation_id = contact.delete_operation_id or store.new_id("op")
+    if not store.bump_version(
+        session,
+        account.id,
+        contact.id,
+        contact.version,
+        state="active",
+        deleted_at=None,
+        deleted_by=None,
+        delete_operation_id=None,
+        delete_reason=None,
+    ):
+        raise Conflict(f"contact {contact.id} was changed by someone else; retry")
+    counts = store.restore_records(session, account.id, contact.id, operation_id, now)
+    event = uow.record(
+        lifecycle_event(
+            state, caller, "contact.restore", contact, profile, operation_id, counts,
+            protected=contact.personal_fields(), job_id=job_id,
+            extra_details={"deleted_at": _iso(contact.deleted_at)},
+        )
+    )  # fmt: skip
+    state.contacts_changed(session, account.id)
+    restored = store.get_contact(session, account.id, contact.id)
+    assert restored is not None
+    return LifecycleResult(restored, "restore", operation_id, profile, counts, event.event_id)
 
 
 def _iso(moment: datetime | None) -> str | None:

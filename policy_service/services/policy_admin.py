@@ -23,7 +23,6 @@ from policy_service.services.authorization import Caller
 from policy_service.services.policy_tests import (
     CaseResult,
     PolicyTestsFailed,
-    load_test_files,
     run_pack_tests,
 )
 from policy_service.state import ServiceState
@@ -32,15 +31,9 @@ from policy_service.storage.changes import record_change
 log = structlog.get_logger(__name__)
 
 
-def load_valid_pack(state: ServiceState) -> PolicyPack:
-    """Load the pack and its test files; every problem names the file and line."""
-    pack = load_pack(state.settings.policy_pack)
-    load_test_files(pack)
-    return pack
-
-
 def failing_cases(pack: PolicyPack) -> list[CaseResult]:
-    """The pack's own policy test cases that fail (an invalid test file raises)."""
+    """The pack's own policy test cases that fail. An invalid test file raises
+    ``PolicyPackError`` naming the file and line, as an invalid rule does."""
     return [result for result in run_pack_tests(pack) if not result.passed]
 
 
@@ -90,11 +83,12 @@ def current_policy(state: ServiceState, caller: Caller) -> PolicyPack:
 
 
 def reload_policy(state: ServiceState, caller: Caller) -> tuple[PolicyPack, str]:
-    """Re-read the pack from disk. An invalid pack is refused and the running one kept."""
+    """Re-read the pack from disk. A pack that is invalid, or fails its own policy test
+    cases, is refused (audited, 422) and the running one kept."""
     require(state, caller, "policy", "policy.write", account_id=None, platform=True)
     previous = state.runtime.version
     try:
-        pack = load_valid_pack(state)
+        pack = load_pack(state.settings.policy_pack)
         failed = failing_cases(pack)
     except PolicyPackError as error:
         _record_refused_reload(
@@ -161,7 +155,7 @@ def _refuse_failing_pack(
     )
     return Unprocessable(
         text,
-        reason={"code": "policy_tests_failed", "text": text},
+        reason={"code": "policy_tests_failed", "text": count.replace("its", "the pack's own")},
         kept_version=previous,
         refused_version=pack.version,
         failures=[r.as_problem() for r in failed],

@@ -35,8 +35,18 @@ class SweepReport:
     refused: list[dict[str, str]] = field(default_factory=list)
 
 
-def sweep(state: ServiceState, caller: Caller | None, now: datetime | None = None) -> SweepReport:
-    """Purge every trashed contact past its window, in every account."""
+def sweep(
+    state: ServiceState,
+    caller: Caller | None,
+    now: datetime | None = None,
+    *,
+    actor: Caller | None = None,
+) -> SweepReport:
+    """Purge every trashed contact past its window, in every account.
+
+    ``caller`` is authorized and recorded as the sweep's actor; without one (the CLI, the
+    scheduler) nothing is authorized and ``actor`` is recorded, else the sweeper itself.
+    """
     if caller is not None:
         require(state, caller, "retention", "retention.sweep", account_id=None, platform=True)
     now = now or datetime.now(UTC)
@@ -50,10 +60,10 @@ def sweep(state: ServiceState, caller: Caller | None, now: datetime | None = Non
     for account_id in account_ids:
         _sweep_account(state, account_id, now, report)
     with state.unit_of_work() as uow:
-        actor = caller or SWEEPER
+        recorded = caller or actor or SWEEPER
         uow.record(
             caller_event(
-                state.runtime, actor, "retention.sweep", "succeeded",
+                state.runtime, recorded, "retention.sweep", "succeeded",
                 account_id=None, target_type="retention", target_id="all",
                 details={"purged": report.purged, "accounts": report.accounts,
                          "held": len(report.held), "refused": len(report.refused)},

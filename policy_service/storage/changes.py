@@ -3,14 +3,22 @@
 ``record_change`` runs inside the writer's transaction. Bumping the single ``sync_state``
 row takes its row lock until commit, so versions become visible in the order they were
 handed out and a reader that has seen version N will never later find an N-1 it missed.
+
+A caller can learn the highest version its own work committed (the consistency token an HTTP
+write answers with): ``start_tracking`` opens a ``ChangeTracker`` for the current context
+(thread), and every commit of a transaction that recorded changes raises its ``version``.
+Only committed versions count: a transaction that rolls back leaves the tracker as it was,
+and another request's changes, however they interleave, are never seen by this tracker.
 """
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import Any
 
-from sqlalchemy import select, update
-from sqlalchemy.orm import Session
+from sqlalchemy import event, select, update
+from sqlalchemy.orm import Session, SessionTransaction
 
 from policy_service.storage.tables import ChangeRow, SyncStateRow
 
@@ -43,7 +51,52 @@ def record_change(
             version=version, kind=kind, account_id=account_id, subject_id=subject_id, detail=detail
         )
     )
+    pending: list[int] = session.info.setdefault(_PENDING_KEY, [])
+    pending.append(int(version))
     return int(version)
+
+
+class ChangeTracker:
+    """The highest change version committed in one context (an HTTP request) while active;
+    None while nothing has committed a change."""
+
+    __slots__ = ("version",)
+
+    def __init__(self) -> None:
+        self.version: int | None = None
+
+
+_PENDING_KEY = "policy_service.change_versions"  # in Session.info: this transaction's
+_tracker: ContextVar[ChangeTracker | None] = ContextVar("change_tracker", default=None)
+
+
+def start_tracking() -> ChangeTracker:
+    """Track from now on, in this context, the versions of the changes that commit."""
+    tracker = ChangeTracker()
+    _tracker.set(tracker)
+    return tracker
+
+
+def stop_tracking() -> None:
+    _tracker.set(None)
+
+
+def _after_commit(session: Session) -> None:
+    versions: list[int] | None = session.info.pop(_PENDING_KEY, None)
+    tracker = _tracker.get()
+    if versions and tracker is not None:
+        tracker.version = max(tracker.version or 0, *versions)
+
+
+def _after_transaction_end(session: Session, transaction: SessionTransaction, *_: Any) -> None:
+    # A rolled back (or closed) transaction's versions were never written. after_commit has
+    # already taken a committed one's. A savepoint's end is not the transaction's.
+    if transaction.parent is None:
+        session.info.pop(_PENDING_KEY, None)
+
+
+event.listen(Session, "after_commit", _after_commit)
+event.listen(Session, "after_transaction_end", _after_transaction_end)
 
 
 def current_version(session: Session) -> int:

@@ -191,12 +191,24 @@ def tags_of(session: Session, account_id: str, contact_ids: Sequence[str]) -> di
     return tags
 
 
+LIKE_ESCAPE = "\\"
+
+
+def like_literal(text: str) -> str:
+    """``text`` with LIKE's wildcards escaped: a search for ``50%_off`` finds that, not all."""
+    return (
+        text.replace(LIKE_ESCAPE, LIKE_ESCAPE * 2)
+        .replace("%", LIKE_ESCAPE + "%")
+        .replace("_", LIKE_ESCAPE + "_")
+    )
+
+
 def _search(query: str) -> Any:
-    pattern = f"%{query.lower()}%"
+    lowered = f"%{like_literal(query.lower())}%"
     return or_(
-        func.lower(contacts_t.c.name).like(pattern),
-        func.lower(contacts_t.c.email).like(pattern),
-        contacts_t.c.phone.like(f"%{query}%"),
+        func.lower(contacts_t.c.name).like(lowered, escape=LIKE_ESCAPE),
+        func.lower(contacts_t.c.email).like(lowered, escape=LIKE_ESCAPE),
+        contacts_t.c.phone.like(f"%{like_literal(query)}%", escape=LIKE_ESCAPE),
         contacts_t.c.id == query,
     )
 
@@ -246,9 +258,22 @@ def select_active_ids(
     query: str | None = None,
 ) -> list[str]:
     """The active contacts a bulk selection names, in a stable order."""
+    return select_ids(session, account_id, ACTIVE, ids=ids, tag=tag, query=query)
+
+
+def select_ids(
+    session: Session,
+    account_id: str,
+    state: str,
+    *,
+    ids: Sequence[str] | None = None,
+    tag: str | None = None,
+    query: str | None = None,
+) -> list[str]:
+    """The contacts in ``state`` a bulk selection names, in a stable order."""
     statement = (
         select(contacts_t.c.id)
-        .where(contacts_t.c.account_id == account_id, contacts_t.c.state == "active")
+        .where(contacts_t.c.account_id == account_id, contacts_t.c.state == state)
         .order_by(contacts_t.c.id)
     )
     if ids is not None:
@@ -323,6 +348,32 @@ def add_record(
     }
     session.execute(records_t.insert().values(**values))
     return _record(type("Row", (), values))
+
+
+def get_record(
+    session: Session, account_id: str, contact_id: str, record_id: str
+) -> RelatedRecord | None:
+    """One record that came from the contact (linked to it now or not), locked for change."""
+    row = session.execute(
+        select(records_t)
+        .where(
+            records_t.c.account_id == account_id,
+            records_t.c.origin_contact_id == contact_id,
+            records_t.c.id == record_id,
+        )
+        .with_for_update()
+    ).first()
+    return _record(row) if row is not None else None
+
+
+def set_record_state(
+    session: Session, account_id: str, record_id: str, state: str, now: datetime
+) -> None:
+    session.execute(
+        update(records_t)
+        .where(records_t.c.account_id == account_id, records_t.c.id == record_id)
+        .values(state=state, updated_at=now)
+    )
 
 
 def records_of(

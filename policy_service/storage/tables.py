@@ -324,3 +324,28 @@ class SuppressionRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
     __table_args__ = (Index("ix_suppression_lookup", "account_id", "kind", "digest", unique=True),)
+
+
+# -- scheduled maintenance -------------------------------------------------------------------
+
+
+class ScheduledTaskRow(Base):
+    """One scheduled task (the retention sweep, job recovery): when it is next due, who runs
+    it now, and how its last run went. Shared by every worker, so the schedule survives
+    restarts and ``/health`` answers the same from any worker.
+
+    ``lease_owner``/``lease_until`` are the lock on SQLite; PostgreSQL uses an advisory lock
+    instead and leaves them empty (``services/scheduler.py``)."""
+
+    __tablename__ = "scheduled_tasks"
+
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    next_run_at: Mapped[datetime | None] = mapped_column(default=None)
+    lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_runner: Mapped[str | None] = mapped_column(String(200), default=None)
+    last_started_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_finished_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_outcome: Mapped[str | None] = mapped_column(String(16), default=None)
+    last_result: Mapped[str | None] = mapped_column(Text, default=None)  # JSON

@@ -1,0 +1,158 @@
+"""Hostile input stops at the edge: one check before any view, any query, any write.
+
+Every request, once authenticated, is held to the same limits, whatever the route:
+
+* no NUL character in a path segment, a query parameter (name or value) or a JSON string -
+  PostgreSQL refuses it in text, so it would otherwise surface as a 500 half-way through;
+* the body is read here, at most ``max_body_bytes`` of it, whether the client sent a
+  Content-Length or chunked transfer encoding (which Werkzeug's own limit does not cover);
+* a JSON body is nested at most ``max_json_depth`` deep (counted before parsing, so a deep
+  document never reaches the recursive parser), holds integers within +/-2^53 (what a
+  JavaScript client reads exactly), finite numbers only, and strings of at most
+  ``max_string_chars``.
+
+Each refusal is a 400 (413 for size) problem naming the field by JSON pointer. The parsed
+body is kept on ``g`` so views parse it once (``parsing.read_json_object``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+from flask import g, request
+from werkzeug.exceptions import RequestEntityTooLarge
+
+from policy_service.domain.errors import BadRequest, InvalidInput
+from policy_service.state import get_state
+
+MAX_SAFE_INTEGER = 2**53
+NUL = "\x00"
+# Strings, then every byte that is not a bracket: what is left is the nesting skeleton.
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_NOT_BRACKET = bytes(set(range(256)) - set(b"[]{}"))
+_NO_BODY = object()
+
+
+def _pointer(path: tuple[str | int, ...]) -> str:
+    escaped = (str(part).replace("~", "~0").replace("/", "~1") for part in path)
+    return "/" + "/".join(escaped) if path else ""
+
+
+def _field_name(path: tuple[str | int, ...]) -> str:
+    return ".".join(str(part) for part in path) or "body"
+
+
+def _refuse(path: tuple[str | int, ...], message: str) -> InvalidInput:
+    return InvalidInput(
+        f"{_field_name(path)}: {message}",
+        errors={_field_name(path): [message]},
+        pointer=_pointer(path),
+    )
+
+
+def json_depth(raw: bytes) -> int:
+    """How deep a JSON document nests, without parsing it (strings cannot hide brackets)."""
+    skeleton = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
+    depth = deepest = 0
+    for byte in skeleton:
+        if byte in (0x5B, 0x7B):  # [ {
+            depth += 1
+            deepest = max(deepest, depth)
+        else:
+            depth -= 1
+    return deepest
+
+
+def check_value(value: Any, max_chars: int, path: tuple[str | int, ...] = ()) -> None:
+    """Walk a parsed JSON value (already known to be shallow) against the limits."""
+    if isinstance(value, str):
+        if NUL in value:
+            raise _refuse(path, "must not contain a NUL character")
+        if len(value) > max_chars:
+            raise _refuse(path, f"longer than {max_chars} characters")
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int):
+        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            raise _refuse(path, "integer outside -2^53..2^53")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise _refuse(path, "must be a finite number")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if NUL in key:
+                raise _refuse(path, "a key must not contain a NUL character")
+            if len(key) > max_chars:
+                raise _refuse(path, f"a key is longer than {max_chars} characters")
+            check_value(item, max_chars, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            check_value(item, max_chars, (*path, index))
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def parse_json(raw: bytes, max_depth: int, max_chars: int) -> Any:
+    if json_depth(raw) > max_depth:
+        raise BadRequest(f"the JSON body nests deeper than {max_depth} levels")
+    try:
+        value = json.loads(raw, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    check_value(value, max_chars)
+    return value
+
+
+def _read_body(limit: int) -> bytes:
+    declared = request.content_length
+    if declared is not None and declared > limit:
+        raise RequestEntityTooLarge()
+    # Read one byte past the limit from the stream itself: a chunked body has no length to
+    # check in advance, and Werkzeug would otherwise read it all.
+    raw: bytes = request.stream.read(limit + 1)
+    if len(raw) > limit:
+        raise RequestEntityTooLarge()
+    return raw
+
+
+def _check_text(where: str, name: str, value: str) -> None:
+    if NUL in name or NUL in value:
+        raise InvalidInput(
+            f"{where} {name.replace(NUL, '')!r} must not contain a NUL character",
+            errors={name.replace(NUL, "\\u0000"): ["must not contain a NUL character"]},
+        )
+
+
+def check_path_and_query() -> None:
+    """Registered after authentication: an anonymous caller learns nothing about the limits."""
+    if NUL in request.path:
+        raise BadRequest("the path must not contain a NUL character")
+    for name, value in (request.view_args or {}).items():
+        _check_text("path segment", name, str(value))
+    for name, value in request.args.items(multi=True):
+        _check_text("query parameter", name, value)
+
+
+def check_body() -> None:
+    """Registered after the account gate: a caller with no part in the account is refused
+    before its body is even read."""
+    g.json_body = _NO_BODY
+    if request.method in ("GET", "HEAD", "OPTIONS", "DELETE") and not request.content_length:
+        return
+    settings = get_state().settings
+    raw = _read_body(settings.max_body_bytes)
+    # Views read the body through get_data(); hand it the bytes read here.
+    request._cached_data = raw
+    if raw.strip() and request.is_json:
+        g.json_body = parse_json(raw, settings.max_json_depth, settings.max_string_chars)
+
+
+def parsed_body() -> tuple[bool, Any]:
+    """(True, the JSON body ``check_request`` parsed and checked), or (False, None)."""
+    body = g.get("json_body", _NO_BODY)
+    return (False, None) if body is _NO_BODY else (True, body)
