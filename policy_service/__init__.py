@@ -102,4 +102,12 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
             start_background_runner(state)
         else:
             state.load_in_background(then=lambda: start_background_runner(state))
+    # -- scheduled maintenance (retention sweep, recovery of orphaned jobs) --
+    # A thread in each worker; the database lets one worker of all run each task per
+    # interval. Each tick loads the state first if it has not loaded yet (the database may
+    # be away), so it needs no loader of its own. Tests ("inline") tick it themselves.
+    if settings.job_runner != "inline":
+        from policy_service.services.scheduler import start_scheduler
+
+        start_scheduler(state)
     return app

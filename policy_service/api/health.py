@@ -5,19 +5,31 @@ from __future__ import annotations
 from typing import Any
 
 import marshmallow as ma
+import structlog
 from apispec import APISpec
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask.views import MethodView
 from marshmallow import fields
 from sqlalchemy import text
+from sqlalchemy.exc import SQLAlchemyError
 
-from policy_service.api.auth import public
+from policy_service.api.auth import _principal_for, public
 from policy_service.api.parsing import Blueprint
 from policy_service.api.problems import RETRY_AFTER_SECONDS, problem
-from policy_service.api.responses import problem_response, problem_statuses, problems
+from policy_service.api.responses import (
+    UtcDateTime,
+    problem_response,
+    problem_statuses,
+    problems,
+)
 from policy_service.domain.errors import ServiceError
+from policy_service.domain.identifiers import PLATFORM_DOMAIN
+from policy_service.services import scheduler
+from policy_service.services.authorization import Caller, check_in_account
 from policy_service.state import ServiceState, get_state
 from policy_service.storage.database import is_unavailable
+
+log = structlog.get_logger(__name__)
 
 
 class _HealthBlueprint(Blueprint):
@@ -54,6 +66,55 @@ class _HealthBlueprint(Blueprint):
 blp = _HealthBlueprint("health", __name__, description="Health")
 
 
+class ScheduledRunSchema(ma.Schema):
+    last_started_at = UtcDateTime(
+        required=True, allow_none=True, metadata={"description": "null: never run"}
+    )
+    last_finished_at = UtcDateTime(
+        required=True, allow_none=True, metadata={"description": "null while it runs"}
+    )
+    duration_seconds = fields.Float(required=True, allow_none=True)
+    outcome = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": '"succeeded", "failed" or "running" (or its runner died: the '
+            "next one due takes over)"
+        },
+    )
+    next_run_at = UtcDateTime(
+        required=True, allow_none=True, metadata={"description": "null: at the first look"}
+    )
+
+
+class ScheduledSweepSchema(ScheduledRunSchema):
+    purged = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "contacts the last run purged"}
+    )
+    purged_accounts = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "accounts it purged in"}
+    )
+    held = fields.Integer(
+        required=True, allow_none=True, metadata={"description": "past their window, held"}
+    )
+    purged_by_account = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={
+            "description": "per account, contacts purged; only to a caller whose token may "
+            "start a sweep (account ids are not for anyone who asks)"
+        },
+    )
+
+
+class ScheduledJobRecoverySchema(ScheduledRunSchema):
+    resumed = fields.Integer(
+        required=True,
+        allow_none=True,
+        metadata={"description": "jobs whose runner had died that the last run finished"},
+    )
+
+
 class HealthSchema(ma.Schema):
     status = fields.String(required=True, metadata={"description": '"ok"'})
     policy_version = fields.String(required=True)
@@ -66,6 +127,18 @@ class HealthSchema(ma.Schema):
             "description": '"loaded": this worker has read roles and changes from the '
             'database; the 503 problem may say "not_loaded"'
         },
+    )
+    retention_sweep = fields.Nested(
+        ScheduledSweepSchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "the scheduled sweep's last run; null if it is not known"},
+    )
+    job_recovery = fields.Nested(
+        ScheduledJobRecoverySchema,
+        required=True,
+        allow_none=True,
+        metadata={"description": "the last scheduled recovery of jobs whose runner died"},
     )
 
 
@@ -83,12 +156,15 @@ class Health(MethodView):
     def get(self) -> dict[str, Any] | Response:
         """Ready when the database answers and this worker has loaded its state from it.
 
-        Reports the policy version. A 503 problem says which of the two is missing
-        (``database``, ``policy_state``) and carries ``Retry-After``."""
+        Reports the policy version, and when the scheduled retention sweep and job recovery
+        last ran (from the database: every worker answers the same). A 503 problem says
+        which of the two is missing (``database``, ``policy_state``) and carries
+        ``Retry-After``."""
         state = get_state()
         try:
             with state.engine.connect() as connection:
                 connection.execute(text("SELECT 1"))
+                runs = _scheduled_runs(connection)
         except Exception as exc:
             return _unavailable(
                 state, f"the database does not answer: {type(exc).__name__}", "unreachable"
@@ -108,7 +184,80 @@ class Health(MethodView):
             "policy_version": state.runtime.version,
             "database": "ok",
             "policy_state": "loaded",
+            **_schedule_json(state, runs),
         }
+
+
+def _scheduled_runs(connection: Any) -> dict[str, scheduler.TaskStatus] | None:
+    """The scheduled tasks' rows (one small query); None if they cannot be read while the
+    database otherwise answers (say its schema is being migrated). An outage propagates."""
+    try:
+        return scheduler.read_status(
+            connection, (scheduler.RETENTION_SWEEP, scheduler.JOB_RECOVERY)
+        )
+    except SQLAlchemyError as exc:
+        if is_unavailable(exc):
+            raise
+        log.warning("health.schedule_unreadable", error_type=type(exc).__name__)
+        return None
+
+
+def _run_json(run: scheduler.TaskStatus | None) -> dict[str, Any]:
+    if run is None:
+        return {
+            "last_started_at": None, "last_finished_at": None, "duration_seconds": None,
+            "outcome": None, "next_run_at": None,
+        }  # fmt: skip
+    duration = run.last_duration_ms
+    return {
+        "last_started_at": run.last_started_at,
+        "last_finished_at": run.last_finished_at,
+        "duration_seconds": None if duration is None else duration / 1000,
+        "outcome": run.last_outcome,
+        "next_run_at": run.next_run_at,
+    }
+
+
+def _schedule_json(
+    state: ServiceState, runs: dict[str, scheduler.TaskStatus] | None
+) -> dict[str, Any]:
+    if runs is None:
+        return {"retention_sweep": None, "job_recovery": None}
+    sweep = runs.get(scheduler.RETENTION_SWEEP)
+    result = sweep.last_result if sweep is not None else {}
+    by_account: dict[str, int] = result.get("accounts", {})
+    sweep_json = _run_json(sweep) | {
+        "purged": result.get("purged"),
+        "purged_accounts": len(by_account) if "accounts" in result else None,
+        "held": result.get("held"),
+    }
+    if by_account and _may_see_accounts(state):
+        sweep_json["purged_by_account"] = by_account
+    recovery = runs.get(scheduler.JOB_RECOVERY)
+    recovery_json = _run_json(recovery) | {
+        "resumed": recovery.last_result.get("resumed") if recovery is not None else None
+    }
+    return {"retention_sweep": sweep_json, "job_recovery": recovery_json}
+
+
+def _may_see_accounts(state: ServiceState) -> bool:
+    """Whether the request carries the token of someone who may start a sweep: /health is
+    public, and which accounts exist is not (an unknown or bad token is simply ignored)."""
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return False
+    try:
+        state.sync()  # revocations and role changes made elsewhere
+        principal = _principal_for(state, token.strip())
+    except ServiceError:  # unknown or revoked
+        return False
+    except Exception as exc:  # a probe answers regardless
+        log.warning("health.caller_unknown", error_type=type(exc).__name__)
+        return False
+    caller = Caller(principal.id, principal.kind, principal.platform_admin)
+    return check_in_account(
+        state.runtime, caller, PLATFORM_DOMAIN, "retention", "retention.sweep"
+    ).allowed
 
 
 def _unavailable(state: ServiceState, detail: str, database: str) -> Response:

@@ -181,8 +181,10 @@ def _not_delegated(facts: Facts) -> bool:
 @_register(
     "delegate_is_member",
     "the user a service acts for holds a role in the account",
+    # The same code the decision for that user gives: a PEP asking about the user and a
+    # service acting for her must hear the same thing.
     when_missing=Refusal(
-        "delegate_not_a_member",
+        "no_role_in_account",
         403,
         10,
         "the user the service acts for holds no role in the account",

@@ -125,7 +125,7 @@ def create_bulk_restore(
 ) -> Job:
     """Restore a confirmed selection of trashed contacts (as Salesforce and HubSpot do);
     each contact goes through the same decision as a single restore."""
-    require(state, caller, "contact", "contact.restore", account_id=account_id)
+    require(state, caller, "contact", "contact.bulk_restore", account_id=account_id)
     return _create(
         state, caller, account_id, "bulk_restore", TRASHED, ids=ids, filter=filter,
         expected_count=expected_count, reason_code=None, reason_text=None,
@@ -325,8 +325,8 @@ def list_jobs(
             | ((JobRow.created_at == created_at) & (JobRow.id < job_id))
         )
     with state.unit_of_work(write=False) as uow:
-        rows = list(uow.session.execute(statement).scalars())
-    found = [_job(row) for row in rows[:limit]]
+        rows = [_job(row) for row in uow.session.execute(statement).scalars()]
+    found = rows[:limit]
     more = len(rows) > limit
     return found, (_encode_cursor(found[-1]) if more and found else None)
 

@@ -105,17 +105,17 @@ def test_a_revocation_applies_at_once_to_a_request_sending_its_token(
     from policy_service.services.tokens import issue_token, revoke_tokens
 
     first, second = two_workers(make_service, database_url)
-    _, doomed = issue_token(first.state, "doomed", platform_admin=True)
-    assert second.request("GET", "/v1/accounts", doomed).status_code == 200  # now cached
+    _, doomed = issue_token(first.state, "doomed")
+    assert second.request("GET", "/v1/cascade-profiles", doomed).status_code == 200  # cached
     tracker = changes.start_tracking()
     try:
         revoke_tokens(first.state, principal_id="doomed")
     finally:
         changes.stop_tracking()
     assert tracker.version is not None
-    assert second.request("GET", "/v1/accounts", doomed).status_code == 200  # stale
+    assert second.request("GET", "/v1/cascade-profiles", doomed).status_code == 200  # stale
     answer = second.request(
-        "GET", "/v1/accounts", doomed, headers={CONSISTENCY_HEADER: str(tracker.version)}
+        "GET", "/v1/cascade-profiles", doomed, headers={CONSISTENCY_HEADER: str(tracker.version)}
     )
     assert answer.status_code == 401
 
@@ -123,7 +123,7 @@ def test_a_revocation_applies_at_once_to_a_request_sending_its_token(
 def test_reads_and_writes_that_change_nothing_answer_the_workers_version(
     make_service: Any, database_url: str
 ) -> None:
-    first, second = two_workers(make_service, database_url)
+    _first, second = two_workers(make_service, database_url)
     synced = second.state.runtime.synced_version
     read = second.request("GET", "/v1/accounts/acme", second.tokens["root"])
     assert read.status_code == 200
