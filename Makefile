@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench-decisions bench-audit
+.PHONY: install run test test-fast lint bench-decisions bench-audit
 
 $(BIN)/policy-service: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ run: install
 ## Lint, type-check, then run every test (unit, integration on SQLite and PostgreSQL, end to end).
 test: install lint
 	$(BIN)/pytest
+
+## The inner loop: SQLite only, no server processes, no PostgreSQL (CI runs `make test`).
+test-fast: install
+	$(BIN)/pytest -q -m "not postgres and not e2e and not slow"
 
 lint: install
 	$(BIN)/ruff check .

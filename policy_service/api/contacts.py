@@ -4,7 +4,6 @@ the trash, and legal holds."""
 from __future__ import annotations
 
 from dataclasses import asdict
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -16,6 +15,7 @@ from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import TEXT_CONTENT, UtcDateTime
 from policy_service.domain.cascade import RELATED_KINDS
+from policy_service.domain.clock import iso
 from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE, Contact, RelatedRecord
 from policy_service.services import contact_export, legal_holds, lifecycle
 from policy_service.services import contacts as contact_service
@@ -218,10 +218,6 @@ class TrashPageSchema(ma.Schema):
     )
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def contact_json(contact: Contact) -> dict[str, Any]:
     return {
         "account_id": contact.account_id,
@@ -231,21 +227,21 @@ def contact_json(contact: Contact) -> dict[str, Any]:
         "phone": contact.phone,
         "tags": list(contact.tags),
         "state": contact.state,
-        "deleted_at": _iso(contact.deleted_at),
+        "deleted_at": iso(contact.deleted_at),
         "deleted_by": contact.deleted_by,
         "delete_operation_id": contact.delete_operation_id,
         "delete_reason": contact.delete_reason,
-        "purged_at": _iso(contact.purged_at),
+        "purged_at": iso(contact.purged_at),
         "version": contact.version,
-        "created_at": _iso(contact.created_at),
-        "updated_at": _iso(contact.updated_at),
+        "created_at": iso(contact.created_at),
+        "updated_at": iso(contact.updated_at),
     }
 
 
 def record_json(record: RelatedRecord) -> dict[str, Any]:
     data = asdict(record)
-    data["created_at"] = _iso(record.created_at)
-    data["updated_at"] = _iso(record.updated_at)
+    data["created_at"] = iso(record.created_at)
+    data["updated_at"] = iso(record.updated_at)
     return data
 
 
@@ -485,8 +481,8 @@ class LegalHolds(MethodView):
 
 def _hold_json(hold: legal_holds.LegalHold) -> dict[str, Any]:
     data = asdict(hold)
-    data["placed_at"] = _iso(hold.placed_at)
-    data["released_at"] = _iso(hold.released_at)
+    data["placed_at"] = iso(hold.placed_at)
+    data["released_at"] = iso(hold.released_at)
     return data
 
 
@@ -509,7 +505,7 @@ class Trash(MethodView):
                 {
                     **contact_json(e.contact),
                     "days_left": e.days_left,
-                    "purge_after": _iso(e.purge_after),
+                    "purge_after": iso(e.purge_after),
                 }
                 for e in entries
             ],

@@ -13,6 +13,7 @@ from marshmallow import fields, validate
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
+from policy_service.domain.clock import iso
 from policy_service.services import deletion_rules
 from policy_service.state import get_state
 
@@ -69,7 +70,7 @@ DRY_RUN_PARAMETER = {
 
 def _rule_json(rule: deletion_rules.DeletionRule) -> dict[str, Any]:
     data = asdict(rule)
-    data["created_at"] = rule.created_at.isoformat()
+    data["created_at"] = iso(rule.created_at)
     return data
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 import marshmallow as ma
@@ -13,6 +13,7 @@ from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime, problems
 from policy_service.domain import dsr as rules
+from policy_service.domain.clock import iso, utcnow
 from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import InvalidInput
 from policy_service.services import dsr as dsr_service
@@ -152,7 +153,7 @@ class AccessPackageSchema(ma.Schema):
 
 
 def dsr_json(request: dsr_service.DataSubjectRequest) -> dict[str, Any]:
-    now = datetime.now(UTC)
+    now = utcnow()
     return {
         "id": request.id,
         "type": request.type,
@@ -160,16 +161,16 @@ def dsr_json(request: dsr_service.DataSubjectRequest) -> dict[str, Any]:
         "accounts": request.accounts,
         "channel": request.channel,
         "status": request.status,
-        "received_at": request.received_at.isoformat(),
-        "due_at": request.due_at.isoformat(),
+        "received_at": iso(request.received_at),
+        "due_at": iso(request.due_at),
         "days_left": request.days_left(now),
         "overdue": request.overdue(now),
         "extended": request.extended,
         "exemption_code": request.exemption_code,
         "identity_held": request.has_identity,
         "created_by": request.created_by,
-        "created_at": request.created_at.isoformat(),
-        "completed_at": request.completed_at.isoformat() if request.completed_at else None,
+        "created_at": iso(request.created_at),
+        "completed_at": iso(request.completed_at),
         "transitions": request.transitions,
     }
 

@@ -29,6 +29,7 @@ from policy_service.domain.errors import BadRequest, InvalidInput
 from policy_service.state import get_state
 
 MAX_SAFE_INTEGER = 2**53
+MAX_PATH_VALUE = 128
 NUL = "\x00"
 # Strings, then every byte that is not a bracket: what is left is the nesting skeleton.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
@@ -134,6 +135,13 @@ def check_path_and_query() -> None:
         raise BadRequest("the path must not contain a NUL character")
     for name, value in (request.view_args or {}).items():
         _check_text("path segment", name, str(value))
+        # Every id the service keeps (accounts, contacts, jobs, events) fits the audit log's
+        # 128 characters; a longer one names nothing and must not reach a refusal's record.
+        if len(str(value)) > MAX_PATH_VALUE:
+            raise InvalidInput(
+                f"path segment {name} is longer than {MAX_PATH_VALUE} characters",
+                errors={name: [f"at most {MAX_PATH_VALUE} characters"]},
+            )
     for name, value in request.args.items(multi=True):
         _check_text("query parameter", name, value)
 

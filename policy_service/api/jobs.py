@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import marshmallow as ma
@@ -12,6 +11,7 @@ from marshmallow import fields, validate
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
+from policy_service.domain.clock import iso
 from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE
 from policy_service.services import jobs, retention
 from policy_service.state import get_state
@@ -146,10 +146,6 @@ LOCATION_DOC = {
 }
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
-
 def job_json(job: jobs.Job, items: dict[str, int] | None = None) -> dict[str, Any]:
     return {
         "id": job.id,
@@ -162,9 +158,9 @@ def job_json(job: jobs.Job, items: dict[str, int] | None = None) -> dict[str, An
         "items": items or {},
         "params": job.params,
         "created_by": job.created_by,
-        "created_at": _iso(job.created_at),
-        "updated_at": _iso(job.updated_at),
-        "finished_at": _iso(job.finished_at),
+        "created_at": iso(job.created_at),
+        "updated_at": iso(job.updated_at),
+        "finished_at": iso(job.finished_at),
     }
 
 

@@ -8,12 +8,17 @@ from __future__ import annotations
 
 from alembic import context
 
+from audit.tables import metadata as audit_metadata
 from policy_service.storage.tables import Base
+
+# Both: autogenerate compares the database with every table the code declares, the audit
+# log's included - with only one, it would propose dropping the other's tables.
+TARGET_METADATA = [Base.metadata, audit_metadata]
 
 connection = context.config.attributes["connection"]
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=TARGET_METADATA,
     render_as_batch=connection.dialect.name == "sqlite",
     transaction_per_migration=True,
 )

@@ -8,6 +8,7 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from policy_service.domain.clock import iso
 from policy_service.domain.contacts import Contact, RelatedRecord
 from policy_service.services.audit_trail import caller_event, require
 from policy_service.services.authorization import Caller
@@ -82,7 +83,7 @@ def _rows(
                     contact.phone or "",
                     ";".join(contact.tags),
                     contact.state,
-                    contact.created_at.isoformat(),
+                    iso(contact.created_at),
                 ]
             )
         yield buffer.getvalue()

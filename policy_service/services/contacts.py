@@ -9,13 +9,13 @@ from typing import Any
 from sqlalchemy.exc import IntegrityError
 
 from policy_service.domain.cascade import ACTIVE, ENROLLMENTS, RELATED_KINDS, STOPPED
+from policy_service.domain.clock import utcnow
 from policy_service.domain.contacts import Contact, RelatedRecord, is_valid_contact_id
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound
 from policy_service.services.audit_trail import caller_event, refuse, require
 from policy_service.services.authorization import Caller
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
-from policy_service.storage.tables import utcnow
 
 MAX_RECORD_BYTES = 65_536
 MAX_NAME = 200

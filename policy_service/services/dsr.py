@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from audit import EventFilter, query_events
 from audit.keys import key_id
 from policy_service.domain import dsr as rules
+from policy_service.domain.clock import as_utc, iso, utcnow
 from policy_service.domain.contacts import PURGED, audit_subject
 from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
@@ -47,7 +48,6 @@ from policy_service.storage.tables import (
     DsrTransitionRow,
     LegalHoldRow,
     SuppressionRow,
-    utcnow,
 )
 from policy_service.storage.unit_of_work import UnitOfWork
 
@@ -79,11 +79,7 @@ class DataSubjectRequest:
         return rules.days_left(self.due_at, now)
 
     def overdue(self, now: datetime) -> bool:
-        return self.status in rules.OPEN and _aware(self.due_at) < now
-
-
-def _aware(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        return self.status in rules.OPEN and as_utc(self.due_at) < now
 
 
 # -- keys --------------------------------------------------------------------------------------
@@ -144,7 +140,7 @@ def is_suppressed(
 def _request(session: Session, row: DsrRow) -> DataSubjectRequest:
     transitions = [
         {"step": t.step, "from": t.from_status, "to": t.to_status, "by": t.by,
-         "at": _aware(t.at).isoformat(), "note": t.note}
+         "at": iso(t.at), "note": t.note}
         for t in session.execute(
             select(DsrTransitionRow)
             .where(DsrTransitionRow.dsr_id == row.id)
@@ -154,9 +150,9 @@ def _request(session: Session, row: DsrRow) -> DataSubjectRequest:
     accounts = json.loads(row.accounts)
     return DataSubjectRequest(
         row.id, row.type, row.jurisdiction, accounts, row.channel, row.status,
-        _aware(row.received_at), _aware(row.due_at), row.extended, row.exemption_code,
-        row.created_by, _aware(row.created_at),
-        _aware(row.completed_at) if row.completed_at else None,
+        as_utc(row.received_at), as_utc(row.due_at), row.extended, row.exemption_code,
+        row.created_by, as_utc(row.created_at),
+        as_utc(row.completed_at) if row.completed_at else None,
         row.identity_ciphertext is not None, transitions,
     )  # fmt: skip
 
@@ -211,7 +207,7 @@ def list_requests(
 ) -> list[DataSubjectRequest]:
     """Requests the caller may see: every one for platform admins, else those about accounts
     where the caller holds ``dsr.manage``."""
-    now = datetime.now(UTC)
+    now = utcnow()
     platform = check_in_account(state.runtime, caller, PLATFORM_DOMAIN, "dsr", "dsr.manage")
     with state.unit_of_work(write=False) as uow:
         query = select(DsrRow).order_by(DsrRow.due_at)
@@ -235,7 +231,7 @@ def list_requests(
 
 def overdue_requests(state: ServiceState) -> list[DataSubjectRequest]:
     """For ``policy-service dsr overdue``: every open request past its deadline."""
-    now = datetime.now(UTC)
+    now = utcnow()
     with state.unit_of_work(write=False) as uow:
         rows = uow.session.execute(
             select(DsrRow).where(DsrRow.status.in_(rules.OPEN)).order_by(DsrRow.due_at)
@@ -261,7 +257,7 @@ def create_request(
     normalised = identity.normalised()
     if normalised.is_empty():
         raise InvalidInput("an identity needs an email or a phone", errors={"identity": ["empty"]})
-    now = datetime.now(UTC)
+    now = utcnow()
     received_at = received_at if received_at.tzinfo else received_at.replace(tzinfo=UTC)
     if received_at > now + CLOCK_SKEW:
         raise InvalidInput("received_at is in the future", errors={"received_at": ["future"]})
@@ -320,7 +316,7 @@ def _transition(
             account_id=_chain_account(json.loads(row.accounts)), target_type="dsr",
             target_id=row.id, dsr_id=row.id,
             details={"type": row.type, "jurisdiction": row.jurisdiction, "from": from_status,
-                     "to": to_status, "due_at": _aware(row.due_at).isoformat(),
+                     "to": to_status, "due_at": iso(row.due_at),
                      **(details or {})},
             subject_id=f"dsr/{row.id}" if note else None,
             protected={"note": note} if note else None,
@@ -395,15 +391,15 @@ def extend(state: ServiceState, caller: Caller, dsr_id: str, reason: str) -> Dat
     with _step(state, caller, dsr_id, "extend") as (uow, row):
         if row.extended:
             raise Conflict(f"request {dsr_id} was already extended once")
-        if _aware(row.due_at) < datetime.now(UTC):
+        if as_utc(row.due_at) < utcnow():
             raise Conflict("the first deadline has passed; an extension had to be made before it")
         if not reason.strip():
             raise InvalidInput("an extension needs its reason", errors={"reason": ["required"]})
-        previous = _aware(row.due_at)
+        previous = as_utc(row.due_at)
         row.due_at = rules.extended_deadline(row.jurisdiction, previous)
         row.extended = True
         _transition(state, uow, caller, row, "extend", row.status, row.status, reason,
-                    {"previous_due_at": previous.isoformat()})  # fmt: skip
+                    {"previous_due_at": iso(previous)})  # fmt: skip
         uow.commit()
         return _request(uow.session, row)
 
@@ -682,7 +678,7 @@ def _access(state: ServiceState, dsr_id: str, account_ids: list[str]) -> tuple[d
                     key_encryption_key=kek,
                 )
                 history.extend(
-                    {"at": e.occurred_at.isoformat(), "action": e.action, "outcome": e.outcome,
+                    {"at": iso(e.occurred_at), "action": e.action, "outcome": e.outcome,
                      "actor_type": e.actor_type, "details": dict(e.details),
                      "personal_data": dict(e.protected) if e.protected else None}
                     for e in page.events
@@ -699,13 +695,13 @@ def _access(state: ServiceState, dsr_id: str, account_ids: list[str]) -> tuple[d
                     "phone": contact.phone,
                     "state": contact.state,
                     "tags": list(contact.tags),
-                    "created_at": contact.created_at.isoformat(),
+                    "created_at": iso(contact.created_at),
                     "records": [
                         {
                             "kind": r.kind,
                             "state": r.state,
                             "data": r.data,
-                            "created_at": r.created_at.isoformat(),
+                            "created_at": iso(r.created_at),
                         }
                         for r in records
                     ],
@@ -736,8 +732,8 @@ def _complete(
             "dsr_id": row.id,
             "type": row.type,
             "jurisdiction": row.jurisdiction,
-            "received_at": _aware(row.received_at).isoformat(),
-            "completed_at": now.isoformat(),
+            "received_at": iso(row.received_at),
+            "completed_at": iso(now),
             "policy_version": state.runtime.version,
             "key_id": key_id(public_key),
             **result,

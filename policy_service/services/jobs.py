@@ -24,6 +24,7 @@ import structlog
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from policy_service.domain.clock import iso, utcnow
 from policy_service.domain.contacts import ACTIVE, OPT_OUT_GUIDANCE, TRASHED
 from policy_service.domain.errors import (
     Conflict,
@@ -38,7 +39,7 @@ from policy_service.services.bulk_lifecycle import ChunkRaced, delete_chunk, res
 from policy_service.services.lifecycle import check_reason, load_account, profile_for
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
-from policy_service.storage.tables import JobItemRow, JobRow, utcnow
+from policy_service.storage.tables import JobItemRow, JobRow
 
 log = structlog.get_logger(__name__)
 
@@ -332,7 +333,7 @@ def list_jobs(
 
 
 def _encode_cursor(job: Job) -> str:
-    raw = json.dumps([job.created_at.replace(tzinfo=None).isoformat(), job.id])
+    raw = json.dumps([iso(job.created_at), job.id])
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 

@@ -10,12 +10,13 @@ same transaction. A refusal is recorded in a unit of work of its own, then raise
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from audit import AuditEvent, destroy_subject_key
 from policy_service.domain.accounts import Account
 from policy_service.domain.cascade import CascadeProfile
+from policy_service.domain.clock import iso, utcnow
 from policy_service.domain.contacts import (
     DELETE_REASONS,
     NOT_A_DELETE,
@@ -40,7 +41,6 @@ from policy_service.services.audit_trail import caller_event, refuse, require
 from policy_service.services.authorization import Caller, account_gate, decide_for_caller
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
-from policy_service.storage.tables import utcnow
 
 PURGE_CONFIRMATION = "PURGE"
 # Conditions about the contact's state rather than about who asks: when only these fail,
@@ -83,16 +83,6 @@ class LifecycleRefused(ServiceError):
     """Carries the audit reason along with the HTTP error it becomes."""
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _aware(moment: datetime | None) -> datetime | None:
-    if moment is None:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def profile_for(state: ServiceState, account: Account) -> CascadeProfile:
     profile = state.runtime.pack.cascade_profiles.get(account.cascade_profile)
     if profile is None:
@@ -120,7 +110,7 @@ def decide_on_contact(
 ) -> Decision:
     """The one decision (``authorization.decide``) for the caller, or the user a service acts
     for, on the store's facts as read in the caller's transaction."""
-    return decide_for_caller(state.runtime, caller, account, action, contact_id, facts, _now())
+    return decide_for_caller(state.runtime, caller, account, action, contact_id, facts, utcnow())
 
 
 def gate(
@@ -464,18 +454,13 @@ def restore_in(
         lifecycle_event(
             state, caller, "contact.restore", contact, profile, operation_id, counts,
             protected=contact.personal_fields(), job_id=job_id,
-            extra_details={"deleted_at": _iso(contact.deleted_at)},
+            extra_details={"deleted_at": iso(contact.deleted_at)},
         )
     )  # fmt: skip
     state.contacts_changed(session, account.id)
     restored = store.get_contact(session, account.id, contact.id)
     assert restored is not None
     return LifecycleResult(restored, "restore", operation_id, profile, counts, event.event_id)
-
-
-def _iso(moment: datetime | None) -> str | None:
-    aware = _aware(moment)
-    return aware.isoformat() if aware else None
 
 
 # -- impact (a dry run) ---------------------------------------------------------------------------
@@ -554,10 +539,10 @@ def search_trash(
         found = store.search_contacts(
             uow.session, account_id, TRASHED, query, after=after, limit=limit
         )
-    now = _now()
+    now = utcnow()
     entries = []
     for contact in found:
-        deleted_at = _aware(contact.deleted_at) or now
+        deleted_at = contact.deleted_at or now
         purge_after = deleted_at + timedelta(days=retention)
         days_left = max(0, (purge_after - now).days)
         entries.append(TrashEntry(contact, days_left, purge_after))

@@ -38,10 +38,11 @@ from sqlalchemy import Connection, CursorResult, Table, Update, or_, select, tex
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from policy_service.domain.clock import utcnow
 from policy_service.services.authorization import Caller
 from policy_service.state import ServiceState
 from policy_service.storage.database import is_sqlite, is_unavailable
-from policy_service.storage.tables import JobRow, ScheduledTaskRow, utcnow
+from policy_service.storage.tables import JobRow, ScheduledTaskRow
 
 log = structlog.get_logger(__name__)
 

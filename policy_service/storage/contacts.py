@@ -42,9 +42,10 @@ from policy_service.domain.cascade import (
     STOPPED,
     TRASHED,
 )
+from policy_service.domain.clock import utcnow
 from policy_service.domain.contacts import CascadeCounts, Contact, ContactFacts, RelatedRecord
 from policy_service.domain.dsr import normalise_phone
-from policy_service.storage.tables import ContactRow, LegalHoldRow, RelatedRecordRow, utcnow
+from policy_service.storage.tables import ContactRow, LegalHoldRow, RelatedRecordRow
 
 contacts_t = cast(Table, ContactRow.__table__)
 records_t = cast(Table, RelatedRecordRow.__table__)

@@ -10,7 +10,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from policy_service.storage.tables import ApiTokenRow, PrincipalRow, utcnow
+from policy_service.domain.clock import utcnow
+from policy_service.storage.tables import ApiTokenRow, PrincipalRow
 
 TOKEN_PREFIX = "pst_"  # noqa: S105 (a public prefix that makes leaked tokens greppable)
 

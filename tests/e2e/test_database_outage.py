@@ -212,7 +212,18 @@ def test_serve_started_while_the_database_is_away_waits_for_it(
 ) -> None:
     log = tmp_path / "server.log"
     allow_connections(postgres_admin, postgres_url, False)
-    back = threading.Timer(2.0, allow_connections, (postgres_admin, postgres_url, True))
+
+    def let_it_back_once_it_waits() -> None:
+        # Driven by what the server says, not by a timer: on a loaded machine the server may
+        # take longer to boot than any fixed delay.
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline:
+            if log.exists() and "waiting for the database" in log.read_text():
+                break
+            time.sleep(0.1)
+        allow_connections(postgres_admin, postgres_url, True)
+
+    back = threading.Thread(target=let_it_back_once_it_waits)
     back.start()
     try:
         with running_server(env_for(postgres_url, tmp_path), log=log) as (base, _):

@@ -21,9 +21,9 @@ from hypothesis import strategies as st
 from sqlalchemy import text
 
 from policy_service.domain.accounts import Account
+from policy_service.domain.clock import utcnow
 from policy_service.storage import accounts, memberships
 from policy_service.storage.changes import record_change
-from policy_service.storage.tables import utcnow
 from tests.conftest import Service
 
 PROFILES = (
