@@ -54,7 +54,9 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
             "components": {"securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer"}}},
             "security": [{"bearerAuth": []}],
         },
-        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        # One byte more than the limit: Werkzeug caps a chunked body's stream at this length
+        # (silently), so input_limits reads up to it and refuses a body that reaches it.
+        MAX_CONTENT_LENGTH=settings.max_body_bytes + 1,
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]
 

@@ -75,7 +75,11 @@ class DeleteSchema(_Strict):
 
 
 class PurgeSchema(_Strict):
-    confirm = fields.String(required=True, metadata={"description": 'must be "PURGE"'})
+    # Not required by the schema: a purge without it is the audited 422 confirmation_required.
+    confirm = fields.String(
+        load_default=None, validate=validate.Length(max=20),
+        metadata={"description": 'must be "PURGE"'},
+    )  # fmt: skip
 
 
 class ImpactQuery(_Strict):
@@ -421,7 +425,7 @@ class Purge(MethodView):
     def post(self, body: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
         """Remove the contact for good. Irreversible: needs ``{"confirm": "PURGE"}``."""
         result = lifecycle.purge_contact(
-            get_state(), current_caller(), account_id, contact_id, body["confirm"]
+            get_state(), current_caller(), account_id, contact_id, body.get("confirm")
         )
         return result_json(result)
 

@@ -2,8 +2,9 @@
 
 Every request, once authenticated, is held to the same limits, whatever the route:
 
-* no NUL character in a path segment, a query parameter (name or value) or a JSON string -
-  PostgreSQL refuses it in text, so it would otherwise surface as a 500 half-way through;
+* no NUL character (nor a lone UTF-16 surrogate) in a path segment, a query parameter (name
+  or value) or a JSON string - databases refuse them in text, so they would otherwise
+  surface as a 500 half-way through;
 * the body is read here, at most ``max_body_bytes`` of it, whether the client sent a
   Content-Length or chunked transfer encoding (which Werkzeug's own limit does not cover);
 * a JSON body is nested at most ``max_json_depth`` deep (counted before parsing, so a deep
@@ -31,6 +32,7 @@ from policy_service.state import get_state
 MAX_SAFE_INTEGER = 2**53
 MAX_PATH_VALUE = 128
 NUL = "\x00"
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 # Strings, then every byte that is not a bracket: what is left is the nesting skeleton.
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKET = bytes(set(range(256)) - set(b"[]{}"))
@@ -72,6 +74,9 @@ def check_value(value: Any, max_chars: int, path: tuple[str | int, ...] = ()) ->
     if isinstance(value, str):
         if NUL in value:
             raise _refuse(path, "must not contain a NUL character")
+        if _LONE_SURROGATE.search(value):
+            # JSON's \ud800 escapes parse, but no database or encoder accepts the result.
+            raise _refuse(path, "must be valid Unicode (a lone surrogate is not)")
         if len(value) > max_chars:
             raise _refuse(path, f"longer than {max_chars} characters")
     elif isinstance(value, bool) or value is None:
@@ -84,8 +89,8 @@ def check_value(value: Any, max_chars: int, path: tuple[str | int, ...] = ()) ->
             raise _refuse(path, "must be a finite number")
     elif isinstance(value, dict):
         for key, item in value.items():
-            if NUL in key:
-                raise _refuse(path, "a key must not contain a NUL character")
+            if NUL in key or _LONE_SURROGATE.search(key):
+                raise _refuse(path, "a key must be valid Unicode without NUL characters")
             if len(key) > max_chars:
                 raise _refuse(path, f"a key is longer than {max_chars} characters")
             check_value(item, max_chars, (*path, key))

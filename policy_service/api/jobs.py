@@ -37,7 +37,11 @@ class BulkDeleteSchema(_Strict):
         validate=validate.Length(min=1, max=100_000),
     )
     filter = fields.Nested(SelectionFilterSchema)
-    confirm = fields.String(required=True, metadata={"description": 'must be "DELETE"'})
+    # Not required by the schema: a bulk delete without it is the audited 422.
+    confirm = fields.String(
+        load_default=None, validate=validate.Length(max=20),
+        metadata={"description": 'must be "DELETE"'},
+    )  # fmt: skip
     expected_count = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
     reason_code = fields.String(
         required=True, validate=validate.OneOf([*DELETE_REASONS, *NOT_A_DELETE])
@@ -180,7 +184,7 @@ class BulkDelete(MethodView):
             account_id,
             ids=body.get("ids"),
             filter=body.get("filter"),
-            confirm=body["confirm"],
+            confirm=body.get("confirm"),
             expected_count=body["expected_count"],
             reason_code=body["reason_code"],
             reason_text=body.get("reason_text"),

@@ -365,6 +365,14 @@ class PolicyRuntime:
         allows = [e for e in evaluations if e.rule.effect == "allow" and e.role_held]
         if not allows:
             roles = sorted(self.roles.roles_of(subject, domain))
+            if not roles and domain != PLATFORM_DOMAIN:
+                # Platform roles that grant nothing here change nothing: the same answer the
+                # account gate gives before a route reads anything.
+                return Verdict(
+                    False,
+                    Reason("no_role_in_account", f"{subject} holds no role in account {domain}"),
+                    None,
+                )
             held = ", ".join(roles) if roles else "no role"
             return Verdict(
                 False,

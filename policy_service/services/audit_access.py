@@ -24,6 +24,7 @@ from audit import (
     verify_database,
 )
 from policy_service.domain.errors import BadRequest, NotFound
+from policy_service.domain.identifiers import PLATFORM_DOMAIN
 from policy_service.services.audit_trail import (
     caller_event,
     operator_event,
@@ -35,11 +36,23 @@ from policy_service.state import ServiceState
 
 
 def _authorize(state: ServiceState, caller: Caller, action: str, account_id: str | None) -> None:
-    """An account's holders of ``action`` see that account; platform admins see all."""
+    """An account's holders of ``action`` see that account; platform admins see all.
+
+    Authorization comes first, so a caller with no part in an account learns nothing about
+    it; then an account that does not exist is a 404 - before anything is recorded about it,
+    so naming one never creates an audit chain for it."""
+    if account_id == PLATFORM_DOMAIN:
+        raise BadRequest(
+            f"{PLATFORM_DOMAIN!r} is not an account: leave account_id out to read every chain, "
+            "the platform chain included",
+            errors={"account_id": ["reserved for the platform chain"]},
+        )
     if account_id is None:
         require(state, caller, "audit", action, account_id=None, platform=True)
-    else:
-        require(state, caller, "audit", action, account_id=account_id)
+        return
+    require(state, caller, "audit", action, account_id=account_id)
+    if state.runtime.account(state.source, account_id) is None:
+        raise NotFound(f"account {account_id} does not exist")
 
 
 def read_events(
@@ -120,6 +133,8 @@ def verify(
     """Verify one account's chain (or every chain, platform-wide) and record the run."""
     if caller is not None:
         _authorize(state, caller, "audit.verify", account_id)
+    elif account_id is not None and state.runtime.account(state.source, account_id) is None:
+        raise NotFound(f"account {account_id} does not exist")  # the CLI, an operator
     chain = chain_for(account_id) if account_id is not None else None
     with state.unit_of_work(write=False) as uow:
         report = verify_database(uow.session, state.signing_key.public_key(), chain)

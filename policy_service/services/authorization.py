@@ -183,6 +183,14 @@ def _verdict(
 def resolve_account(
     runtime: PolicyRuntime, source: SyncSource, request: DecisionRequest
 ) -> Account:
+    account_id = requested_account_id(runtime, request)
+    account = runtime.account(source, account_id)
+    if account is None:
+        raise NotFound(f"account {account_id} does not exist")
+    return account
+
+
+def requested_account_id(runtime: PolicyRuntime, request: DecisionRequest) -> str:
     account_id = request.resource.properties.get("account_id", runtime.pack.default_account)
     if account_id is None:
         raise BadRequest(
@@ -194,10 +202,7 @@ def resolve_account(
             "resource.properties.account_id is not a valid account id",
             pointer="/resource/properties/account_id",
         )
-    account = runtime.account(source, account_id)
-    if account is None:
-        raise NotFound(f"account {account_id} does not exist")
-    return account
+    return str(account_id)
 
 
 def evaluate(
@@ -213,8 +218,12 @@ def evaluate(
 
     ``known_contacts`` lets a batch look contacts up in one query instead of one per item.
     """
+    # The caller first, then the account: one with no part in the account named learns
+    # nothing about whether it exists (403 either way); only those who may ask get a 404.
+    require_in_account(
+        runtime, caller, requested_account_id(runtime, request), "account", "decision.evaluate"
+    )
     account = resolve_account(runtime, source, request)
-    require_in_account(runtime, caller, account.id, "account", "decision.evaluate")
     contact = None
     resource = request.resource
     if resource.type == "contact" and is_valid_contact_id(resource.id):

@@ -163,6 +163,8 @@ def _create(
     reason_text: str | None,
 ) -> Job:
     action = f"contact.{kind}"
+    if ids is not None:
+        ids = list(dict.fromkeys(ids))  # the same id twice is one contact, selected once
     if (ids is None) == (filter is None):
         raise InvalidInput("give either ids or filter", errors={"ids": ["or filter, not both"]})
     if filter is not None and not (filter.get("all") or filter.get("tag") or filter.get("query")):

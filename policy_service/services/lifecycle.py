@@ -242,26 +242,28 @@ def delete_contact(
     (seeds 000, 001, 004: that needs ``confirm: "DELETE"``, as a bulk delete does)."""
     action = "contact.delete"
     gate(state, caller, account_id, action, contact_id)
-    try:
-        check_reason(reason_code, reason_text)
-    except Unprocessable as refusal:
-        raise _refuse(
-            state, caller, account_id, contact_id, action, 422, "not_a_delete", refusal.detail,
-            see=OPT_OUT_GUIDANCE,
-        ) from None  # fmt: skip
+    if reason_code not in NOT_A_DELETE:
+        check_reason(reason_code, reason_text)  # a malformed request: 400, before any read
     account = load_account(state, account_id)
     profile = profile_for(state, account)
     with state.unit_of_work() as uow:
         contact, facts = _read(uow.session, account_id, contact_id)
         decision = decide_on_contact(state, caller, account, contact_id, action, facts)
-        if decision.allowed and (profile.trash or confirm == DELETE_CONFIRMATION):
+        opt_out = reason_code in NOT_A_DELETE
+        if decision.allowed and not opt_out and (profile.trash or confirm == DELETE_CONFIRMATION):
             result = _delete_in(
                 state, uow, caller, account, profile, contact, reason_code, reason_text
             )
             uow.commit()
             return result
-    if not decision.allowed:
+    if not decision.allowed:  # who may, and the contact's state, come before the reason
         raise _refuse_decision(state, caller, contact_id, decision)
+    if opt_out:
+        text = f"{reason_code!r} is not a reason to delete a contact. {NOT_A_DELETE[reason_code]}"
+        raise _refuse(
+            state, caller, account_id, contact_id, action, 422, "not_a_delete", text,
+            see=OPT_OUT_GUIDANCE,
+        )  # fmt: skip
     text = (
         f"profile {profile.name} has no trash: this delete cannot be undone. Send "
         f'{{"confirm": "{DELETE_CONFIRMATION}"}} to go ahead'

@@ -235,18 +235,20 @@ def search_contacts(
     if after:
         statement = statement.where(contacts_t.c.id > after)
     if tag:
-        statement = statement.where(contacts_t.c.id.in_(_tagged(account_id, tag)))
+        statement = statement.where(contacts_t.c.id.in_(_tagged(account_id, tag, state)))
     rows = session.execute(statement).all()
     tags = tags_of(session, account_id, [row.id for row in rows]) if rows else {}
     return [_contact(row, tags.get(row.id, ())) for row in rows]
 
 
-def _tagged(account_id: str, tag: str) -> Any:
+def _tagged(account_id: str, tag: str, contact_state: str = ACTIVE) -> Any:
+    # A trashed contact's kept tags went to the trash with it: they still say what it was.
+    tag_states = (ACTIVE, TRASHED) if contact_state == TRASHED else (ACTIVE,)
     return select(records_t.c.contact_id).where(
         records_t.c.account_id == account_id,
         records_t.c.kind == "tags",
         records_t.c.label == tag,
-        records_t.c.state == ACTIVE,
+        records_t.c.state.in_(tag_states),
     )
 
 
@@ -280,7 +282,7 @@ def select_ids(
     if ids is not None:
         statement = statement.where(one_of(contacts_t.c.id, ids))
     if tag is not None:
-        statement = statement.where(contacts_t.c.id.in_(_tagged(account_id, tag)))
+        statement = statement.where(contacts_t.c.id.in_(_tagged(account_id, tag, state)))
     if query:
         statement = statement.where(_search(query))
     return list(session.execute(statement).scalars())

@@ -93,7 +93,7 @@ def test_a_bad_item_is_denied_with_its_error_and_the_batch_still_answers(tenants
     assert answers[1]["context"]["error"]["status"] == 400
     assert "action" in answers[1]["context"]["error"]["errors"]
     assert answers[2]["context"]["error"]["status"] == 400
-    assert answers[3]["context"]["error"]["status"] == 404
+    assert answers[3]["context"]["error"]["status"] == 403  # unknown or not ours: alike
     assert "context" not in answers[0]
 
 
