@@ -40,7 +40,9 @@ sys.path.insert(0, str(ROOT))
 import casbin  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from policy_service.accounts.tokens import issue_token  # noqa: E402
 from policy_service.config import Settings  # noqa: E402
+from policy_service.decisions.authorization import Caller, evaluate, gather_facts  # noqa: E402
 from policy_service.domain.decisions import (  # noqa: E402
     Action,
     DecisionRequest,
@@ -50,8 +52,6 @@ from policy_service.domain.decisions import (  # noqa: E402
 )
 from policy_service.policy.conditions import all_hold  # noqa: E402
 from policy_service.policy.pack import load_pack  # noqa: E402
-from policy_service.services.authorization import Caller, evaluate, gather_facts  # noqa: E402
-from policy_service.services.tokens import issue_token  # noqa: E402
 from policy_service.state import ServiceState  # noqa: E402
 from policy_service.storage.database import create_database_engine  # noqa: E402
 from policy_service.storage.migrate import upgrade  # noqa: E402

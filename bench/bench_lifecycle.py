@@ -34,9 +34,9 @@ import psycopg  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from policy_service.config import Settings  # noqa: E402
-from policy_service.services import jobs  # noqa: E402
-from policy_service.services.authorization import Caller  # noqa: E402
-from policy_service.services.retention import sweep  # noqa: E402
+from policy_service.decisions.authorization import Caller  # noqa: E402
+from policy_service.lifecycle import jobs  # noqa: E402
+from policy_service.lifecycle.retention import sweep  # noqa: E402
 from policy_service.state import ServiceState  # noqa: E402
 from policy_service.storage.database import create_database_engine  # noqa: E402
 from policy_service.storage.migrate import upgrade  # noqa: E402

@@ -36,8 +36,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         problems,
         request_context,
     )
+    from policy_service.decisions.policy_admin import check_pack_at_start
     from policy_service.observability import configure_logging
-    from policy_service.services.policy_admin import check_pack_at_start
     from policy_service.state import EXTENSION_KEY, ServiceState
 
     settings = config if isinstance(config, Settings) else Settings.from_env(**dict(config or {}))
@@ -95,7 +95,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         api.register_blueprint(blueprint)
     problems.init_app(app)  # after Api(), whose own HTTP error handler this replaces
     if settings.job_runner == "thread":
-        from policy_service.services.jobs import start_background_runner
+        from policy_service.lifecycle.jobs import start_background_runner
 
         # Started with the app, i.e. in each gunicorn worker after the fork: it resumes jobs
         # whose runner died (their lease expired) and runs queued ones. Not before the state
@@ -109,7 +109,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     # interval. Each tick loads the state first if it has not loaded yet (the database may
     # be away), so it needs no loader of its own. Tests ("inline") tick it themselves.
     if settings.job_runner != "inline":
-        from policy_service.services.scheduler import start_scheduler
+        from policy_service.lifecycle.scheduler import start_scheduler
 
         start_scheduler(state)
     return app

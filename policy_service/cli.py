@@ -72,7 +72,7 @@ def db_upgrade() -> None:
 @click.option("--demo/--no-demo", default=False, help="Seed a demo account and print tokens.")
 def serve(host: str, port: int, workers: int, threads: int, demo: bool) -> None:
     """Migrate the database (waiting for it if it is away) and serve the API with gunicorn."""
-    from policy_service.services.demo import seed_demo
+    from policy_service.demo import seed_demo
     from policy_service.serving import serve as run_server
     from policy_service.storage.migrate import upgrade
 
@@ -153,7 +153,7 @@ def tokens() -> None:
 @click.option("--label", default="", help="A note to recognise the token by.")
 def tokens_create(principal: str, kind: str, platform_admin: bool | None, label: str) -> None:
     """Create a token. The token is printed alone on the last line."""
-    from policy_service.services.tokens import issue_token
+    from policy_service.accounts.tokens import issue_token
 
     state = _state(_settings())
     try:
@@ -171,7 +171,7 @@ def tokens_create(principal: str, kind: str, platform_admin: bool | None, label:
 @click.option("--principal", help="Revoke every token of this principal.")
 def tokens_revoke(token_id: str | None, principal: str | None) -> None:
     """Revoke tokens: one by id, or all of a principal's."""
-    from policy_service.services.tokens import revoke_tokens
+    from policy_service.accounts.tokens import revoke_tokens
 
     state = _state(_settings())
     try:
@@ -187,7 +187,7 @@ def tokens_revoke(token_id: str | None, principal: str | None) -> None:
 @click.option("--principal", help="Only this principal's tokens.")
 def tokens_list(principal: str | None) -> None:
     """List tokens (ids and owners; the tokens themselves are not stored)."""
-    from policy_service.services.tokens import list_tokens
+    from policy_service.accounts.tokens import list_tokens
 
     for info in list_tokens(_state(_settings()), principal):
         status = f"revoked {info.revoked_at:%Y-%m-%d}" if info.revoked_at else "active"
@@ -222,8 +222,8 @@ def policy_test(pack: Path | None, verbose: bool, fail_under: float | None) -> N
     Then report rule coverage: each rule no case exercised (file:line and its text), and how
     many of the rules the cases exercise.
     """
+    from policy_service.decisions.policy_tests import rule_coverage, run_pack_tests
     from policy_service.policy.pack import load_pack
-    from policy_service.services.policy_tests import rule_coverage, run_pack_tests
 
     directory = pack or _settings().policy_pack
     try:
@@ -255,8 +255,8 @@ def policy_test(pack: Path | None, verbose: bool, fail_under: float | None) -> N
 @click.option("--pack", type=click.Path(path_type=Path, file_okay=False))
 def policy_check(pack: Path | None) -> None:
     """Validate the pack (model, rules, assignments, test files) without running tests."""
+    from policy_service.decisions.policy_tests import load_test_files
     from policy_service.policy.pack import load_pack
-    from policy_service.services.policy_tests import load_test_files
 
     try:
         loaded = load_pack(pack or _settings().policy_pack)
@@ -328,7 +328,7 @@ def audit_verify(
             raise click.UsageError("--export needs --public-key")
         report = verify_export(export_file, Path(public_key_file).read_text())
     else:
-        from policy_service.services.audit_access import verify
+        from policy_service.audit_trail.access import verify
 
         report = verify(_state(_settings()), None, account)
     _print_report(report, as_json)
@@ -349,7 +349,7 @@ def audit_verify(
 def audit_export(account: str | None, output: str, export_format: str) -> None:
     """Write an export to a file (NDJSON verifies offline)."""
     from audit import EventFilter, export_events
-    from policy_service.services.audit_trail import operator_event
+    from policy_service.audit_trail.recording import operator_event
 
     state = _state(_settings())
     with state.unit_of_work() as uow:  # an export is itself an audit event
@@ -410,7 +410,7 @@ def jobs() -> None:
 @click.option("--job", "job_id", help="Run this job only (default: every queued or orphaned job).")
 def jobs_run(job_id: str | None) -> None:
     """Run queued jobs, and resume jobs whose runner died, to their end."""
-    from policy_service.services import jobs as job_service
+    from policy_service.lifecycle import jobs as job_service
 
     state = _state(_settings())
     if job_id is not None:
@@ -433,7 +433,7 @@ def retention() -> None:
 @retention.command("sweep")
 def retention_sweep() -> None:
     """Purge trashed contacts past their retention window; report held ones."""
-    from policy_service.services.retention import sweep
+    from policy_service.lifecycle.retention import sweep
 
     report = sweep(_state(_settings()), None)
     click.echo(f"purged {report.purged} contact(s) in {len(report.accounts)} account(s)")
@@ -458,7 +458,7 @@ def rules() -> None:
 )
 def rules_run(account_id: str, dry_run: bool) -> None:
     """Apply the account's deletion rules to contacts that carry their tags now."""
-    from policy_service.services.deletion_rules import run_rules
+    from policy_service.lifecycle.deletion_rules import run_rules
 
     state = _state(_settings())
     for run in run_rules(state, None, account_id, dry_run=dry_run):
@@ -499,7 +499,7 @@ def contacts() -> None:
 def contacts_import(source: Path, account_id: str, principal: str, input_format: str) -> None:
     """Import contacts from CSV (id,name,email,phone,tags with tags separated by ';') or
     NDJSON (one object a line). Bad rows are reported and skipped."""
-    from policy_service.services.contact_import import import_contacts
+    from policy_service.lifecycle.contact_import import import_contacts
 
     state = _state(_settings())
     fmt = (
@@ -526,7 +526,7 @@ def dsr_overdue() -> None:
     """List open requests past their deadline; exit 1 when there are any."""
     from datetime import UTC, datetime
 
-    from policy_service.services.dsr import overdue_requests
+    from policy_service.privacy.dsr import overdue_requests
 
     late = overdue_requests(_state(_settings()))
     now = datetime.now(UTC)

@@ -18,12 +18,12 @@ from typing import Literal
 
 import structlog
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from flask import Flask, current_app
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit import AuditWriter
+from policy_service.audit_trail.keys import build_writer
 from policy_service.config import Settings
 from policy_service.policy.pack import load_pack
 from policy_service.policy.runtime import PolicyRuntime
@@ -67,8 +67,6 @@ class ServiceState:
             pack_loader=lambda: load_pack(settings.policy_pack),
         )
         source = SqlSyncSource(session_factory)
-        from policy_service.services.audit_trail import build_writer
-
         audit, signing_key = build_writer(settings)
         return cls(
             settings,
@@ -188,8 +186,3 @@ class ServiceState:
                 return "behind"
             if runtime.synced_version == before:  # no progress: give the store a moment
                 time.sleep(min(poll_s, remaining))
-
-
-def get_state(app: Flask | None = None) -> ServiceState:
-    state: ServiceState = (app or current_app).extensions[EXTENSION_KEY]
-    return state

@@ -139,8 +139,9 @@ from flask import Flask  # noqa: E402
 from flask.testing import FlaskClient  # noqa: E402
 
 from policy_service import create_app  # noqa: E402
+from policy_service.api.app_state import get_state  # noqa: E402
 from policy_service.config import Settings  # noqa: E402
-from policy_service.state import ServiceState, get_state  # noqa: E402
+from policy_service.state import ServiceState  # noqa: E402
 
 DEFAULT_PACK = Path(__file__).resolve().parent.parent / "policies"
 
@@ -182,7 +183,7 @@ class Service:
         kind: str = "user",
     ) -> str:
         """Create a principal with roles per account and return a token for it."""
-        from policy_service.services.tokens import issue_token
+        from policy_service.accounts.tokens import issue_token
         from policy_service.storage import memberships
         from policy_service.storage.changes import record_change
 

@@ -9,13 +9,13 @@ from flask import Response
 from flask.views import MethodView
 from marshmallow import fields, validate
 
+from policy_service.accounts import accounts as account_service
+from policy_service.accounts import memberships as membership_service
+from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
 from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
-from policy_service.services import accounts as account_service
-from policy_service.services import memberships as membership_service
-from policy_service.state import get_state
 from policy_service.strict_fields import StrictBoolean
 
 blp = Blueprint("accounts", __name__, description="Accounts and role assignments")

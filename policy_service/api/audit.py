@@ -10,11 +10,11 @@ from flask.views import MethodView
 from marshmallow import fields, validate
 
 from audit import Checkpoint, EventFilter, EventPage, StoredEvent, VerificationReport
+from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller, public
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import TEXT_CONTENT, UtcDateTime
-from policy_service.services import audit_access
-from policy_service.state import get_state
+from policy_service.audit_trail import access as audit_access
 
 blp = Blueprint("audit", __name__, description="The append-only audit log")
 OUTCOMES = ("succeeded", "denied", "failed")

@@ -13,13 +13,13 @@ from typing import Any, TypeVar
 import structlog
 from flask import Flask, current_app, g, request
 
+from policy_service.accounts.tokens import principal_for_token
+from policy_service.api.app_state import get_state
 from policy_service.api.request_context import wait_for_consistency
+from policy_service.audit_trail.recording import refuse
+from policy_service.decisions.authorization import Caller, account_gate
 from policy_service.domain.errors import BadRequest, Forbidden, Unauthenticated
 from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_id
-from policy_service.services.audit_trail import refuse
-from policy_service.services.authorization import Caller, account_gate
-from policy_service.state import ServiceState, get_state
-from policy_service.storage import tokens
 
 ON_BEHALF_OF_HEADER = "X-On-Behalf-Of"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -72,9 +72,9 @@ def _authenticate() -> None:
     state = get_state()
     # Pick up changes other workers made (revocations included) before trusting anything.
     state.sync()
-    principal = _principal_for(state, token)
+    principal = principal_for_token(state, token)
     if wait_for_consistency(state):  # X-Consistency-Token: on state at least that new
-        principal = _principal_for(state, token)  # a revocation it asked for included
+        principal = principal_for_token(state, token)  # a revocation it asked for included
 
     on_behalf_of = request.headers.get(ON_BEHALF_OF_HEADER)
     if on_behalf_of is not None:
@@ -113,24 +113,6 @@ def gate_account() -> None:
         account_id=account_id, target_type="account", target_id=account_id,
         request=f"{request.method} {rule}",
     )  # fmt: skip
-
-
-MAX_CACHED_TOKENS = 10_000
-
-
-def _principal_for(state: ServiceState, token: str) -> tokens.Principal:
-    token_hash = tokens.hash_token(token)
-    cached = state.runtime.tokens.get(token_hash)
-    if cached is not None:
-        return tokens.Principal(*cached)
-    with state.session_factory() as session:
-        principal = tokens.authenticate_hash(session, token_hash)
-    if principal is None:
-        raise Unauthenticated("the token is unknown or revoked", token_error=True)
-    if len(state.runtime.tokens) >= MAX_CACHED_TOKENS:
-        state.runtime.tokens.clear()
-    state.runtime.tokens[token_hash] = (principal.id, principal.kind, principal.platform_admin)
-    return principal
 
 
 def init_app(app: Flask) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 from flask import Response, jsonify, request
 from flask.views import MethodView
 
+from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller, public
 from policy_service.api.decision_schemas import (
     POLICY_VERSION_DOC,
@@ -19,12 +20,11 @@ from policy_service.api.decision_schemas import (
 )
 from policy_service.api.evaluation_parser import parse_evaluation
 from policy_service.api.parsing import Blueprint, read_json_object
+from policy_service.decisions.authorization import evaluate
 from policy_service.domain.contacts import ContactFacts, is_valid_contact_id
 from policy_service.domain.decisions import Decision, DecisionRequest
 from policy_service.domain.errors import InvalidInput, ServiceError
 from policy_service.domain.identifiers import is_valid_account_id
-from policy_service.services.authorization import evaluate
-from policy_service.state import get_state
 
 blp = Blueprint("authzen", __name__, description="OpenID AuthZEN Authorization API 1.0")
 discovery = Blueprint("authzen_discovery", __name__, description="AuthZEN PDP metadata")

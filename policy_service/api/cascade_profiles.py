@@ -8,11 +8,11 @@ import marshmallow as ma
 from flask.views import MethodView
 from marshmallow import fields
 
+from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.domain.cascade import CascadeProfile
 from policy_service.domain.errors import NotFound
-from policy_service.state import get_state
 
 blp = Blueprint("cascade_profiles", __name__, description="Cascade profiles")
 

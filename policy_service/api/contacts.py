@@ -11,15 +11,16 @@ from flask import Response, stream_with_context
 from flask.views import MethodView
 from marshmallow import fields, validate
 
+from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import TEXT_CONTENT, UtcDateTime
 from policy_service.domain.cascade import RELATED_KINDS
 from policy_service.domain.clock import iso
 from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE, Contact, RelatedRecord
-from policy_service.services import contact_export, legal_holds, lifecycle
-from policy_service.services import contacts as contact_service
-from policy_service.state import get_state
+from policy_service.lifecycle import actions as lifecycle
+from policy_service.lifecycle import contact_export, legal_holds
+from policy_service.lifecycle import contacts as contact_service
 
 blp = Blueprint("contacts", __name__, description="Contacts and their lifecycle")
 BASE = "/v1/accounts/<account_id>/contacts"

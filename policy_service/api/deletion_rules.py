@@ -10,12 +10,12 @@ from flask import Response
 from flask.views import MethodView
 from marshmallow import fields, validate
 
+from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
 from policy_service.domain.clock import iso
-from policy_service.services import deletion_rules
-from policy_service.state import get_state
+from policy_service.lifecycle import deletion_rules
 
 blp = Blueprint("deletion_rules", __name__, description="Tag-triggered deletion rules")
 

@@ -9,6 +9,7 @@ import marshmallow as ma
 from flask.views import MethodView
 from marshmallow import fields, validate
 
+from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime, problems
@@ -16,8 +17,7 @@ from policy_service.domain import dsr as rules
 from policy_service.domain.clock import iso, utcnow
 from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import InvalidInput
-from policy_service.services import dsr as dsr_service
-from policy_service.state import get_state
+from policy_service.privacy import dsr as dsr_service
 from policy_service.strict_fields import QueryBoolean
 
 blp = Blueprint("dsr", __name__, description="Data-subject requests (GDPR / CCPA)")

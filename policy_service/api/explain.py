@@ -9,15 +9,15 @@ from flask import request
 from flask.views import MethodView
 from marshmallow import fields
 
+from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.authzen import POLICY_VERSION_HEADER, load_evaluation
 from policy_service.api.decision_schemas import POLICY_VERSION_DOC, EvaluationSchema
 from policy_service.api.parsing import Blueprint, read_json_object
+from policy_service.decisions.authorization import explain
 from policy_service.domain.decisions import RuleRef
 from policy_service.domain.facts import FactSource
 from policy_service.policy.conditions import REGISTRY
-from policy_service.services.authorization import explain
-from policy_service.state import get_state
 
 blp = Blueprint("decisions", __name__, description="Decisions with their explanation")
 

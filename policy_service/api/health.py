@@ -13,7 +13,9 @@ from marshmallow import fields
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from policy_service.api.auth import _principal_for, public
+from policy_service.accounts.tokens import principal_for_token
+from policy_service.api.app_state import get_state
+from policy_service.api.auth import public
 from policy_service.api.parsing import Blueprint
 from policy_service.api.problems import RETRY_AFTER_SECONDS, problem
 from policy_service.api.responses import (
@@ -22,11 +24,11 @@ from policy_service.api.responses import (
     problem_statuses,
     problems,
 )
+from policy_service.decisions.authorization import Caller, check_in_account
 from policy_service.domain.errors import ServiceError
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
-from policy_service.services import scheduler
-from policy_service.services.authorization import Caller, check_in_account
-from policy_service.state import ServiceState, get_state
+from policy_service.lifecycle import scheduler
+from policy_service.state import ServiceState
 from policy_service.storage.database import is_unavailable
 
 log = structlog.get_logger(__name__)
@@ -248,7 +250,7 @@ def _may_see_accounts(state: ServiceState) -> bool:
         return False
     try:
         state.sync()  # revocations and role changes made elsewhere
-        principal = _principal_for(state, token.strip())
+        principal = principal_for_token(state, token.strip())
     except ServiceError:  # unknown or revoked
         return False
     except Exception as exc:  # a probe answers regardless

@@ -26,8 +26,8 @@ from typing import Any
 from flask import g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from policy_service.api.app_state import get_state
 from policy_service.domain.errors import BadRequest, InvalidInput
-from policy_service.state import get_state
 
 MAX_SAFE_INTEGER = 2**53
 MAX_PATH_VALUE = 128

@@ -8,13 +8,13 @@ import marshmallow as ma
 from flask.views import MethodView
 from marshmallow import fields, validate
 
+from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
 from policy_service.domain.clock import iso
 from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE
-from policy_service.services import jobs, retention
-from policy_service.state import get_state
+from policy_service.lifecycle import jobs, retention
 from policy_service.strict_fields import StrictBoolean
 
 blp = Blueprint("jobs", __name__, description="Bulk jobs and retention")

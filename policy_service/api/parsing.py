@@ -15,10 +15,10 @@ import marshmallow as ma
 from flask_smorest import Blueprint as SmorestBlueprint
 from webargs.flaskparser import FlaskParser
 
+from policy_service.api.app_state import get_state
 from policy_service.api.input_limits import parse_json, parsed_body
 from policy_service.api.responses import document_problems
 from policy_service.domain.errors import BadRequest, InvalidInput
-from policy_service.state import get_state
 
 
 def _is_json_mimetype(mimetype: str) -> bool:

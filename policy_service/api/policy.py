@@ -8,12 +8,12 @@ import marshmallow as ma
 from flask.views import MethodView
 from marshmallow import fields
 
+from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
+from policy_service.decisions import policy_admin
 from policy_service.policy.conditions import REGISTRY
 from policy_service.policy.pack import PolicyPack
-from policy_service.services import policy_admin
-from policy_service.state import get_state
 
 blp = Blueprint("policy", __name__, description="The policy pack")
 

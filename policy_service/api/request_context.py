@@ -26,9 +26,10 @@ from typing import Any
 import structlog
 from flask import Flask, Response, g, request
 
+from policy_service.api.app_state import get_state
 from policy_service.api.problems import problem
 from policy_service.domain.errors import BadRequest, ServiceError
-from policy_service.state import ServiceState, get_state
+from policy_service.state import ServiceState
 from policy_service.storage import changes
 
 REQUEST_ID_HEADER = "X-Request-ID"

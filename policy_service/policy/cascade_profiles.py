@@ -24,6 +24,7 @@ from policy_service.domain.cascade import (
     allowed_actions,
 )
 from policy_service.domain.errors import PolicyPackError
+from policy_service.policy.toml_errors import toml_error_line
 from policy_service.strict_fields import StrictBoolean
 
 DIRECTORY = "cascade_profiles"
@@ -102,8 +103,6 @@ def load_profile(path: Path) -> CascadeProfile:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        from policy_service.policy.pack import toml_error_line
-
         raise PolicyPackError(str(path), toml_error_line(exc), f"invalid TOML: {exc}") from None
     try:
         data = CascadeProfileSchema().load(raw)

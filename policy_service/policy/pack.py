@@ -33,6 +33,7 @@ from policy_service.domain.identifiers import (
 )
 from policy_service.policy.cascade_profiles import load_profiles
 from policy_service.policy.conditions import UnknownCondition, parse_condition_names
+from policy_service.policy.toml_errors import toml_error_line
 
 MANIFEST = "pack.toml"
 REQUEST_TOKENS = ["r_sub", "r_dom", "r_obj", "r_act", "r_facts"]
@@ -90,18 +91,6 @@ class PolicyPack:
 
     def new_model(self) -> Any:
         return casbin.Enforcer.new_model(text=self.model_text)
-
-
-_TOML_LINE = re.compile(r"at line (\d+)")
-
-
-def toml_error_line(error: tomllib.TOMLDecodeError) -> int | None:
-    """The line a TOML error is on (Python 3.11's error carries it only in its message)."""
-    line = getattr(error, "lineno", None)
-    if isinstance(line, int):
-        return line
-    found = _TOML_LINE.search(str(error))
-    return int(found.group(1)) if found else None
 
 
 def _line_of(text: str, needle: str) -> int | None:

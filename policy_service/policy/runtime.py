@@ -24,6 +24,7 @@ from dataclasses import dataclass
 import structlog
 
 from policy_service.domain.accounts import Account
+from policy_service.domain.changes import Change
 from policy_service.domain.contacts import ContactFacts
 from policy_service.domain.decisions import Reason, RuleRef, Verdict
 from policy_service.domain.errors import PolicyPackError
@@ -39,7 +40,6 @@ from policy_service.policy.conditions import (
 from policy_service.policy.enforcer import build_enforcers
 from policy_service.policy.pack import PolicyPack, PolicyRule
 from policy_service.policy.roles import RoleIndex
-from policy_service.storage.changes import Change
 
 log = structlog.get_logger(__name__)
 

@@ -14,22 +14,13 @@ and another request's changes, however they interleave, are never seen by this t
 from __future__ import annotations
 
 from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
+from policy_service.domain.changes import Change
 from policy_service.storage.tables import ChangeRow, SyncStateRow
-
-
-@dataclass(frozen=True, slots=True)
-class Change:
-    version: int
-    kind: str
-    account_id: str | None
-    subject_id: str | None
-    detail: str
 
 
 def record_change(

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from sqlalchemy.orm import Session, sessionmaker
 
 from policy_service.domain.accounts import Account
+from policy_service.domain.changes import Change
 from policy_service.domain.contacts import ContactFacts
 from policy_service.policy.runtime import SyncSource
 from policy_service.storage import accounts, changes, contacts, memberships
@@ -20,7 +21,7 @@ class SqlSyncSource(SyncSource):
         with self._session_factory() as session:
             return changes.current_version(session)
 
-    def changes_since(self, version: int) -> list[changes.Change]:
+    def changes_since(self, version: int) -> list[Change]:
         with self._session_factory() as session:
             return changes.changes_since(session, version)
 

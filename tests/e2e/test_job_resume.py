@@ -22,8 +22,8 @@ CONTACTS = 1200
 def test_a_killed_job_runner_is_resumed_without_repeats_or_gaps(
     database_url: str, tmp_path: Path
 ) -> None:
-    from policy_service.services import jobs
-    from policy_service.services.authorization import Caller
+    from policy_service.decisions.authorization import Caller
+    from policy_service.lifecycle import jobs
     from policy_service.state import ServiceState
 
     settings = settings_for_tests(database_url, tmp_path, job_runner="off", job_chunk_size=20)

@@ -1,6 +1,6 @@
 """Who may call: bearer tokens, on-behalf-of, and the service role per account."""
 
-from policy_service.services.tokens import revoke_tokens
+from policy_service.accounts.tokens import revoke_tokens
 from tests.integration.conftest import Tenants, evaluation
 
 

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from policy_service.services import jobs
+from policy_service.lifecycle import jobs
 from tests.conftest import Service
 from tests.integration.lifecycle_fixtures import Crm, make_crm
 

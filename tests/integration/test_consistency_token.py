@@ -102,7 +102,7 @@ def test_a_withdrawal_reaches_the_other_worker_with_its_token(
 def test_a_revocation_applies_at_once_to_a_request_sending_its_token(
     make_service: Any, database_url: str
 ) -> None:
-    from policy_service.services.tokens import issue_token, revoke_tokens
+    from policy_service.accounts.tokens import issue_token, revoke_tokens
 
     first, second = two_workers(make_service, database_url)
     _, doomed = issue_token(first.state, "doomed")

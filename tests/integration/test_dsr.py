@@ -9,8 +9,8 @@ import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy import text
 
-from policy_service.services import dsr as dsr_service
-from policy_service.services import lifecycle
+from policy_service.lifecycle import actions as lifecycle
+from policy_service.privacy import dsr as dsr_service
 from tests.conftest import Service
 from tests.integration.lifecycle_fixtures import Crm, make_crm
 

@@ -9,10 +9,10 @@ import pytest
 
 from audit import load_or_create_signing_key
 from policy_service import create_app
+from policy_service.audit_trail.keys import load_or_create_kek
+from policy_service.decisions import policy_admin
+from policy_service.decisions.policy_tests import PolicyTestsFailed
 from policy_service.policy.pack import load_pack
-from policy_service.services import policy_admin
-from policy_service.services.audit_trail import load_or_create_kek
-from policy_service.services.policy_tests import PolicyTestsFailed
 from tests.conftest import DEFAULT_PACK, settings_for_tests
 
 CASE = "a user may not delete a contact"

@@ -89,7 +89,7 @@ def test_a_policy_reload_through_one_worker_reaches_the_other(
 def test_a_platform_admin_granted_elsewhere_is_recognised(
     make_service: Any, database_url: str
 ) -> None:
-    from policy_service.services.tokens import issue_token
+    from policy_service.accounts.tokens import issue_token
 
     first, second = two_workers(make_service, database_url)
     _, token = issue_token(first.state, "newroot")

@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from sqlalchemy import exc as sa_exc
 
+from policy_service.domain.changes import Change
 from policy_service.policy.pack import load_pack
 from policy_service.policy.runtime import PolicyRuntime, SyncSource
-from policy_service.storage.changes import Change
 from policy_service.storage.database import is_unavailable
 
 PACK = Path(__file__).resolve().parents[2] / "policies"

@@ -6,16 +6,16 @@ from pathlib import Path
 
 import pytest
 
-from policy_service.domain.errors import PolicyPackError
-from policy_service.policy.pack import PolicyPack, PolicyRule, load_pack
-from policy_service.policy.runtime import PolicyRuntime
-from policy_service.services.policy_tests import (
+from policy_service.decisions.policy_tests import (
     load_test_file,
     rule_coverage,
     run_file,
     run_pack_tests,
 )
-from policy_service.storage.changes import Change
+from policy_service.domain.changes import Change
+from policy_service.domain.errors import PolicyPackError
+from policy_service.policy.pack import PolicyPack, PolicyRule, load_pack
+from policy_service.policy.runtime import PolicyRuntime
 
 PACK = Path(__file__).resolve().parents[2] / "policies"
 MODEL = Path(__file__).resolve().parents[2] / "casbin_model.conf"

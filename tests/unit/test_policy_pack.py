@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from policy_service.decisions.policy_tests import load_test_files, run_pack_tests
 from policy_service.domain.errors import PolicyPackError
 from policy_service.policy.pack import load_pack
-from policy_service.services.policy_tests import load_test_files, run_pack_tests
 
 PACK = Path(__file__).resolve().parents[2] / "policies"
 MODEL = Path(__file__).resolve().parents[2] / "casbin_model.conf"

@@ -5,10 +5,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from policy_service.domain.accounts import Account
+from policy_service.domain.changes import Change
 from policy_service.domain.facts import Facts
 from policy_service.policy.pack import load_pack
 from policy_service.policy.runtime import PolicyRuntime, SyncSource
-from policy_service.storage.changes import Change
 
 PACK = Path(__file__).resolve().parents[2] / "policies"
 EPOCH = datetime(2026, 1, 1, tzinfo=UTC)

@@ -24,6 +24,8 @@ import structlog
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
+from policy_service.audit_trail.recording import caller_event, refuse, require, require_visible
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import iso, utcnow
 from policy_service.domain.contacts import ACTIVE, OPT_OUT_GUIDANCE, TRASHED
 from policy_service.domain.errors import (
@@ -33,10 +35,8 @@ from policy_service.domain.errors import (
     ServiceError,
     Unprocessable,
 )
-from policy_service.services.audit_trail import caller_event, refuse, require, require_visible
-from policy_service.services.authorization import Caller
-from policy_service.services.bulk_lifecycle import ChunkRaced, delete_chunk, restore_chunk
-from policy_service.services.lifecycle import check_reason, load_account, profile_for
+from policy_service.lifecycle.actions import check_reason, load_account, profile_for
+from policy_service.lifecycle.bulk import ChunkRaced, delete_chunk, restore_chunk
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage.tables import JobItemRow, JobRow

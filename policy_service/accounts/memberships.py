@@ -6,10 +6,10 @@ worker applies it at once and every other worker within ``sync_interval``.
 
 from __future__ import annotations
 
+from policy_service.audit_trail.recording import caller_event, require
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.errors import InvalidInput, NotFound
 from policy_service.domain.identifiers import is_valid_id
-from policy_service.services.audit_trail import caller_event, require
-from policy_service.services.authorization import Caller
 from policy_service.state import ServiceState
 from policy_service.storage import accounts as account_store
 from policy_service.storage import memberships as membership_store

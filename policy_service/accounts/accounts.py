@@ -7,12 +7,12 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from policy_service.audit_trail.recording import caller_event, require
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
 from policy_service.domain.clock import utcnow
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound
 from policy_service.domain.identifiers import is_valid_account_id
-from policy_service.services.audit_trail import caller_event, require
-from policy_service.services.authorization import Caller
 from policy_service.state import ServiceState
 from policy_service.storage import accounts as account_store
 from policy_service.storage.changes import record_change

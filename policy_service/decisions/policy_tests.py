@@ -51,7 +51,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from policy_service.decisions.authorization import (
+    Caller,
+    decide,
+    delegation_refusal,
+    evaluate,
+    resolve_account,
+)
 from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
+from policy_service.domain.changes import Change
 from policy_service.domain.decisions import (
     Action,
     Decision,
@@ -63,16 +71,9 @@ from policy_service.domain.decisions import (
 from policy_service.domain.errors import PolicyPackError, ServiceError
 from policy_service.domain.facts import Facts, FactSet
 from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_account_id, is_valid_id
-from policy_service.policy.pack import PolicyPack, PolicyRule, toml_error_line
+from policy_service.policy.pack import PolicyPack, PolicyRule
 from policy_service.policy.runtime import PolicyRuntime, SyncSource
-from policy_service.services.authorization import (
-    Caller,
-    decide,
-    delegation_refusal,
-    evaluate,
-    resolve_account,
-)
-from policy_service.storage.changes import Change
+from policy_service.policy.toml_errors import toml_error_line
 
 RUNNER = "policy-test-runner"
 CASE_KEYS = {

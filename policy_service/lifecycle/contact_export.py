@@ -8,11 +8,11 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
+from policy_service.audit_trail.recording import caller_event, require
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import iso
 from policy_service.domain.contacts import Contact, RelatedRecord
-from policy_service.services.audit_trail import caller_event, require
-from policy_service.services.authorization import Caller
-from policy_service.services.contacts import get_contact
+from policy_service.lifecycle.contacts import get_contact
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 

@@ -12,11 +12,11 @@ from datetime import datetime
 
 from sqlalchemy import delete, select
 
+from policy_service.audit_trail.recording import caller_event, require
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import utcnow
 from policy_service.domain.errors import NotFound, ServiceError
-from policy_service.services.audit_trail import caller_event, require
-from policy_service.services.authorization import Caller
-from policy_service.services.lifecycle import check_reason, delete_contact, load_account
+from policy_service.lifecycle.actions import check_reason, delete_contact, load_account
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage.tables import DeletionRuleRow

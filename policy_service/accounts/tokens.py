@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from policy_service.domain.errors import InvalidInput
+from policy_service.audit_trail.recording import operator_event
+from policy_service.domain.errors import InvalidInput, Unauthenticated
 from policy_service.domain.identifiers import is_valid_id
-from policy_service.services.audit_trail import operator_event
 from policy_service.state import ServiceState
 from policy_service.storage import tokens as token_store
 from policy_service.storage.changes import record_change
@@ -89,3 +89,23 @@ def list_tokens(
 ) -> list[token_store.TokenInfo]:
     with state.unit_of_work(write=False) as uow:
         return token_store.list_tokens(uow.session, principal_id)
+
+
+MAX_CACHED_TOKENS = 10_000
+
+
+def principal_for_token(state: ServiceState, token: str) -> token_store.Principal:
+    """Who a bearer token belongs to: from this worker's cache (kept current through the
+    change log, revocations included), else from the store."""
+    token_hash = token_store.hash_token(token)
+    cached = state.runtime.tokens.get(token_hash)
+    if cached is not None:
+        return token_store.Principal(*cached)
+    with state.session_factory() as session:
+        principal = token_store.authenticate_hash(session, token_hash)
+    if principal is None:
+        raise Unauthenticated("the token is unknown or revoked", token_error=True)
+    if len(state.runtime.tokens) >= MAX_CACHED_TOKENS:
+        state.runtime.tokens.clear()
+    state.runtime.tokens[token_hash] = (principal.id, principal.kind, principal.platform_admin)
+    return principal

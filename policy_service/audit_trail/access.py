@@ -23,15 +23,15 @@ from audit import (
     query_events,
     verify_database,
 )
-from policy_service.domain.errors import BadRequest, NotFound
-from policy_service.domain.identifiers import PLATFORM_DOMAIN
-from policy_service.services.audit_trail import (
+from policy_service.audit_trail.recording import (
     caller_event,
     operator_event,
     require,
     require_visible,
 )
-from policy_service.services.authorization import Caller
+from policy_service.decisions.authorization import Caller
+from policy_service.domain.errors import BadRequest, NotFound
+from policy_service.domain.identifiers import PLATFORM_DOMAIN
 from policy_service.state import ServiceState
 
 

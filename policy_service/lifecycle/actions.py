@@ -14,6 +14,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from audit import AuditEvent, destroy_subject_key
+from policy_service.audit_trail.recording import caller_event, refuse, require
+from policy_service.decisions.authorization import Caller, account_gate, decide_for_caller
 from policy_service.domain.accounts import Account
 from policy_service.domain.cascade import CascadeProfile
 from policy_service.domain.clock import iso, utcnow
@@ -37,8 +39,6 @@ from policy_service.domain.errors import (
     ServiceError,
     Unprocessable,
 )
-from policy_service.services.audit_trail import caller_event, refuse, require
-from policy_service.services.authorization import Caller, account_gate, decide_for_caller
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 

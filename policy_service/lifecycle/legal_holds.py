@@ -9,11 +9,11 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from policy_service.audit_trail.recording import caller_event, require
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import utcnow
 from policy_service.domain.contacts import is_valid_contact_id
 from policy_service.domain.errors import NotFound
-from policy_service.services.audit_trail import caller_event, require
-from policy_service.services.authorization import Caller
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage.tables import LegalHoldRow

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from audit import destroy_subject_key
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.accounts import Account
 from policy_service.domain.cascade import CascadeProfile
 from policy_service.domain.clock import utcnow
@@ -25,8 +26,7 @@ from policy_service.domain.contacts import (
     audit_subject,
 )
 from policy_service.domain.errors import Conflict
-from policy_service.services.authorization import Caller
-from policy_service.services.lifecycle import decide_on_contact, lifecycle_event, restore_in
+from policy_service.lifecycle.actions import decide_on_contact, lifecycle_event, restore_in
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage.unit_of_work import UnitOfWork

@@ -28,16 +28,16 @@ from sqlalchemy.orm import Session
 
 from audit import EventFilter, query_events
 from audit.keys import key_id
+from policy_service.audit_trail.recording import caller_event, require, require_visible
+from policy_service.decisions.authorization import Caller, check_in_account
 from policy_service.domain import dsr as rules
 from policy_service.domain.clock import as_utc, iso, utcnow
 from policy_service.domain.contacts import PURGED, audit_subject
 from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
-from policy_service.services.audit_trail import caller_event, require, require_visible
-from policy_service.services.authorization import Caller, check_in_account
-from policy_service.services.bulk_lifecycle import ChunkRaced, purge_chunk_rows
-from policy_service.services.lifecycle import decide_on_contact, load_account
+from policy_service.lifecycle.actions import decide_on_contact, load_account
+from policy_service.lifecycle.bulk import ChunkRaced, purge_chunk_rows
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage.tables import (

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.errors import ServiceError
-from policy_service.services.authorization import Caller
-from policy_service.services.contacts import create_contact
+from policy_service.lifecycle.contacts import create_contact
 from policy_service.state import ServiceState
 
 FIELDS = ("id", "name", "email", "phone", "tags")

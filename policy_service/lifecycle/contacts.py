@@ -8,12 +8,15 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from policy_service.audit_trail.recording import caller_event, refuse, require
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.cascade import ACTIVE, ENROLLMENTS, RELATED_KINDS, STOPPED
 from policy_service.domain.clock import utcnow
 from policy_service.domain.contacts import Contact, RelatedRecord, is_valid_contact_id
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound
-from policy_service.services.audit_trail import caller_event, refuse, require
-from policy_service.services.authorization import Caller
+from policy_service.lifecycle.actions import load_account
+from policy_service.lifecycle.deletion_rules import apply_rules_for_tags
+from policy_service.privacy.dsr import is_suppressed
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 
@@ -59,14 +62,10 @@ def create_contact(
         raise InvalidInput("invalid contact fields", errors=problems)
     if len(set(tags)) > MAX_TAGS:
         raise InvalidInput("too many tags", errors={"tags": [f"at most {MAX_TAGS}"]})
-    from policy_service.services.lifecycle import load_account
-
     load_account(state, account_id)
     with state.unit_of_work() as uow:
         if store.get_contact(uow.session, account_id, contact_id) is not None:
             raise Conflict(f"contact {contact_id} already exists in account {account_id}")
-        from policy_service.services.dsr import is_suppressed
-
         suppressed = is_suppressed(state, uow.session, account_id, email, phone)
         if suppressed and not (suppression_override or "").strip():
             raise Conflict(
@@ -111,8 +110,6 @@ def create_contact(
         state.contacts_changed(uow.session, account_id)
         uow.commit()
     if tags:
-        from policy_service.services.deletion_rules import apply_rules_for_tags
-
         apply_rules_for_tags(state, caller, account_id, contact_id, sorted(set(tags)))
         return get_contact(state, caller, account_id, contact_id)
     return contact
@@ -184,8 +181,6 @@ def add_record(
             state.contacts_changed(uow.session, account_id)
         uow.commit()
     if kind == "tags" and label is not None:
-        from policy_service.services.deletion_rules import apply_rules_for_tags
-
         apply_rules_for_tags(state, caller, account_id, contact_id, [label])
     return record
 

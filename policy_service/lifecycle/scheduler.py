@@ -38,8 +38,10 @@ from sqlalchemy import Connection, CursorResult, Table, Update, or_, select, tex
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import utcnow
-from policy_service.services.authorization import Caller
+from policy_service.lifecycle.jobs import run_job, runnable_jobs
+from policy_service.lifecycle.retention import sweep
 from policy_service.state import ServiceState
 from policy_service.storage.database import is_sqlite, is_unavailable
 from policy_service.storage.tables import JobRow, ScheduledTaskRow
@@ -71,8 +73,6 @@ class Task:
 
 
 def sweep_retention(state: ServiceState) -> dict[str, Any]:
-    from policy_service.services.retention import sweep
-
     report = sweep(state, None, actor=SCHEDULER)
     return {
         "purged": report.purged,
@@ -85,8 +85,6 @@ def sweep_retention(state: ServiceState) -> dict[str, Any]:
 def recover_jobs(state: ServiceState) -> dict[str, Any]:
     """Resume the jobs whose runner died (their lease expired); queued jobs are left to the
     job runners."""
-    from policy_service.services.jobs import run_job, runnable_jobs
-
     runnable = runnable_jobs(state)
     if not runnable:
         return {"orphaned": 0, "resumed": 0}

@@ -15,16 +15,16 @@ from typing import Any
 
 import structlog
 
+from policy_service.audit_trail.recording import caller_event, require
 from policy_service.config import Settings
-from policy_service.domain.errors import PolicyPackError, Unprocessable
-from policy_service.policy.pack import PolicyPack, load_pack
-from policy_service.services.audit_trail import caller_event, require
-from policy_service.services.authorization import Caller
-from policy_service.services.policy_tests import (
+from policy_service.decisions.authorization import Caller
+from policy_service.decisions.policy_tests import (
     CaseResult,
     PolicyTestsFailed,
     run_pack_tests,
 )
+from policy_service.domain.errors import PolicyPackError, Unprocessable
+from policy_service.policy.pack import PolicyPack, load_pack
 from policy_service.state import ServiceState
 from policy_service.storage.changes import record_change
 

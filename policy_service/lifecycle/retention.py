@@ -13,12 +13,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import select
 
+from policy_service.audit_trail.recording import caller_event, require
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.contacts import TRASHED
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
-from policy_service.services.audit_trail import caller_event, require
-from policy_service.services.authorization import Caller
-from policy_service.services.bulk_lifecycle import ChunkRaced, purge_chunk_rows
-from policy_service.services.lifecycle import decide_on_contact, profile_for
+from policy_service.lifecycle.actions import decide_on_contact, profile_for
+from policy_service.lifecycle.bulk import ChunkRaced, purge_chunk_rows
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage.tables import AccountRow, ContactRow

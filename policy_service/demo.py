@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from policy_service.accounts.tokens import issue_token, revoke_tokens
+from policy_service.audit_trail.recording import operator_event
 from policy_service.domain.accounts import Account
 from policy_service.domain.clock import utcnow
-from policy_service.services.audit_trail import operator_event
-from policy_service.services.tokens import issue_token, revoke_tokens
 from policy_service.state import ServiceState
 from policy_service.storage import accounts as account_store
 from policy_service.storage import memberships as membership_store

@@ -1,0 +1,1 @@
+"""Accounts (tenants), their members' roles, and API tokens."""

@@ -1,0 +1,1 @@
+"""Data-subject requests (GDPR/CCPA erasure and access) and the suppression list."""
