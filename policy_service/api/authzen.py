@@ -20,11 +20,12 @@ from policy_service.api.decision_schemas import (
 )
 from policy_service.api.evaluation_parser import parse_evaluation
 from policy_service.api.parsing import Blueprint, read_json_object
-from policy_service.decisions.authorization import evaluate
+from policy_service.decisions.authorization import Caller, evaluate
 from policy_service.domain.contacts import ContactFacts, is_valid_contact_id
 from policy_service.domain.decisions import Decision, DecisionRequest
 from policy_service.domain.errors import InvalidInput, ServiceError
 from policy_service.domain.identifiers import is_valid_account_id
+from policy_service.state import ServiceState
 
 blp = Blueprint("authzen", __name__, description="OpenID AuthZEN Authorization API 1.0")
 discovery = Blueprint("authzen_discovery", __name__, description="AuthZEN PDP metadata")
@@ -133,7 +134,7 @@ def _merged(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
 
 
 def _prefetch_contacts(
-    state: Any, defaults: dict[str, Any], items: list[Any]
+    state: ServiceState, defaults: dict[str, Any], items: list[Any]
 ) -> dict[tuple[str, str], ContactFacts | None]:
     """The store's facts for every contact the batch names: one query per account."""
     wanted: dict[str, set[str]] = {}
@@ -150,7 +151,7 @@ def _prefetch_contacts(
         )
         contact_id = resource.get("id")
         if is_valid_account_id(account) and is_valid_contact_id(contact_id):
-            wanted.setdefault(account, set()).add(str(contact_id))
+            wanted.setdefault(str(account), set()).add(str(contact_id))
     known: dict[tuple[str, str], ContactFacts | None] = {}
     for account, contact_ids in wanted.items():
         found = state.runtime.contact_facts(state.source, account, sorted(contact_ids))
@@ -160,10 +161,10 @@ def _prefetch_contacts(
 
 
 def _evaluate_item(
-    state: Any,
-    caller: Any,
+    state: ServiceState,
+    caller: Caller,
     defaults: dict[str, Any],
-    item: Any,
+    item: Any,  # any JSON value: a non-object item is answered with its error
     include_context: bool,
     known: dict[tuple[str, str], ContactFacts | None],
 ) -> dict[str, Any]:

@@ -49,6 +49,10 @@ class StrictParser(FlaskParser):
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": ma.RAISE}
 
     def load_json(self, req: flask.Request, schema: ma.Schema) -> Any:
+        # No body at all is an empty object: a body whose fields are all optional may be left
+        # out, and a required field left out is named in the 400 like any other.
+        if not req.get_data(cache=True).strip() and not req.content_type:
+            return {}
         return read_json_object(req)
 
     def handle_error(

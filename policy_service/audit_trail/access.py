@@ -29,8 +29,8 @@ from policy_service.audit_trail.recording import (
     require,
     require_visible,
 )
-from policy_service.decisions.authorization import Caller
-from policy_service.domain.errors import BadRequest, NotFound
+from policy_service.decisions.authorization import Caller, check_in_account
+from policy_service.domain.errors import BadRequest, InvalidInput, NotFound
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
 from policy_service.state import ServiceState
 
@@ -48,6 +48,13 @@ def _authorize(state: ServiceState, caller: Caller, action: str, account_id: str
             errors={"account_id": ["reserved for the platform chain"]},
         )
     if account_id is None:
+        if not check_in_account(state.runtime, caller, PLATFORM_DOMAIN, "audit", action).allowed:
+            # An account's officer who left the account out: say what to send, rather than
+            # that they hold no role in the platform.
+            raise InvalidInput(
+                "account_id is required: every account's log at once is for platform admins",
+                errors={"account_id": ["required for callers who are not platform admins"]},
+            )
         require(state, caller, "audit", action, account_id=None, platform=True)
         return
     require(state, caller, "audit", action, account_id=account_id)

@@ -163,10 +163,10 @@ def _bodies(values: dict[str, str]) -> dict[tuple[str, str], Any]:
         ("POST", "/v1/dsr/<dsr_id>/verify-identity"): {"method": "id card"},
         ("POST", "/v1/dsr/<dsr_id>/deny"): {"exemption_code": "legal_claims", "text": "x"},
         ("POST", "/v1/dsr/<dsr_id>/extend"): {"reason": "complex"},
-        ("POST", "/v1/audit/verify"): {},
+        ("POST", "/v1/audit/verify"): {"account_id": "b"},
         ("POST", "/v1/policy/reload"): {},
         ("POST", "/v1/retention/sweep"): {},
-        ("POST", "/v1/audit/checkpoints"): {},
+        ("POST", "/v1/audit/checkpoints"): {"account_id": "b"},
     }  # fmt: skip
 
 
