@@ -2,6 +2,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
 
 .PHONY: install run test test-fast lint bench-decisions bench-audit
 
@@ -13,9 +15,10 @@ $(BIN)/policy-service: pyproject.toml
 
 install: $(BIN)/policy-service
 
-## Serve the API on the embedded SQLite database, with a demo account and printed tokens.
+## Serve the API on the embedded SQLite database, with the demo accounts and their tokens
+## (`make run PORT=8080 HOST=0.0.0.0` to choose where).
 run: install
-	$(BIN)/policy-service serve --demo
+	$(BIN)/policy-service serve --demo --host $(HOST) --port $(PORT)
 
 ## Lint, type-check, then run every test (unit, integration on SQLite and PostgreSQL, end to end).
 test: install lint
@@ -23,7 +26,7 @@ test: install lint
 
 ## The inner loop: SQLite only, no server processes, no PostgreSQL (CI runs `make test`).
 test-fast: install
-	$(BIN)/pytest -q -m "not postgres and not e2e and not slow"
+	$(BIN)/pytest -q -n 2 -m "not postgres and not e2e and not slow"
 
 lint: install
 	$(BIN)/ruff check .

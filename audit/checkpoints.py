@@ -10,17 +10,27 @@ from __future__ import annotations
 
 import base64
 from datetime import UTC, datetime
+from typing import Any, Final
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, func, select
 from sqlalchemy.engine import RowMapping
 from sqlalchemy.orm import Session
 
-from audit.canonical import checkpoint_message, format_timestamp
+from audit.canonical import FORMAT_VERSION, checkpoint_message, encode, format_timestamp
 from audit.keys import key_id
+from audit.note import NoteError, checkpoint_text, open_note, parse_checkpoint, sign_note
 from audit.records import Checkpoint
-from audit.tables import audit_checkpoints
+from audit.tables import audit_chain_heads, audit_checkpoints
+
+#: The signed-note key name, and the prefix of every chain's checkpoint origin line.
+NOTE_KEY_NAME: Final = "policy-service/audit"
+
+
+def origin_for(chain: str) -> str:
+    """A chain's tlog-checkpoint origin: unique per log (chain names hold no newline)."""
+    return f"{NOTE_KEY_NAME}/{chain}"
 
 
 def sign_checkpoint(
@@ -29,10 +39,16 @@ def sign_checkpoint(
     seq: int,
     head_hash: str,
     now: datetime | None = None,
+    root_hash: bytes | None = None,
 ) -> Checkpoint:
     created_at = now or datetime.now(UTC)
     kid = key_id(private_key.public_key())
     message = checkpoint_message(chain, seq, head_hash, format_timestamp(created_at), kid)
+    note = None
+    if root_hash is not None:
+        note = sign_note(
+            checkpoint_text(origin_for(chain), seq, root_hash), NOTE_KEY_NAME, private_key
+        )
     return Checkpoint(
         chain=chain,
         seq=seq,
@@ -40,6 +56,23 @@ def sign_checkpoint(
         created_at=created_at,
         key_id=kid,
         signature=base64.b64encode(private_key.sign(message)).decode("ascii"),
+        root_hash=None if root_hash is None else root_hash.hex(),
+        note=note,
+    )
+
+
+def note_is_valid(
+    public_key: Ed25519PublicKey, chain: str, seq: int, root_hash: str, note: str
+) -> bool:
+    """The note is signed by the audit key and states exactly (origin, seq, root)."""
+    try:
+        body = parse_checkpoint(open_note(note, NOTE_KEY_NAME, public_key))
+    except NoteError:
+        return False
+    return (body.origin, body.tree_size, body.root_hash.hex()) == (
+        origin_for(chain),
+        seq,
+        root_hash,
     )
 
 
@@ -60,6 +93,35 @@ def signature_is_valid(
     return True
 
 
+# The export's closing checkpoint: the fields of its end line that the signature covers.
+SEAL_FIELDS = ("chains", "complete", "events", "exported_at", "heads", "key_id")
+
+
+def seal_message(fields: dict[str, Any]) -> bytes:
+    """The bytes an export's end-line signature covers: the end line's SEAL_FIELDS plus
+    ``"type": "audit.export-end"`` and ``"v": 1``, canonical JSON."""
+    body = {name: fields.get(name) for name in SEAL_FIELDS}
+    return encode({**body, "type": "audit.export-end", "v": FORMAT_VERSION})
+
+
+def sign_seal(private_key: Ed25519PrivateKey, fields: dict[str, Any]) -> dict[str, Any]:
+    """``fields`` (an export's end line) with ``key_id`` and ``signature`` added."""
+    sealed = {**fields, "key_id": key_id(private_key.public_key())}
+    signature = private_key.sign(seal_message(sealed))
+    return {**sealed, "signature": base64.b64encode(signature).decode("ascii")}
+
+
+def seal_is_valid(public_key: Ed25519PublicKey, fields: dict[str, Any]) -> bool:
+    signature = fields.get("signature")
+    if not isinstance(signature, str):
+        return False
+    try:
+        public_key.verify(base64.b64decode(signature, validate=True), seal_message(fields))
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
 def checkpoint_row(checkpoint: Checkpoint) -> dict[str, object]:
     return {
         "chain": checkpoint.chain,
@@ -68,6 +130,8 @@ def checkpoint_row(checkpoint: Checkpoint) -> dict[str, object]:
         "created_at": checkpoint.created_at,
         "key_id": checkpoint.key_id,
         "signature": checkpoint.signature,
+        "root_hash": checkpoint.root_hash,
+        "note": checkpoint.note,
     }
 
 
@@ -82,6 +146,8 @@ def checkpoint_from_row(row: RowMapping) -> Checkpoint:
         created_at=created_at,
         key_id=row["key_id"],
         signature=row["signature"],
+        root_hash=row["root_hash"],
+        note=row["note"],
     )
 
 
@@ -93,3 +159,28 @@ def list_checkpoints(session: Session | Connection, chain: str) -> list[Checkpoi
         .order_by(audit_checkpoints.c.seq)
     ).mappings()
     return [checkpoint_from_row(row) for row in rows]
+
+
+def chains_due(session: Session | Connection, older_than: datetime | None = None) -> list[str]:
+    """Chains whose head is not covered by a checkpoint (what the periodic checkpoint signs,
+    one chain per transaction, with ``AuditWriter.checkpoint``); with ``older_than``, only
+    those whose newest checkpoint was signed before then, or that have none."""
+    cps, heads = audit_checkpoints, audit_chain_heads
+    latest = (
+        select(
+            cps.c.chain,
+            func.max(cps.c.seq).label("seq"),
+            func.max(cps.c.created_at).label("at"),
+        )
+        .group_by(cps.c.chain)
+        .subquery()
+    )
+    statement = (
+        select(heads.c.chain)
+        .select_from(heads.outerjoin(latest, latest.c.chain == heads.c.chain))
+        .where(heads.c.seq > 0, latest.c.seq.is_(None) | (latest.c.seq < heads.c.seq))
+        .order_by(heads.c.chain)
+    )
+    if older_than is not None:
+        statement = statement.where(latest.c.at.is_(None) | (latest.c.at < older_than))
+    return list(session.execute(statement).scalars())

@@ -28,10 +28,12 @@ from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, Final, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import ColumnElement, Connection, func, select
 from sqlalchemy.orm import Session
 
 from audit import canonical
+from audit.checkpoints import sign_seal
 from audit.crypto import data_keys_for_reading, decrypt_fields
 from audit.query import EventFilter, conditions
 from audit.records import ERASED
@@ -77,11 +79,14 @@ def export_events(
     format: Literal["ndjson", "csv"] = "ndjson",
     *,
     key_encryption_key: bytes | None = None,
+    signing_key: Ed25519PrivateKey | None = None,
 ) -> Iterator[str]:
     """Text chunks of the export (whole lines each). ``key_encryption_key`` is used by the
-    CSV format only: NDJSON exports never carry plaintext personal data."""
+    CSV format only: NDJSON exports never carry plaintext personal data. ``signing_key``
+    signs the NDJSON end line, the export's closing checkpoint (each chain's last exported
+    event, the counts): without it the export has an unsigned tail and does not verify."""
     if format == "ndjson":
-        return _ndjson(session, filters)
+        return _ndjson(session, filters, signing_key)
     if format == "csv":
         return _csv(session, filters, key_encryption_key)
     raise ValueError(f"unknown export format {format!r}")
@@ -123,8 +128,11 @@ def _event_rows(
         after = rows[-1].seq
 
 
-def _ndjson(session: Session | Connection, filters: EventFilter) -> Iterator[str]:
+def _ndjson(
+    session: Session | Connection, filters: EventFilter, signing_key: Ed25519PrivateKey | None
+) -> Iterator[str]:
     complete = filters.selects_whole_chains()
+    exported_at = canonical.format_timestamp(datetime.now(UTC))
     # Whole segments take every event of the range; a selection keeps its conditions.
     where = [] if complete else conditions(filters)
     filter_fields = {k: _jsonable(v) for k, v in asdict(filters).items() if v not in (None, False)}
@@ -133,13 +141,15 @@ def _ndjson(session: Session | Connection, filters: EventFilter) -> Iterator[str
             "type": "header",
             "format": "audit-export",
             "version": canonical.FORMAT_VERSION,
-            "exported_at": canonical.format_timestamp(datetime.now(UTC)),
+            "exported_at": exported_at,
             "filter": filter_fields,
             "complete": complete,
             "hash": "sha256 over the record's canonical bytes (see audit/README.md)",
             "signature": "Ed25519 over the checkpoint's canonical bytes",
+            "end": "signed: each chain's last exported event and the counts",
         }
     )
+    heads: list[dict[str, Any]] = []
     columns = [audit_events.c[name] for name in RECORD_COLUMNS]
     events = checkpoints = 0
     chains = _chains(session, filters)
@@ -171,13 +181,21 @@ def _ndjson(session: Session | Connection, filters: EventFilter) -> Iterator[str
                         "created_at": canonical.format_timestamp(row["created_at"]),
                         "key_id": row["key_id"],
                         "signature": row["signature"],
+                        **(
+                            {"root_hash": row["root_hash"], "note": row["note"]}
+                            if row["root_hash"] is not None
+                            else {}
+                        ),
                     }
                 )
             )
         if lines:
             yield "".join(lines)
         chunk: list[str] = []
+        count, last_hash, last_seq = 0, "", 0
         for row in _event_rows(session, chain, first, last, where, columns):
+            count += 1
+            last_hash, last_seq = row.hash, row.seq
             record = record_bytes(row).decode("utf-8")
             chunk.append(f'{{"type":"event","hash":"{row.hash}","record":{record}}}\n')
             if len(chunk) >= BATCH:
@@ -187,9 +205,25 @@ def _ndjson(session: Session | Connection, filters: EventFilter) -> Iterator[str
         if chunk:
             events += len(chunk)
             yield "".join(chunk)
-    yield _line(
-        {"type": "end", "chains": len(chains), "events": events, "checkpoints": checkpoints}
-    )
+        heads.append(
+            {
+                "chain": chain,
+                "first_seq": first,
+                "seq": last_seq,
+                "hash": last_hash,
+                "events": count,
+            }
+        )
+    end: dict[str, Any] = {
+        "type": "end",
+        "chains": len(chains),
+        "events": events,
+        "checkpoints": checkpoints,
+        "complete": complete,
+        "exported_at": exported_at,
+        "heads": heads,
+    }
+    yield _line(sign_seal(signing_key, end) if signing_key is not None else end)
 
 
 def _csv(session: Session | Connection, filters: EventFilter, kek: bytes | None) -> Iterator[str]:

@@ -111,7 +111,9 @@ class StoredEvent:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Checkpoint:
-    """A signed statement "chain ``chain`` had head ``hash`` at ``seq``"."""
+    """A signed statement "chain ``chain`` had head ``hash`` at ``seq``", and (since
+    migration 0007) a C2SP ``tlog-checkpoint`` signed note over the RFC 9162 Merkle tree of
+    events ``1..seq``: ``tree_size == seq``, ``root_hash`` (hex) and the full ``note``."""
 
     chain: str
     seq: int
@@ -119,3 +121,13 @@ class Checkpoint:
     created_at: datetime
     key_id: str
     signature: str
+    root_hash: str | None = None
+    note: str | None = None
+
+    @property
+    def tree_size(self) -> int:
+        return self.seq
+
+    @property
+    def signed_at(self) -> datetime:
+        return self.created_at

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Connection,
     DateTime,
     Index,
+    Integer,
     LargeBinary,
     MetaData,
     PrimaryKeyConstraint,
@@ -113,7 +114,24 @@ audit_checkpoints = Table(
     Column("created_at", TS, nullable=False),
     Column("key_id", String(NAME), nullable=False),
     Column("signature", String(128), nullable=False),
+    # The RFC 9162 Merkle root over events 1..seq (hex) and the C2SP signed note that signs
+    # it; NULL on checkpoints signed before migration 0007.
+    Column("root_hash", String(64)),
+    Column("note", Text),
     PrimaryKeyConstraint("chain", "seq", name="pk_audit_checkpoints"),
+)
+
+# The perfect subtree hashes of each chain's Merkle tree (level 0: leaf hashes), filled in
+# up to each checkpoint when it is signed: what makes a proof a handful of lookups.
+# Append-only, like the events.
+audit_merkle_nodes = Table(
+    "audit_merkle_nodes",
+    metadata,
+    Column("chain", String(ID), nullable=False),
+    Column("level", Integer, nullable=False),
+    Column("idx", BigInteger, nullable=False),
+    Column("hash", String(64), nullable=False),
+    PrimaryKeyConstraint("chain", "level", "idx", name="pk_audit_merkle_nodes"),
 )
 
 audit_subject_keys = Table(

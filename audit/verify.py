@@ -14,14 +14,15 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import IO, Any, Final
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, func, select, union
 from sqlalchemy.orm import Session
 
-from audit import canonical
-from audit.checkpoints import signature_is_valid
+from audit import canonical, merkle
+from audit.checkpoints import note_is_valid, seal_is_valid, signature_is_valid
 from audit.keys import PublicKeyLike, load_public_key
 from audit.records import GENESIS_HASH
 from audit.rows import RECORD_COLUMNS, record_bytes
@@ -44,7 +45,9 @@ class VerificationReport:
     """``ok`` is true when nothing is wrong. ``first_bad_*`` name the lowest bad sequence
     number of the first chain with a problem. ``gaps`` are (chain, first, last) missing
     sequence numbers. ``unanchored_events`` are events after their chain's last valid
-    checkpoint: intact as far as the hash chain shows, but not covered by a signature.
+    checkpoint: intact as far as the hash chain shows, but not covered by a signature;
+    ``oldest_unanchored_at`` / ``_seconds`` say when the oldest of them was recorded (from
+    the database only: an export's tail is covered by its signed end line).
     ``complete`` is false for an export of a filtered selection, where gaps are expected
     and so neither removal nor truncation can be detected."""
 
@@ -58,6 +61,8 @@ class VerificationReport:
     reason: str | None = None
     gaps: list[tuple[str, int, int]] = field(default_factory=list)
     unanchored_events: int = 0
+    oldest_unanchored_at: datetime | None = None
+    oldest_unanchored_seconds: float | None = None
     complete: bool = True
     problems: list[Problem] = field(default_factory=list)
 
@@ -92,6 +97,8 @@ class ChainCheck:
         "last_seq",
         "matched",
         "report",
+        "roots",
+        "stack",
     )
 
     def __init__(self, report: VerificationReport, chain: str, *, complete: bool = True) -> None:
@@ -106,6 +113,10 @@ class ChainCheck:
         self.expected: int | None = None
         self.last_seq = 0
         self.last_hash = GENESIS_HASH
+        # Merkle roots of checkpoints (seq -> hex), checked against the compact range of
+        # the events seen so far (from seq 1 only: a segment has no tree of its own).
+        self.roots: dict[int, str] = {}
+        self.stack: list[tuple[int, bytes]] | None = None
         report.chains_checked += 1
 
     def problem(self, seq: int | None, reason: str, detail: str) -> None:
@@ -119,11 +130,18 @@ class ChainCheck:
         created_at: str,
         key_id: str,
         signature: str,
+        root_hash: str | None = None,
+        note: str | None = None,
     ) -> None:
         self.report.checkpoints_total += 1
         if not signature_is_valid(key, self.chain, seq, head_hash, created_at, key_id, signature):
             self.problem(seq, "checkpoint_signature_invalid", f"checkpoint at seq {seq}")
             return
+        if root_hash is not None or note is not None:
+            if not note_is_valid(key, self.chain, seq, str(root_hash), str(note)):
+                self.problem(seq, "checkpoint_signature_invalid", f"signed note at seq {seq}")
+                return
+            self.roots[seq] = str(root_hash)
         if self.expected is not None and seq < self.expected:
             # Its event has gone by: its hash was not kept, so it cannot be matched now.
             self.problem(seq, "checkpoint_out_of_order", "checkpoint listed after its events")
@@ -138,6 +156,8 @@ class ChainCheck:
         expected = self.expected
         if expected is None:
             self.first_seq = seq
+            if seq == 1 and self.roots:
+                self.stack = []
             if seq == 1 and prev_hash != GENESIS_HASH:
                 self.problem(seq, "chain_broken", "the first event does not start from genesis")
         elif seq == expected:
@@ -150,6 +170,21 @@ class ChainCheck:
         else:
             self.problem(seq, "out_of_order", f"seq {seq} after seq {expected - 1}")
             return
+        stack = self.stack
+        if stack is not None:
+            if expected is not None and seq != expected:
+                self.stack = stack = None  # a gap or disorder, already reported
+            else:
+                level, digest = 0, merkle.leaf_hash(bytes.fromhex(stored_hash))
+                while stack and stack[-1][0] == level:
+                    digest = merkle.node_hash(stack.pop()[1], digest)
+                    level += 1
+                stack.append((level, digest))
+                root = self.roots.get(seq)
+                if root is not None and merkle.compact_root(stack).hex() != root:
+                    self.problem(
+                        seq, "checkpoint_mismatch", f"the Merkle root at seq {seq} differs"
+                    )
         anchor = self.checkpoints.get(seq)
         if anchor is not None:
             if anchor == stored_hash and computed_hash == stored_hash:
@@ -187,9 +222,20 @@ class ChainCheck:
 
 
 def verify_database(
-    session: Session | Connection, public_key: PublicKeyLike, chain: str | None = None
+    session: Session | Connection,
+    public_key: PublicKeyLike,
+    chain: str | None = None,
+    *,
+    max_unanchored_seconds: float | None = None,
+    now: datetime | None = None,
 ) -> VerificationReport:
-    """Verify one chain, or every chain, as stored. Streams in keyset batches."""
+    """Verify one chain, or every chain, as stored. Streams in keyset batches.
+
+    With ``max_unanchored_seconds`` (the service passes twice its checkpoint interval) a
+    chain fails with ``unsigned_tail`` when its oldest event after the last valid checkpoint
+    was recorded longer ago than that: checkpoints are signed on a schedule, so an old
+    unsigned tail means the schedule stopped or checkpoints were removed."""
+    moment = now or datetime.now(UTC)
     key = load_public_key(public_key)
     report = VerificationReport()
     if chain is not None:
@@ -208,7 +254,15 @@ def verify_database(
         check = ChainCheck(report, name)
         cps = audit_checkpoints
         for row in session.execute(
-            select(cps.c.seq, cps.c.hash, cps.c.created_at, cps.c.key_id, cps.c.signature)
+            select(
+                cps.c.seq,
+                cps.c.hash,
+                cps.c.created_at,
+                cps.c.key_id,
+                cps.c.signature,
+                cps.c.root_hash,
+                cps.c.note,
+            )
             .where(cps.c.chain == name)
             .order_by(cps.c.seq)
         ):
@@ -231,7 +285,41 @@ def verify_database(
                 break
             last = rows[-1][seq_at]
         check.finish(head, "chain head")
+        if check.last_seq > check.anchored:
+            _unanchored_age(session, report, check, moment, max_unanchored_seconds)
     return report.finish()
+
+
+def _unanchored_age(
+    session: Session | Connection,
+    report: VerificationReport,
+    check: ChainCheck,
+    now: datetime,
+    limit: float | None,
+) -> None:
+    first = check.anchored + 1
+    recorded = session.execute(
+        select(audit_events.c.recorded_at)
+        .where(audit_events.c.chain == check.chain, audit_events.c.seq >= first)
+        .order_by(audit_events.c.seq)
+        .limit(1)
+    ).scalar()
+    if recorded is None:
+        return
+    if recorded.tzinfo is None:  # SQLite hands back naive UTC
+        recorded = recorded.replace(tzinfo=UTC)
+    age = max(0.0, (now - recorded).total_seconds())
+    if report.oldest_unanchored_seconds is None or age > report.oldest_unanchored_seconds:
+        report.oldest_unanchored_seconds = age
+        report.oldest_unanchored_at = recorded
+    if limit is not None and age > limit:
+        count = check.last_seq - check.anchored
+        check.problem(
+            first,
+            "unsigned_tail",
+            f"{count} events after the last checkpoint (seq {check.anchored}), the oldest "
+            f"recorded {age:.0f} s ago; checkpoints are due every {limit / 2:.0f} s",
+        )
 
 
 def count_events(session: Session | Connection) -> int:
@@ -263,6 +351,7 @@ def _verify_lines(lines: Iterator[bytes] | IO[bytes], key: Ed25519PublicKey) -> 
     report = VerificationReport()
     sha256 = hashlib.sha256
     check: ChainCheck | None = None
+    seen: list[ChainCheck] = []
     claimed_last = 0
     chain_token = b""
     ended: dict[str, Any] | None = None
@@ -305,6 +394,7 @@ def _verify_lines(lines: Iterator[bytes] | IO[bytes], key: Ed25519PublicKey) -> 
             if check is not None:
                 check.finish(claimed_last, "export's chain line")
             check = ChainCheck(report, str(item["chain"]), complete=bool(item.get("complete")))
+            seen.append(check)
             claimed_last = int(item.get("last_seq") or 0)
             chain_token = b',"chain":' + canonical.encode_value(check.chain).encode() + b","
         elif kind == "checkpoint" and check is not None:
@@ -318,6 +408,8 @@ def _verify_lines(lines: Iterator[bytes] | IO[bytes], key: Ed25519PublicKey) -> 
                 str(item["created_at"]),
                 str(item["key_id"]),
                 str(item["signature"]),
+                item.get("root_hash"),
+                item.get("note"),
             )
         elif kind == "event" and check is not None:
             _slow_event(check, item, number)
@@ -340,7 +432,81 @@ def _verify_lines(lines: Iterator[bytes] | IO[bytes], key: Ed25519PublicKey) -> 
                 f"the end line counts {ended.get('events')} events, found {report.events_checked}",
             )
         )
+    if ended is not None:
+        _check_seal(report, ended, seen, key)
     return report.finish()
+
+
+def _check_seal(
+    report: VerificationReport, end: dict[str, Any], seen: list[ChainCheck], key: Ed25519PublicKey
+) -> None:
+    """The end line is the export's closing checkpoint, signed at export time: it must be
+    signed, and its per-chain heads must be exactly the last events found (no unsigned tail,
+    nothing dropped at the end, no count fixed up)."""
+    if "signature" not in end:
+        report.add(
+            Problem(
+                "", None, "unsigned_tail", "the export's end line is not signed: an unsigned tail"
+            )
+        )
+        return
+    report.checkpoints_total += 1
+    if not seal_is_valid(key, end):
+        # Then nothing signs the export's tail: say so per chain (where nothing worse was
+        # found), then that the signature is bad.
+        reported = {problem.chain for problem in report.problems}
+        for check in seen:
+            if check.last_seq > check.anchored and check.chain not in reported:
+                check.problem(
+                    check.anchored + 1,
+                    "unsigned_tail",
+                    f"no valid signature covers the events after seq {check.anchored}",
+                )
+        report.add(
+            Problem("", None, "checkpoint_signature_invalid", "the export's end line signature")
+        )
+        return
+    report.checkpoints_valid += 1
+    if bool(end.get("complete")) != report.complete:
+        report.add(Problem("", None, "malformed", "the header and the signed end disagree"))
+    heads = end.get("heads")
+    if not isinstance(heads, list) or not all(isinstance(h, dict) for h in heads):
+        report.add(Problem("", None, "malformed", "the end line has no heads"))
+        return
+    signed = {str(head.get("chain")): head for head in heads}
+    for check in seen:
+        head = signed.pop(check.chain, None)
+        if head is None:
+            check.problem(
+                check.first_seq,
+                "unsigned_tail",
+                "the signed end does not name it: an unsigned tail",
+            )
+            continue
+        last = head.get("seq")
+        if not isinstance(last, int) or last > check.last_seq:
+            check.problem(
+                check.last_seq + 1,
+                "truncated",
+                f"the signed end says seq {last} but the events end at {check.last_seq}",
+            )
+        elif last < check.last_seq:
+            check.problem(
+                last + 1, "unsigned_tail", f"events after seq {last} are an unsigned tail"
+            )
+        elif head.get("hash") != check.last_hash:
+            check.problem(last, "checkpoint_mismatch", "the signed end's head hash differs")
+        elif head.get("events") != check.events or head.get("first_seq") != check.first_seq:
+            check.problem(
+                check.first_seq,
+                "truncated",
+                f"the signed end counts {head.get('events')} events, found {check.events}",
+            )
+        else:
+            # Everything up to the end is anchored by the export-time signature.
+            report.unanchored_events -= max(0, check.last_seq - check.anchored)
+    for chain in signed:
+        report.add(Problem(chain, None, "truncated", "a chain in the signed end is missing"))
 
 
 def _fast_fields(record: bytes, chain_token: bytes) -> tuple[int, str] | None:

@@ -29,7 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from audit import canonical
+from audit import canonical, tree
 from audit.checkpoints import checkpoint_from_row, checkpoint_row, sign_checkpoint
 from audit.crypto import check_kek, data_keys_for_writing, encrypt_fields
 from audit.ids import new_event_id
@@ -164,10 +164,24 @@ class AuditWriter:
                     if item.row["seq"] % every == 0
                 )
         if due and self.signing_key is not None:
+            # Still under each chain's lock: extend its Merkle tree, then sign.
             session.execute(
                 insert(audit_checkpoints),
                 [
-                    checkpoint_row(sign_checkpoint(self.signing_key, chain, seq, digest, now))
+                    checkpoint_row(
+                        sign_checkpoint(
+                            self.signing_key,
+                            chain,
+                            seq,
+                            digest,
+                            now,
+                            root_hash=(
+                                tree.extend(session, chain, seq)
+                                if tree.behind(session, chain, seq) <= tree.INLINE_LIMIT
+                                else None  # far behind: catch_up builds it, off the request
+                            ),
+                        )
+                    )
                     for chain, seq, digest in due
                 ],
             )
@@ -226,7 +240,8 @@ class AuditWriter:
         )
         if existing is not None:
             return checkpoint_from_row(existing)
-        checkpoint = sign_checkpoint(self.signing_key, chain, seq, head_hash)
+        root = tree.extend(session, chain, seq)
+        checkpoint = sign_checkpoint(self.signing_key, chain, seq, head_hash, root_hash=root)
         session.execute(insert(cps), [checkpoint_row(checkpoint)])
         return checkpoint
 

@@ -1,4 +1,19 @@
-"""Lifecycle benchmark (issue 4), on PostgreSQL.
+"""Lifecycle benchmark (issues 4 and 14), on PostgreSQL.
+
+Single actions (issue 14), in accounts under the cascade-on-delete profile whose contacts have
+3 related records each (notes: destroyed; tags: kept; commission records: anonymized on purge):
+
+S1. Statements per single delete, restore and purge through the service (counted with
+    SQLAlchemy's ``before_cursor_execute``; the worker's change-log poll is counted apart).
+S2. Server time of each, p50 and p99: the request through the Flask app in process (routing,
+    authentication, the decision, the SQL, the audit append, the JSON answer), next to a
+    plain-SQL script making the same row changes in one transaction per contact.
+S3. Throughput of deletes from 1 client, and from 8 clients in 8 accounts at once: each
+    client a process with its own app (as a gunicorn worker would be), with the CPU time it
+    spent per action. On 2 cores shared by the clients and PostgreSQL these figures are
+    noisy: each is the median of ``--rounds`` runs.
+
+Bulk (issue 4):
 
 1. Bulk delete of N contacts (default 100,000) with 10 related records each, under the
    cascade-on-delete profile, through the service's job runner: every contact decided on by
@@ -9,7 +24,7 @@
    contact (with dummy hashes: no decisions, no hashing, no encryption).
 3. The retention sweep over the N trashed contacts once their window has passed.
 
-    .venv/bin/python bench/bench_lifecycle.py [--contacts 100000]
+    .venv/bin/python bench/bench_lifecycle.py [--contacts 100000] [--singles 300]
 
 Prints a table and one JSON document (last line).
 """
@@ -19,6 +34,8 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import multiprocessing
+import statistics
 import sys
 import tempfile
 import time
@@ -217,13 +234,385 @@ def plain_sql_bulk_delete(url: str, contacts: int, chunk: int) -> dict[str, Any]
     return {"seconds": round(elapsed, 2), "contacts_per_s": round(contacts / elapsed)}
 
 
+# -- single actions (issue 14) ------------------------------------------------------------------
+
+SINGLE_KINDS = ("notes", "tags", "commission_records")
+SINGLE_ACCOUNTS = [f"acct{n}" for n in range(8)]
+RECORD_JSON = {
+    "notes": '{"text":"about this person"}',
+    "tags": '{"name":"vip"}',
+    "commission_records": '{"amount":"120.00","currency":"EUR","date":"2026-10-01",'
+    '"product":"plan-a","agent_note":"met them at the fair"}',
+}
+
+
+def _service(url: str, workdir: Path) -> Any:
+    from policy_service import create_app
+    from tests.conftest import Service, settings_for_tests
+
+    settings = settings_for_tests(
+        # inline: no background job runner and no scheduler thread competing for the CPU
+        url,
+        workdir,
+        job_runner="inline",
+        audit_encryption_key=workdir / "kek.bin",
+    )
+    app = create_app(settings)
+    return Service(app, app.test_client())
+
+
+def load_singles(url: str, workdir: Path, per_account: int) -> dict[str, str]:
+    """Eight accounts, an admin each (their tokens returned), and their contacts with 3
+    related records each and an audit data key each, as contacts created through the API
+    have."""
+    from audit.crypto import data_keys_for_writing
+    from policy_service.domain.contacts import audit_subject
+
+    service = _service(url, workdir)
+    tokens = {}
+    for account in SINGLE_ACCOUNTS:
+        service.account(account, cascade_profile="cascade-on-delete", purge_enabled=True)
+        tokens[account] = service.caller(f"admin-{account}", roles={account: ["admin"]})
+    now = datetime.now(UTC)
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn) as connection, connection.cursor() as cursor:
+        with cursor.copy(
+            "COPY contacts (account_id, id, name, email, phone, state, version, created_at,"
+            " updated_at) FROM STDIN"
+        ) as copy:
+            for account in SINGLE_ACCOUNTS:
+                for n in range(per_account):
+                    copy.write_row(
+                        (account, f"s{n:06d}", f"Person {n}", f"p{n}@example.com",
+                         "+1 555 0100", "active", 1, now, now)
+                    )  # fmt: skip
+        with cursor.copy(
+            "COPY related_records (id, account_id, contact_id, origin_contact_id, kind, label,"
+            " data, state, created_at, updated_at) FROM STDIN"
+        ) as copy:
+            for account in SINGLE_ACCOUNTS:
+                for n in range(per_account):
+                    contact = f"s{n:06d}"
+                    for k, kind in enumerate(SINGLE_KINDS):
+                        label = "vip" if kind == "tags" else None
+                        copy.write_row(
+                            (f"{account}-r{n:06d}{k}", account, contact, contact, kind, label,
+                             RECORD_JSON[kind], "active", now, now)
+                        )  # fmt: skip
+        connection.commit()
+        cursor.execute("ANALYZE")
+    state = service.state
+    with state.unit_of_work() as uow:
+        subjects = [
+            audit_subject(account, f"s{n:06d}")
+            for account in SINGLE_ACCOUNTS
+            for n in range(per_account)
+        ]
+        data_keys_for_writing(uow.session, state.audit.key_encryption_key, subjects)
+        uow.commit()
+    state.engine.dispose()
+    return tokens
+
+
+def _percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
+
+
+def _timing(values: list[float]) -> dict[str, float]:
+    return {
+        "p50_ms": round(statistics.median(values) * 1000, 2),
+        "p99_ms": round(_percentile(values, 0.99) * 1000, 2),
+    }
+
+
+def service_singles(
+    url: str, workdir: Path, tokens: dict[str, str], account: str, contacts: list[str]
+) -> dict[str, Any]:
+    """Delete, restore, delete again (not timed) and purge each contact, one request each."""
+    from sqlalchemy import event
+
+    service = _service(url, workdir)
+    engine = service.state.engine
+    counter = {"n": 0}
+
+    def count(*_: Any) -> None:
+        counter["n"] += 1
+
+    event.listen(engine, "before_cursor_execute", count)
+    headers = {"Authorization": f"Bearer {tokens[account]}"}
+    base = f"/v1/accounts/{account}/contacts"
+    bodies = {
+        "delete": {"reason_code": "duplicate"},
+        "restore": None,
+        "purge": {"confirm": "PURGE"},
+    }
+    times: dict[str, list[float]] = {"delete": [], "restore": [], "purge": []}
+    statements: dict[str, list[int]] = {"delete": [], "restore": [], "purge": []}
+    polls = service.state.runtime
+    for contact in contacts:
+        for action in ("delete", "restore", "delete", "purge"):
+            synced = polls._last_sync_check
+            before = counter["n"]
+            started = time.perf_counter()
+            response = service.client.post(
+                f"{base}/{contact}/{action}", json=bodies[action], headers=headers
+            )
+            elapsed = time.perf_counter() - started
+            assert response.status_code == 200, response.get_json()
+            if polls._last_sync_check == synced:  # no change-log poll in this request
+                statements[action].append(counter["n"] - before)
+            times[action].append(elapsed)
+    times["delete"] = times["delete"][::2]  # the first delete of each contact
+    statements["delete"] = statements["delete"][::2] or statements["delete"]
+    event.remove(engine, "before_cursor_execute", count)
+    engine.dispose()
+    return {
+        action: {
+            **_timing(times[action]),
+            "statements": int(statistics.median(statements[action])),
+        }
+        for action in ("delete", "restore", "purge")
+    }
+
+
+_PLAIN_DELETE = [
+    "UPDATE contacts SET state='trashed', deleted_at=%(now)s, deleted_by='plain',"
+    " delete_operation_id=%(op)s, delete_reason='duplicate', version=version+1,"
+    " updated_at=%(now)s WHERE account_id=%(a)s AND id=%(c)s RETURNING *",
+    "UPDATE related_records SET state='destroyed', data='{}', label=NULL, operation_id=%(op)s,"
+    " updated_at=%(now)s WHERE account_id=%(a)s AND contact_id=%(c)s AND kind='notes'"
+    " AND state IN ('active','trashed','stopped','retained')",
+    "UPDATE related_records SET state='trashed', operation_id=%(op)s, updated_at=%(now)s"
+    " WHERE account_id=%(a)s AND contact_id=%(c)s AND kind IN ('tags','commission_records')"
+    " AND state='active'",
+]
+_PLAIN_RESTORE = [
+    "UPDATE contacts SET state='active', deleted_at=NULL, deleted_by=NULL,"
+    " delete_operation_id=NULL, delete_reason=NULL, version=version+1, updated_at=%(now)s"
+    " WHERE account_id=%(a)s AND id=%(c)s RETURNING *",
+    "UPDATE related_records SET state='active', contact_id=%(c)s, operation_id=NULL,"
+    " updated_at=%(now)s WHERE account_id=%(a)s AND origin_contact_id=%(c)s"
+    " AND operation_id=%(op)s AND state='trashed'",
+]
+_PLAIN_PURGE = [
+    "UPDATE contacts SET state='purged', name=NULL, email=NULL, phone=NULL,"
+    " phone_normalized=NULL, purged_at=%(now)s, version=version+1, updated_at=%(now)s"
+    " WHERE account_id=%(a)s AND id=%(c)s RETURNING *",
+    "UPDATE related_records SET state='destroyed', data='{}', label=NULL, operation_id=%(op)s,"
+    " updated_at=%(now)s WHERE account_id=%(a)s AND contact_id=%(c)s"
+    " AND kind IN ('notes','tags') AND state IN ('active','trashed','stopped','retained')",
+    "UPDATE related_records SET state='anonymized', contact_id=NULL, label=NULL,"
+    ' data=\'{"amount":"120.00"}\', operation_id=%(op)s, updated_at=%(now)s'
+    " WHERE account_id=%(a)s AND contact_id=%(c)s AND kind='commission_records'"
+    " AND state IN ('active','trashed','stopped','retained')",
+    "UPDATE audit_subject_keys SET wrapped_key=NULL, destroyed_at=%(now)s"
+    " WHERE subject_id=%(subject)s",
+]
+# Each action also appends its audit row (the chain head moved) and its change record.
+_PLAIN_COMMON = [
+    "UPDATE audit_chain_heads SET seq=seq+1 WHERE chain='plain'",
+    "INSERT INTO audit_events (event_id, chain, seq, occurred_at, recorded_at, account_id,"
+    " actor_type, actor_id, actor_roles, action, target_type, target_id, outcome, details,"
+    " prev_hash, hash) SELECT %(event)s, 'plain', seq, %(now)s, %(now)s, %(a)s, 'user',"
+    " 'plain', '[\"admin\"]', 'contact.delete', 'contact', %(c)s, 'succeeded', '{}',"
+    " repeat('0', 64), repeat('0', 64) FROM audit_chain_heads WHERE chain='plain'",
+    "WITH v AS (UPDATE sync_state SET version=version+1 WHERE id=1 RETURNING version)"
+    " INSERT INTO change_log (version, kind, account_id, subject_id, detail, created_at)"
+    " SELECT version, 'contacts', %(a)s, NULL, '', %(now)s FROM v",
+]
+
+
+def plain_sql_singles(url: str, account: str, contacts: list[str]) -> dict[str, Any]:
+    dsn = url.replace("postgresql+psycopg://", "postgresql://")
+    times: dict[str, list[float]] = {"delete": [], "restore": [], "purge": []}
+    with psycopg.connect(dsn) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO audit_chain_heads (chain, seq, hash) VALUES ('plain', 0, '')"
+            " ON CONFLICT DO NOTHING"
+        )
+        connection.commit()
+        for contact in contacts:
+            op = f"op-{uuid.uuid4().hex[:12]}"
+            for action, statements in (
+                ("delete", _PLAIN_DELETE),
+                ("restore", _PLAIN_RESTORE),
+                ("delete again", _PLAIN_DELETE),
+                ("purge", _PLAIN_PURGE),
+            ):
+                params = {
+                    "now": datetime.now(UTC), "op": op, "a": account, "c": contact,
+                    "event": str(uuid.uuid4()), "subject": f"contact/{account}/{contact}",
+                }  # fmt: skip
+                started = time.perf_counter()
+                for statement in statements + _PLAIN_COMMON:
+                    cursor.execute(statement, params)
+                connection.commit()
+                elapsed = time.perf_counter() - started
+                if action in times:
+                    times[action].append(elapsed)
+    return {action: _timing(values) for action, values in times.items()}
+
+
+def _client(
+    url: str,
+    workdir: Path,
+    token: str,
+    account: str,
+    contacts: list[str],
+    ready: Any,
+    go: Any,
+    results: Any,
+) -> None:
+    service = _service(url, workdir)
+    headers = {"Authorization": f"Bearer {token}"}
+    # One request first: connections, caches and compiled statements are warm, as in a
+    # worker that has been serving for a while.
+    warm = service.client.get(f"/v1/accounts/{account}/contacts?limit=1", headers=headers)
+    assert warm.status_code == 200, warm.get_json()
+    ready.put(account)
+    go.wait()
+    cpu = time.process_time()
+    started = time.perf_counter()
+    for contact in contacts:
+        response = service.client.post(
+            f"/v1/accounts/{account}/contacts/{contact}/delete",
+            json={"reason_code": "duplicate"},
+            headers=headers,
+        )
+        assert response.status_code == 200, response.get_json()
+    results.put((account, time.perf_counter() - started, time.process_time() - cpu))
+    service.state.engine.dispose()
+
+
+def concurrent_deletes(
+    url: str, workdir: Path, tokens: dict[str, str], accounts: list[str], contacts: list[str]
+) -> dict[str, Any]:
+    """``len(accounts)`` clients, one process each, each deleting ``contacts`` in its own
+    account at the same time."""
+    context = multiprocessing.get_context("fork")
+    ready, results, go = context.Queue(), context.Queue(), context.Event()
+    processes = [
+        context.Process(
+            target=_client,
+            args=(url, workdir, tokens[account], account, contacts, ready, go, results),
+        )
+        for account in accounts
+    ]
+    for process in processes:
+        process.start()
+    for _ in processes:
+        ready.get(timeout=120)
+    started = time.perf_counter()
+    go.set()
+    done = [results.get(timeout=600) for _ in processes]
+    wall = time.perf_counter() - started
+    for process in processes:
+        process.join()
+    actions = len(accounts) * len(contacts)
+    return {
+        "clients": len(accounts),
+        "actions": actions,
+        "actions_per_s": round(actions / wall, 1),
+        "cpu_ms_per_action": round(sum(cpu for _, _, cpu in done) / actions * 1000, 2),
+    }
+
+
+def singles(workdir: Path, per_account: int, rounds: int) -> dict[str, Any]:
+    url, drop = fresh_database()
+    try:
+        tokens = load_singles(url, workdir, per_account)
+        ids = [f"s{n:06d}" for n in range(per_account)]
+        timed_n = per_account // 4
+        # Accounts 0 and 1 serve the timed single actions (service, plain SQL) with the first
+        # quarter of their contacts; the concurrency runs take slices of the rest of every
+        # account's, one slice per run.
+        timed = ids[:timed_n]
+        service = service_singles(url, workdir, tokens, SINGLE_ACCOUNTS[0], timed)
+        plain = plain_sql_singles(url, SINGLE_ACCOUNTS[1], timed)
+        per_round = max(1, (per_account - timed_n) // (2 * rounds))
+        one, eight = [], []
+        for r in range(rounds):
+            first = timed_n + r * 2 * per_round
+            one.append(
+                concurrent_deletes(
+                    url, workdir, tokens, [SINGLE_ACCOUNTS[2]], ids[first : first + per_round]
+                )
+            )
+            eight.append(
+                concurrent_deletes(
+                    url,
+                    workdir,
+                    tokens,
+                    SINGLE_ACCOUNTS,
+                    ids[first + per_round : first + 2 * per_round],
+                )
+            )
+    finally:
+        drop()
+
+    def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+        return {
+            **runs[0],
+            "actions_per_s": statistics.median(r["actions_per_s"] for r in runs),
+            "cpu_ms_per_action": statistics.median(r["cpu_ms_per_action"] for r in runs),
+            "rounds": len(runs),
+        }
+
+    one_client, eight_clients = median_of(one), median_of(eight)
+    return {
+        "per_account_contacts": per_account,
+        "related_records_per_contact": len(SINGLE_KINDS),
+        "service": service,
+        "plain_sql": plain,
+        "ratio_service_over_plain_sql_p50": {
+            action: round(service[action]["p50_ms"] / plain[action]["p50_ms"], 2)
+            for action in ("delete", "restore", "purge")
+        },
+        "one_client": one_client,
+        "eight_clients_eight_accounts": eight_clients,
+        "scaling_8_over_1": round(eight_clients["actions_per_s"] / one_client["actions_per_s"], 2),
+    }
+
+
+def print_singles(result: dict[str, Any]) -> None:
+    service, plain = result["service"], result["plain_sql"]
+    print(
+        f"{'single action':<10}{'statements':>11}{'service p50':>13}{'p99':>9}"
+        f"{'plain SQL p50':>15}{'p99':>9}{'ratio p50':>11}"
+    )
+    for action in ("delete", "restore", "purge"):
+        s, p = service[action], plain[action]
+        print(
+            f"{action:<10}{s['statements']:>11}{s['p50_ms']:>11}ms{s['p99_ms']:>7}ms"
+            f"{p['p50_ms']:>13}ms{p['p99_ms']:>7}ms"
+            f"{result['ratio_service_over_plain_sql_p50'][action]:>11}"
+        )
+    print(f"{'deletes, concurrent':<34}{'actions/s':>11}{'CPU ms/action':>15}")
+    for label, key in (
+        ("1 client", "one_client"),
+        ("8 clients in 8 accounts", "eight_clients_eight_accounts"),
+    ):
+        row = result[key]
+        print(f"{label:<34}{row['actions_per_s']:>11}{row['cpu_ms_per_action']:>15}")
+    print(f"scaling 8 / 1 clients: {result['scaling_8_over_1']}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--contacts", type=int, default=100_000)
     parser.add_argument("--chunk", type=int, default=500)
+    parser.add_argument(
+        "--singles", type=int, default=800, help="contacts per account for single actions"
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each concurrency test")
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="bench-lifecycle-"))
-    results: dict[str, Any] = {
+    results: dict[str, Any] = {}
+    if args.singles > 0:  # --singles 0: the bulk figures only
+        results["singles"] = singles(workdir, args.singles, args.rounds)
+        print_singles(results["singles"])
+    results |= {
         "contacts": args.contacts,
         "related_records": args.contacts * len(KINDS),
         "chunk": args.chunk,

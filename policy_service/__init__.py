@@ -17,7 +17,6 @@ __all__ = ["create_app"]
 
 def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     """Build the application. ``config`` is a ``Settings`` or overrides of the environment's."""
-    from flask_smorest import Api
 
     from policy_service.api import (
         accounts,
@@ -26,15 +25,18 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         authzen,
         cascade_profiles,
         contacts,
+        decision_logs,
         deletion_rules,
         dsr,
         explain,
         health,
         input_limits,
         jobs,
+        openapi_doc,
         policy,
         problems,
         request_context,
+        search,
     )
     from policy_service.decisions.policy_admin import check_pack_at_start
     from policy_service.observability import configure_logging
@@ -77,11 +79,13 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     app.before_request(input_limits.check_path_and_query)
     app.before_request(auth.gate_account)
     app.before_request(input_limits.check_body)
-    api = Api(app)
+    api = openapi_doc.Api(app)
     for blueprint in (
         health.blp,
         authzen.discovery,
         authzen.blp,
+        search.blp,
+        decision_logs.blp,
         explain.blp,
         accounts.blp,
         policy.blp,
@@ -94,6 +98,10 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     ):
         api.register_blueprint(blueprint)
     problems.init_app(app)  # after Api(), whose own HTTP error handler this replaces
+    # The compliance console: a plain blueprint (not in the API document), its own session.
+    from policy_service import console
+
+    console.init_app(app, settings)
     if settings.job_runner == "thread":
         from policy_service.lifecycle.jobs import start_background_runner
 

@@ -58,6 +58,10 @@ def _path(raw: str) -> Path:
     return Path(raw).expanduser()
 
 
+def _optional_path(raw: str) -> Path | None:
+    return Path(raw).expanduser() if raw.strip() else None
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting, its default and its environment variable (``POLICY_SERVICE_`` + name)."""
@@ -138,6 +142,24 @@ class Settings:
         default=1_000,
         metadata={"parse": _positive_int, "doc": "sign a checkpoint every N audit events"},
     )
+    audit_checkpoint_seconds: int = field(
+        default=60,
+        metadata={
+            "parse": _positive_int,
+            "doc": "sign a checkpoint of every audit chain with new events at least this often "
+            "(one worker of all); verification fails when an event has gone unsigned for "
+            "twice as long; 0 turns the schedule and that check off",
+        },
+    )
+    audit_witness_dir: Path | None = field(
+        default=None,
+        metadata={
+            "parse": _optional_path,
+            "doc": "directory outside the database where every audit checkpoint is also "
+            "written as a signed note, once (`policy-service audit verify --witness DIR`); "
+            "empty: none",
+        },
+    )
     job_chunk_size: int = field(
         default=500,
         metadata={"parse": _positive_int, "doc": "contacts per transaction in bulk jobs"},
@@ -165,6 +187,64 @@ class Settings:
             "doc": "seconds between scheduled passes, run by one worker of all, that resume "
             "bulk jobs whose runner died (lease expired); 0 turns them off, as does "
             "job_runner off",
+        },
+    )
+    decision_log: bool = field(
+        default=True,
+        metadata={
+            "parse": _bool,
+            "doc": "keep a log of every decision answered (evaluation, evaluations, search, "
+            "explain), written in batches off the request path",
+        },
+    )
+    decision_log_queue_size: int = field(
+        default=50_000,
+        metadata={
+            "parse": _positive_int,
+            "doc": "decisions held in memory waiting to be written; when full, new ones are "
+            "dropped and counted (a decision never waits for its log)",
+        },
+    )
+    decision_log_batch_size: int = field(
+        default=1_000,
+        metadata={"parse": _positive_int, "doc": "decision log entries written per statement"},
+    )
+    decision_log_flush_seconds: float = field(
+        default=0.5,
+        metadata={
+            "parse": _positive_float,
+            "doc": "longest a decision waits in memory before it is written",
+        },
+    )
+    decision_log_retention_days: int = field(
+        default=90,
+        metadata={
+            "parse": _positive_int,
+            "doc": "decision log entries older than this are deleted by the scheduled "
+            "retention sweep; 0 keeps them for ever",
+        },
+    )
+    decision_log_mask: tuple[str, ...] = field(
+        default=("email", "name", "phone", "subject_email", "first_name", "last_name"),
+        metadata={
+            "parse": lambda raw: tuple(p.strip() for p in raw.split(",") if p.strip()),
+            "doc": "comma-separated property names whose values are masked in the decision "
+            "log (subject, resource and action properties)",
+        },
+    )
+    metrics_token: str = field(
+        default="",
+        metadata={
+            "parse": str,
+            "doc": "bearer token that opens GET /metrics (Prometheus); unset, /metrics is 404",
+            "secret": True,
+        },
+    )
+    console_session_minutes: int = field(
+        default=60,
+        metadata={
+            "parse": _positive_int,
+            "doc": "minutes a /console sign-in lasts before it asks for the token again",
         },
     )
     secret_key: str = field(

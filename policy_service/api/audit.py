@@ -9,7 +9,15 @@ from flask import Response, stream_with_context
 from flask.views import MethodView
 from marshmallow import fields, validate
 
-from audit import Checkpoint, EventFilter, EventPage, StoredEvent, VerificationReport
+from audit import (
+    Checkpoint,
+    ConsistencyProof,
+    EventFilter,
+    EventPage,
+    InclusionProof,
+    StoredEvent,
+    VerificationReport,
+)
 from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller, public
 from policy_service.api.parsing import Blueprint
@@ -19,6 +27,7 @@ from policy_service.audit_trail import access as audit_access
 blp = Blueprint("audit", __name__, description="The append-only audit log")
 OUTCOMES = ("succeeded", "denied", "failed")
 ID = validate.Length(min=1, max=128)
+SIZE = validate.Range(min=1, max=2**53 - 1)  # a Merkle tree size: a sequence number
 
 
 class EventFilterQuery(ma.Schema):
@@ -124,6 +133,56 @@ class CheckpointSchema(ma.Schema):
     created_at = UtcDateTime(required=True)
     key_id = fields.String(required=True)
     signature = fields.String(required=True, metadata={"description": "Ed25519, base64"})
+    tree_size = fields.Integer(
+        required=True, metadata={"description": "events 1..tree_size are the Merkle leaves"}
+    )
+    root_hash = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "RFC 9162 Merkle root, hex (null before migration 0007)"},
+    )
+    signed_at = UtcDateTime(required=True)
+    note = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"description": "the C2SP tlog-checkpoint signed note (Ed25519 signed-note)"},
+    )
+
+
+class ProofQuery(ma.Schema):
+    class Meta:
+        unknown = ma.RAISE
+
+    tree_size = fields.Integer(validate=SIZE)
+
+
+class ConsistencyQuery(AccountQuery):
+    first = fields.Integer(required=True, validate=SIZE)
+    second = fields.Integer(required=True, validate=SIZE)
+
+
+class InclusionProofSchema(ma.Schema):
+    event_id = fields.String(required=True)
+    chain = fields.String(required=True)
+    leaf_index = fields.Integer(required=True, metadata={"description": "seq - 1"})
+    tree_size = fields.Integer(required=True)
+    event_hash = fields.String(required=True)
+    leaf_hash = fields.String(
+        required=True, metadata={"description": "SHA-256(0x00 || event hash bytes), hex"}
+    )
+    audit_path = fields.List(
+        fields.String(), required=True, metadata={"description": "RFC 9162 path, leaf first"}
+    )
+    checkpoint = fields.Nested(CheckpointSchema, required=True)
+
+
+class ConsistencyProofSchema(ma.Schema):
+    chain = fields.String(required=True)
+    first = fields.Integer(required=True)
+    second = fields.Integer(required=True)
+    first_checkpoint = fields.Nested(CheckpointSchema, required=True)
+    second_checkpoint = fields.Nested(CheckpointSchema, required=True)
+    proof = fields.List(fields.String(), required=True, metadata={"description": "hex"})
 
 
 class CheckpointListSchema(ma.Schema):
@@ -151,7 +210,18 @@ class VerificationSchema(ma.Schema):
         required=True,
         metadata={"description": "missing sequence numbers: [chain, first, last]"},
     )
-    unanchored_events = fields.Integer(required=True)
+    unanchored_events = fields.Integer(
+        required=True, metadata={"description": "events after their chain's last checkpoint"}
+    )
+    oldest_unanchored_at = UtcDateTime(required=True, allow_none=True)
+    oldest_unanchored_seconds = fields.Float(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "age of the oldest unsigned event; over twice the "
+            "checkpoint interval fails verification (unsigned_tail)"
+        },
+    )
     complete = fields.Boolean(required=True)
     problems = fields.List(fields.Nested(ChainProblemSchema), required=True)
 
@@ -180,6 +250,31 @@ class Event(MethodView):
     def get(self, event_id: str) -> StoredEvent:
         """One event, protected fields decrypted (or marked erased)."""
         return audit_access.read_event(get_state(), current_caller(), event_id)
+
+
+@blp.route("/v1/audit/events/<event_id>/proof")
+class EventProof(MethodView):
+    @blp.arguments(ProofQuery, location="query")
+    @blp.response(200, InclusionProofSchema)
+    def get(self, query: dict[str, Any], event_id: str) -> InclusionProof:
+        """RFC 9162 inclusion proof of the event against a signed checkpoint (default: the
+        newest; ``tree_size`` picks another). Verify offline with ``policy-service audit
+        prove`` and the public key."""
+        return audit_access.event_proof(
+            get_state(), current_caller(), event_id, query.get("tree_size")
+        )
+
+
+@blp.route("/v1/audit/consistency")
+class Consistency(MethodView):
+    @blp.arguments(ConsistencyQuery, location="query")
+    @blp.response(200, ConsistencyProofSchema)
+    def get(self, query: dict[str, Any]) -> ConsistencyProof:
+        """RFC 9162 consistency proof between two tree sizes of a chain that both have
+        signed checkpoints: the later tree extends the earlier one, nothing rewritten."""
+        return audit_access.consistency(
+            get_state(), current_caller(), query.get("account_id"), query["first"], query["second"]
+        )
 
 
 @blp.route("/v1/audit/export")

@@ -107,12 +107,17 @@ def gate_account() -> None:
         return
     rule = request.url_rule.rule if request.url_rule else request.path
     raise refuse(
-        state, caller, "account.access", status=403, code=refused.reason.code,
-        text=f"{caller.acting_subject} may not act in account {account_id}: "
-        f"{refused.reason.text}",
-        account_id=account_id, target_type="account", target_id=account_id,
+        state,
+        caller,
+        "account.access",
+        status=403,
+        code=refused.reason.code,
+        text=f"{caller.acting_subject} may not act in account {account_id}: {refused.reason.text}",
+        account_id=account_id,
+        target_type="account",
+        target_id=account_id,
         request=f"{request.method} {rule}",
-    )  # fmt: skip
+    )
 
 
 def init_app(app: Flask) -> None:

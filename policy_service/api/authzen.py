@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import Response, jsonify, request
+from flask import Response, g, jsonify, request
 from flask.views import MethodView
 
 from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller, public
+from policy_service.api.decision_logs import log_decision, log_group
 from policy_service.api.decision_schemas import (
     POLICY_VERSION_DOC,
     ConfigurationSchema,
@@ -25,6 +26,7 @@ from policy_service.domain.contacts import ContactFacts, is_valid_contact_id
 from policy_service.domain.decisions import Decision, DecisionRequest
 from policy_service.domain.errors import InvalidInput, ServiceError
 from policy_service.domain.identifiers import is_valid_account_id
+from policy_service.integration.decision_log import Group, group_for
 from policy_service.state import ServiceState
 
 blp = Blueprint("authzen", __name__, description="OpenID AuthZEN Authorization API 1.0")
@@ -72,10 +74,12 @@ class Evaluation(MethodView):
         """Decide one request. A deny is a 200 with ``decision: false`` and the reason."""
         state = get_state()
         decision_request = load_evaluation(read_json_object(request))
-        decision = evaluate(state.runtime, state.source, current_caller(), decision_request)
+        caller = current_caller()
+        decision = evaluate(state.runtime, state.source, caller, decision_request)
+        context = decision_context(decision)
+        context["decision_id"] = log_decision("evaluation", caller, decision_request, decision)
         return _with_version(
-            {"decision": decision.allowed, "context": decision_context(decision)},
-            decision.policy_version,
+            {"decision": decision.allowed, "context": context}, decision.policy_version
         )
 
 
@@ -100,10 +104,12 @@ class Evaluations(MethodView):
         defaults = {key: body[key] for key in ENVELOPE_KEYS if key in body}
         if not items:
             # AuthZEN: without items the request behaves as a single evaluation.
-            decision = evaluate(state.runtime, state.source, caller, load_evaluation(defaults))
+            single = load_evaluation(defaults)
+            decision = evaluate(state.runtime, state.source, caller, single)
+            context = decision_context(decision)
+            context["decision_id"] = log_decision("evaluations", caller, single, decision)
             return _with_version(
-                {"decision": decision.allowed, "context": decision_context(decision)},
-                decision.policy_version,
+                {"decision": decision.allowed, "context": context}, decision.policy_version
             )
         if len(items) > state.settings.max_batch_items:
             raise InvalidInput(
@@ -115,13 +121,15 @@ class Evaluations(MethodView):
         include_context = options["include_context"]
         known = _prefetch_contacts(state, defaults, items)
         results: list[dict[str, Any]] = []
+        group = group_for("evaluations", caller, g.get("request_id"))
         for item in items:
-            result = _evaluate_item(state, caller, defaults, item, include_context, known)
+            result = _evaluate_item(state, caller, defaults, item, include_context, known, group)
             results.append(result)
             if semantic == "deny_on_first_deny" and not result["decision"]:
                 break
             if semantic == "permit_on_first_permit" and result["decision"]:
                 break
+        log_group(group)
         return _with_version({"evaluations": results}, state.runtime.version)
 
 
@@ -167,24 +175,25 @@ def _evaluate_item(
     item: Any,  # any JSON value: a non-object item is answered with its error
     include_context: bool,
     known: dict[tuple[str, str], ContactFacts | None],
+    group: Group,
 ) -> dict[str, Any]:
     if not isinstance(item, dict):
         error = InvalidInput("each evaluation must be a JSON object")
         return {"decision": False, "context": error_context(error)}
     try:
+        decision_request = load_evaluation(_merged(defaults, item))
         decision = evaluate(
-            state.runtime,
-            state.source,
-            caller,
-            load_evaluation(_merged(defaults, item)),
-            known_contacts=known,
+            state.runtime, state.source, caller, decision_request, known_contacts=known
         )
     except ServiceError as error:
         if error.status >= 500:
             raise
         return {"decision": False, "context": error_context(error)}
+    n = group.add(decision_request, decision)
     if include_context:
-        return {"decision": decision.allowed, "context": decision_context(decision)}
+        context = decision_context(decision)
+        context["decision_id"] = group.decision_id(n)
+        return {"decision": decision.allowed, "context": context}
     return {"decision": decision.allowed}
 
 
@@ -200,6 +209,9 @@ class Configuration(MethodView):
                 "policy_decision_point": base,
                 "access_evaluation_endpoint": f"{base}/access/v1/evaluation",
                 "access_evaluations_endpoint": f"{base}/access/v1/evaluations",
+                "search_subject_endpoint": f"{base}/access/v1/search/subject",
+                "search_resource_endpoint": f"{base}/access/v1/search/resource",
+                "search_action_endpoint": f"{base}/access/v1/search/action",
                 "capabilities": ["urn:policy-service:explain"],
             }
         )

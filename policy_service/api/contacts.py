@@ -19,7 +19,7 @@ from policy_service.domain.cascade import RELATED_KINDS
 from policy_service.domain.clock import iso
 from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE, Contact, RelatedRecord
 from policy_service.lifecycle import actions as lifecycle
-from policy_service.lifecycle import contact_export, legal_holds
+from policy_service.lifecycle import contact_export, legal_holds, preview
 from policy_service.lifecycle import contacts as contact_service
 
 blp = Blueprint("contacts", __name__, description="Contacts and their lifecycle")
@@ -437,7 +437,7 @@ class ImpactView(MethodView):
     @blp.response(200, ImpactSchema)
     def get(self, query: dict[str, Any], account_id: str, contact_id: str) -> dict[str, Any]:
         """A dry run: per related kind what the action would do, and whether it is allowed."""
-        found = lifecycle.impact(
+        found = preview.impact(
             get_state(), current_caller(), account_id, contact_id, query["action"]
         )
         return {
@@ -497,7 +497,7 @@ class Trash(MethodView):
     @blp.response(200, TrashPageSchema)
     def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Search the trash by name, email, phone or contact id; days left before purge."""
-        entries = lifecycle.search_trash(
+        entries = preview.search_trash(
             get_state(),
             current_caller(),
             account_id,

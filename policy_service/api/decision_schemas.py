@@ -107,6 +107,9 @@ class ConfigurationSchema(ma.Schema):
     policy_decision_point = fields.String(required=True)
     access_evaluation_endpoint = fields.String(required=True)
     access_evaluations_endpoint = fields.String(required=True)
+    search_subject_endpoint = fields.String(required=True)
+    search_resource_endpoint = fields.String(required=True)
+    search_action_endpoint = fields.String(required=True)
     capabilities = fields.List(fields.String(), required=True)
 
 

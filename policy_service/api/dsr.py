@@ -17,7 +17,8 @@ from policy_service.domain import dsr as rules
 from policy_service.domain.clock import iso, utcnow
 from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import InvalidInput
-from policy_service.privacy import dsr as dsr_service
+from policy_service.privacy import certificate, execution, requests, steps
+from policy_service.privacy.records import ALL, DataSubjectRequest
 from policy_service.strict_fields import QueryBoolean
 
 blp = Blueprint("dsr", __name__, description="Data-subject requests (GDPR / CCPA)")
@@ -37,7 +38,7 @@ class AccountsField(fields.Field):  # type: ignore[type-arg]
     """A list of account ids, or the string "all"."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
-        if value == dsr_service.ALL:
+        if value == ALL:
             return value
         if (
             isinstance(value, list)
@@ -78,6 +79,14 @@ class ListQuery(_Strict):
         )
     )  # fmt: skip
     overdue = QueryBoolean(load_default=False)
+    cursor = fields.String(
+        validate=validate.Length(min=1, max=300),
+        metadata={"description": "next_cursor of the previous page"},
+    )
+    limit = fields.Integer(
+        validate=validate.Range(min=1, max=500),
+        metadata={"description": "a page of at most this many; every request when left out"},
+    )
 
 
 STATUSES = (rules.RECEIVED, rules.IDENTITY_VERIFIED, rules.APPROVED, rules.DENIED,
@@ -104,7 +113,7 @@ class DsrSchema(ma.Schema):
         metadata={
             "oneOf": [
                 {"type": "array", "items": {"type": "string"}},
-                {"type": "string", "enum": [dsr_service.ALL]},
+                {"type": "string", "enum": [ALL]},
             ],
             "description": 'the account ids searched, or "all"',
         },
@@ -126,8 +135,33 @@ class DsrSchema(ma.Schema):
     transitions = fields.List(fields.Nested(TransitionSchema), required=True)
 
 
+class ExecutionOutcomeSchema(ma.Schema):
+    accounts = fields.Dict(
+        keys=fields.String(),
+        values=fields.Dict(keys=fields.String()),
+        required=True,
+        metadata={
+            "description": "per account: erased (contact ids), restricted ({contact_id, "
+            "holds}), kept ({contact_id, reason}: an access request keeps everything, an "
+            "erasure a contact it was refused), pending (ids not yet worked) and "
+            "erased_records (per kind and action, counts)"
+        },
+    )
+
+
+class DsrExecutionSchema(DsrSchema):
+    outcome = fields.Nested(
+        ExecutionOutcomeSchema,
+        required=True,
+        metadata={"description": "what the execution did, per account"},
+    )
+
+
 class DsrListSchema(ma.Schema):
     requests = fields.List(fields.Nested(DsrSchema), required=True)
+    next_cursor = fields.String(
+        required=True, allow_none=True, metadata={"description": "pass as cursor= for more"}
+    )
 
 
 class CertificateSchema(ma.Schema):
@@ -152,7 +186,7 @@ class AccessPackageSchema(ma.Schema):
     )
 
 
-def dsr_json(request: dsr_service.DataSubjectRequest) -> dict[str, Any]:
+def dsr_json(request: DataSubjectRequest) -> dict[str, Any]:
     now = utcnow()
     return {
         "id": request.id,
@@ -184,7 +218,7 @@ class Requests(MethodView):
         identity = body["identity"]
         if not identity:
             raise InvalidInput("identity needs an email or a phone", errors={"identity": ["empty"]})
-        request = dsr_service.create_request(
+        request = requests.create_request(
             get_state(),
             current_caller(),
             type=body["type"],
@@ -199,11 +233,17 @@ class Requests(MethodView):
     @blp.arguments(ListQuery, location="query")
     @blp.response(200, DsrListSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
-        """Requests by deadline; ``?overdue=true`` for late ones."""
-        found = dsr_service.list_requests(
-            get_state(), current_caller(), status=query.get("status"), overdue=query["overdue"]
+        """Requests by deadline; ``?overdue=true`` for late ones; ``limit`` and ``cursor``
+        page through them."""
+        found, cursor = requests.list_requests(
+            get_state(),
+            current_caller(),
+            status=query.get("status"),
+            overdue=query["overdue"],
+            cursor=query.get("cursor"),
+            limit=query.get("limit"),
         )
-        return {"requests": [dsr_json(r) for r in found]}
+        return {"requests": [dsr_json(r) for r in found], "next_cursor": cursor}
 
 
 @blp.route("/v1/dsr/<dsr_id>")
@@ -211,7 +251,7 @@ class RequestById(MethodView):
     @blp.response(200, DsrSchema)
     def get(self, dsr_id: str) -> dict[str, Any]:
         """One request: status, due date, days left, every transition."""
-        return dsr_json(dsr_service.get_request(get_state(), current_caller(), dsr_id))
+        return dsr_json(requests.get_request(get_state(), current_caller(), dsr_id))
 
 
 @blp.route("/v1/dsr/<dsr_id>/verify-identity")
@@ -221,7 +261,7 @@ class VerifyIdentity(MethodView):
     def post(self, body: dict[str, Any], dsr_id: str) -> dict[str, Any]:
         """Record that the requester's identity was confirmed, and how."""
         return dsr_json(
-            dsr_service.verify_identity(get_state(), current_caller(), dsr_id, body["method"])
+            steps.verify_identity(get_state(), current_caller(), dsr_id, body["method"])
         )
 
 
@@ -230,7 +270,7 @@ class Approve(MethodView):
     @blp.response(200, DsrSchema)
     def post(self, dsr_id: str) -> dict[str, Any]:
         """Approve a verified request."""
-        return dsr_json(dsr_service.approve(get_state(), current_caller(), dsr_id))
+        return dsr_json(steps.approve(get_state(), current_caller(), dsr_id))
 
 
 @blp.route("/v1/dsr/<dsr_id>/deny")
@@ -240,7 +280,7 @@ class Deny(MethodView):
     def post(self, body: dict[str, Any], dsr_id: str) -> dict[str, Any]:
         """Deny, with an exemption code (GDPR Art. 17(3), CCPA 1798.105(d)) and a text."""
         return dsr_json(
-            dsr_service.deny(
+            steps.deny(
                 get_state(), current_caller(), dsr_id, body.get("exemption_code"), body.get("text")
             )
         )
@@ -252,15 +292,18 @@ class Extend(MethodView):
     @blp.response(200, DsrSchema)
     def post(self, body: dict[str, Any], dsr_id: str) -> dict[str, Any]:
         """Extend once (GDPR: two months; CCPA: 45 days), before the first deadline."""
-        return dsr_json(dsr_service.extend(get_state(), current_caller(), dsr_id, body["reason"]))
+        return dsr_json(steps.extend(get_state(), current_caller(), dsr_id, body["reason"]))
 
 
 @blp.route("/v1/dsr/<dsr_id>/execute")
 class Execute(MethodView):
-    @blp.response(200, DsrSchema)
+    @blp.response(200, DsrExecutionSchema)
     def post(self, dsr_id: str) -> dict[str, Any]:
-        """Carry out an approved request (erasure or access); run again to resume."""
-        return dsr_json(dsr_service.execute(get_state(), current_caller(), dsr_id))
+        """Carry out an approved request (erasure or access); run again to resume. The
+        answer adds ``outcome``: per account, what was erased, restricted or kept."""
+        state = get_state()
+        request = execution.execute(state, current_caller(), dsr_id)
+        return {**dsr_json(request), "outcome": execution.execution_outcome(state, request)}
 
 
 @blp.route("/v1/dsr/<dsr_id>/certificate")
@@ -269,7 +312,7 @@ class Certificate(MethodView):
     @problems(409)
     def get(self, dsr_id: str) -> dict[str, Any]:
         """The signed completion certificate (verify with GET /v1/audit/public-key)."""
-        return dsr_service.certificate(get_state(), current_caller(), dsr_id)
+        return certificate.certificate(get_state(), current_caller(), dsr_id)
 
 
 @blp.route("/v1/dsr/<dsr_id>/package")
@@ -278,4 +321,4 @@ class Package(MethodView):
     @problems(409)
     def get(self, dsr_id: str) -> Any:
         """An access request's package: everything held about the person."""
-        return dsr_service.access_package(get_state(), current_caller(), dsr_id)
+        return certificate.access_package(get_state(), current_caller(), dsr_id)

@@ -12,6 +12,7 @@ from marshmallow import fields
 from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.authzen import POLICY_VERSION_HEADER, load_evaluation
+from policy_service.api.decision_logs import log_decision
 from policy_service.api.decision_schemas import POLICY_VERSION_DOC, EvaluationSchema
 from policy_service.api.parsing import Blueprint, read_json_object
 from policy_service.decisions.authorization import explain
@@ -88,6 +89,9 @@ class GuardSchema(ma.Schema):
 
 class ExplanationSchema(ma.Schema):
     decision = fields.Boolean(required=True)
+    context = fields.Dict(
+        keys=fields.String(), metadata={"description": "decision_id: this decision in the log"}
+    )
     status = fields.Integer(
         required=True, metadata={"description": "what the action itself would answer now"}
     )
@@ -122,8 +126,10 @@ class Explain(MethodView):
         their sources, and the policy version."""
         state = get_state()
         decision_request = load_evaluation(read_json_object(request))
-        result = explain(state.runtime, state.source, current_caller(), decision_request)
+        caller = current_caller()
+        result = explain(state.runtime, state.source, caller, decision_request)
         decision = result.decision
+        decision_id = log_decision("explain", caller, decision_request, decision)
         considered = [
             {
                 **(_rule(evaluation.rule.ref) or {}),
@@ -160,6 +166,7 @@ class Explain(MethodView):
                     for c in rule["conditions"]
                 ],
                 "facts": decision.facts.describe(),
+                "context": {"decision_id": decision_id},
             },
             {POLICY_VERSION_HEADER: decision.policy_version},
         )

@@ -10,7 +10,7 @@ from apispec import APISpec
 from flask import Flask, Response, request
 from flask.views import MethodView
 from marshmallow import fields
-from sqlalchemy import text
+from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
 from policy_service.accounts.tokens import principal_for_token
@@ -29,7 +29,8 @@ from policy_service.domain.errors import ServiceError
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
 from policy_service.lifecycle import scheduler
 from policy_service.state import ServiceState
-from policy_service.storage.database import is_unavailable
+from policy_service.storage import scheduled_tasks
+from policy_service.storage.database import is_unavailable, ping
 
 log = structlog.get_logger(__name__)
 
@@ -165,7 +166,7 @@ class Health(MethodView):
         state = get_state()
         try:
             with state.engine.connect() as connection:
-                connection.execute(text("SELECT 1"))
+                ping(connection)
                 runs = _scheduled_runs(connection)
         except Exception as exc:
             return _unavailable(
@@ -190,11 +191,11 @@ class Health(MethodView):
         }
 
 
-def _scheduled_runs(connection: Any) -> dict[str, scheduler.TaskStatus] | None:
+def _scheduled_runs(connection: Connection) -> dict[str, scheduled_tasks.TaskStatus] | None:
     """The scheduled tasks' rows (one small query); None if they cannot be read while the
     database otherwise answers (say its schema is being migrated). An outage propagates."""
     try:
-        return scheduler.read_status(
+        return scheduled_tasks.read_status(
             connection, (scheduler.RETENTION_SWEEP, scheduler.JOB_RECOVERY)
         )
     except SQLAlchemyError as exc:
@@ -204,7 +205,7 @@ def _scheduled_runs(connection: Any) -> dict[str, scheduler.TaskStatus] | None:
         return None
 
 
-def _run_json(run: scheduler.TaskStatus | None) -> dict[str, Any]:
+def _run_json(run: scheduled_tasks.TaskStatus | None) -> dict[str, Any]:
     if run is None:
         return {
             "last_started_at": None, "last_finished_at": None, "duration_seconds": None,
@@ -221,7 +222,7 @@ def _run_json(run: scheduler.TaskStatus | None) -> dict[str, Any]:
 
 
 def _schedule_json(
-    state: ServiceState, runs: dict[str, scheduler.TaskStatus] | None
+    state: ServiceState, runs: dict[str, scheduled_tasks.TaskStatus] | None
 ) -> dict[str, Any]:
     if runs is None:
         return {"retention_sweep": None, "job_recovery": None}

@@ -7,6 +7,7 @@ problem that says what was wrong.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, NoReturn
 
@@ -19,6 +20,7 @@ from policy_service.api.app_state import get_state
 from policy_service.api.input_limits import parse_json, parsed_body
 from policy_service.api.responses import document_problems
 from policy_service.domain.errors import BadRequest, InvalidInput
+from policy_service.domain.suggestions import closest_choice
 
 
 def _is_json_mimetype(mimetype: str) -> bool:
@@ -72,7 +74,41 @@ class StrictParser(FlaskParser):
                 if isinstance(part, dict):
                     merged.update(part)
             messages = merged
+        if isinstance(messages, dict):
+            _suggest(messages, _sent(req))
         raise InvalidInput("the request does not match the expected schema", errors=messages)
+
+
+# marshmallow's ``OneOf`` message: "Must be one of: a, b, c."
+_ONE_OF = re.compile(r"^Must be one of: (?P<choices>.*)\.$", re.DOTALL)
+
+
+def _sent(req: flask.Request) -> dict[str, Any]:
+    """What the caller sent, body and query together, to look a refused value up in."""
+    sent: dict[str, Any] = dict(req.args)
+    parsed, body = parsed_body()
+    if parsed and isinstance(body, dict):
+        sent.update(body)
+    return sent
+
+
+def _suggest(messages: dict[Any, Any], sent: Any) -> None:
+    """Add "did you mean 'x'?" to each OneOf refusal, once for every field of every schema
+    (nested ones and lists of them too), from the value the caller sent."""
+    for name, value in messages.items():
+        given = sent.get(name) if isinstance(sent, dict) else None
+        if isinstance(sent, list) and isinstance(name, int) and 0 <= name < len(sent):
+            given = sent[name]
+        if isinstance(value, dict):
+            _suggest(value, given)
+        elif isinstance(value, list):
+            for text in list(value):
+                match = _ONE_OF.match(text) if isinstance(text, str) else None
+                if match is None:
+                    continue
+                suggestion = closest_choice(given, match["choices"].split(", "))
+                if suggestion is not None:
+                    value.append(f"did you mean {suggestion!r}?")
 
 
 class Blueprint(SmorestBlueprint):  # type: ignore[misc]

@@ -5,24 +5,32 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import asdict, replace
+from pathlib import Path
 from typing import Any, Literal
 
 from audit import (
     Checkpoint,
+    ConsistencyProof,
     EventFilter,
     EventPage,
+    InclusionProof,
     InvalidCursorError,
     Outcome,
+    ProofUnavailableError,
     StoredEvent,
     VerificationReport,
     chain_for,
     export_events,
     get_event,
     list_checkpoints,
+    prove_consistency,
+    prove_event,
     public_key_pem,
     query_events,
     verify_database,
 )
+from audit.witness import verify_witness
+from policy_service.audit_trail.checkpointing import witness
 from policy_service.audit_trail.recording import (
     caller_event,
     operator_event,
@@ -85,10 +93,15 @@ def read_event(state: ServiceState, caller: Caller, event_id: str) -> StoredEven
     if event is None:
         raise NotFound(f"no audit event {event_id}")
     require_visible(
-        state, caller, "audit", "audit.read", account_id=event.account_id,
-        hidden=NotFound(f"no audit event {event_id}"), target_type="audit_event",
+        state,
+        caller,
+        "audit",
+        "audit.read",
+        account_id=event.account_id,
+        hidden=NotFound(f"no audit event {event_id}"),
+        target_type="audit_event",
         target_id=event_id,
-    )  # fmt: skip
+    )
     return event
 
 
@@ -122,7 +135,11 @@ def _stream(
 ) -> Iterator[str]:
     with state.engine.connect() as connection:
         yield from export_events(
-            connection, filters, format, key_encryption_key=state.audit.key_encryption_key
+            connection,
+            filters,
+            format,
+            key_encryption_key=state.audit.key_encryption_key,
+            signing_key=state.signing_key,
         )
 
 
@@ -135,7 +152,10 @@ def _filter_details(filters: EventFilter) -> dict[str, Any]:
 
 
 def verify(
-    state: ServiceState, caller: Caller | None, account_id: str | None
+    state: ServiceState,
+    caller: Caller | None,
+    account_id: str | None,
+    witness_dir: Path | None = None,
 ) -> VerificationReport:
     """Verify one account's chain (or every chain, platform-wide) and record the run."""
     if caller is not None:
@@ -143,8 +163,23 @@ def verify(
     elif account_id is not None and state.runtime.account(state.source, account_id) is None:
         raise NotFound(f"account {account_id} does not exist")  # the CLI, an operator
     chain = chain_for(account_id) if account_id is not None else None
+    interval = state.settings.audit_checkpoint_seconds
     with state.unit_of_work(write=False) as uow:
-        report = verify_database(uow.session, state.signing_key.public_key(), chain)
+        report = verify_database(
+            uow.session,
+            state.signing_key.public_key(),
+            chain,
+            max_unanchored_seconds=2 * interval if interval else None,
+        )
+        directory = witness_dir or state.settings.audit_witness_dir
+        if directory is not None:
+            # What the database cannot tell about itself: a chain shorter than a witnessed
+            # checkpoint (truncated), or with another root at a witnessed size (fork).
+            for problem in verify_witness(
+                uow.session, directory, state.signing_key.public_key(), chain
+            ).problems:
+                report.add(problem)
+            report.finish()
     details = {
         "ok": report.ok,
         "events_checked": report.events_checked,
@@ -154,6 +189,12 @@ def verify(
         "first_bad_chain": report.first_bad_chain,
         "first_bad_seq": report.first_bad_seq,
         "reason": report.reason,
+        "unanchored_events": report.unanchored_events,
+        "oldest_unanchored_seconds": (
+            None
+            if report.oldest_unanchored_seconds is None
+            else int(report.oldest_unanchored_seconds)
+        ),
     }
     outcome: Outcome = "succeeded" if report.ok else "failed"
     with state.unit_of_work() as uow:
@@ -200,7 +241,55 @@ def sign_checkpoint(state: ServiceState, caller: Caller, account_id: str | None)
         except ValueError as error:
             raise NotFound(str(error)) from None
         uow.commit()
+    witness(state, checkpoint)
     return checkpoint
+
+
+def event_proof(
+    state: ServiceState, caller: Caller, event_id: str, tree_size: int | None
+) -> InclusionProof:
+    """An RFC 9162 inclusion proof of one event against a signed checkpoint; visible to
+    whoever may read the event (others get the 404 an unknown id gets)."""
+    hidden = NotFound(f"no audit event {event_id}")
+    with state.unit_of_work(write=False) as uow:
+        event = get_event(uow.session, event_id)
+    if event is None:
+        raise hidden
+    require_visible(
+        state,
+        caller,
+        "audit",
+        "audit.read",
+        account_id=event.account_id,
+        hidden=hidden,
+        target_type="audit_event",
+        target_id=event_id,
+    )
+    with state.unit_of_work(write=False) as uow:
+        try:
+            proof = prove_event(uow.session, event_id, tree_size)
+        except ProofUnavailableError as error:
+            raise NotFound(str(error)) from None
+    if proof is None:  # pragma: no cover - the event was there a moment ago
+        raise hidden
+    return proof
+
+
+def consistency(
+    state: ServiceState, caller: Caller, account_id: str | None, first: int, second: int
+) -> ConsistencyProof:
+    """An RFC 9162 consistency proof between two checkpointed sizes of a chain."""
+    _authorize(state, caller, "audit.read", account_id)
+    if first > second:
+        raise BadRequest(
+            "first must not be greater than second",
+            errors={"first": ["greater than second"]},
+        )
+    with state.unit_of_work(write=False) as uow:
+        try:
+            return prove_consistency(uow.session, chain_for(account_id), first, second)
+        except ProofUnavailableError as error:
+            raise NotFound(str(error)) from None
 
 
 def public_key(state: ServiceState) -> str:

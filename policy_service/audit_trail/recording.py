@@ -148,9 +148,17 @@ def refuse(
 ) -> ServiceError:
     """Record the refusal, and return the problem to raise."""
     record_refusal(
-        state, caller, action, status=status, code=code, text=text, account_id=account_id,
-        target_type=target_type, target_id=target_id, request=request,
-    )  # fmt: skip
+        state,
+        caller,
+        action,
+        status=status,
+        code=code,
+        text=text,
+        account_id=account_id,
+        target_type=target_type,
+        target_id=target_id,
+        request=request,
+    )
     return refusal_error(status, code, text, **extra)
 
 
@@ -206,11 +214,23 @@ def require_visible(
         return
     if account_id is not None and account_gate(state.runtime, caller, account_id) is None:
         require(
-            state, caller, obj, action, account_id=account_id, target_type=target_type,
+            state,
+            caller,
+            obj,
+            action,
+            account_id=account_id,
+            target_type=target_type,
             target_id=target_id,
-        )  # fmt: skip
+        )
     record_refusal(
-        state, caller, action, status=404, code=verdict.reason.code, text=verdict.reason.text,
-        account_id=account_id, target_type=target_type, target_id=target_id,
-    )  # fmt: skip
+        state,
+        caller,
+        action,
+        status=404,
+        code=verdict.reason.code,
+        text=verdict.reason.text,
+        account_id=account_id,
+        target_type=target_type,
+        target_id=target_id,
+    )
     raise hidden

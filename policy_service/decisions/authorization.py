@@ -142,8 +142,9 @@ def gather_facts(
     sources["retention_days"] = FactSource.STORE
     values["purge_enabled"], sources["purge_enabled"] = account.purge_enabled, FactSource.STORE
     if profile is not None:
-        enrolled = ContactFacts("active", None, False, values.get("active_workflow", False),
-                                active_campaign)  # fmt: skip
+        enrolled = ContactFacts(
+            "active", None, False, values.get("active_workflow", False), active_campaign
+        )
         values["trash"] = profile.trash
         values["blocking_guards"] = enrolled.blocking_guards(profile.block_delete_when)
         sources["trash"] = sources["blocking_guards"] = FactSource.POLICY_PACK

@@ -11,6 +11,7 @@ production and logs a warning elsewhere (``check_pack_at_start``).
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 import structlog
@@ -31,10 +32,32 @@ from policy_service.storage.changes import record_change
 log = structlog.get_logger(__name__)
 
 
+# What a pack's own tests gave, by the pack's version and its test files' content: a process
+# that builds several apps on one pack (the test suite does, a worker may on reload) runs them
+# once. Bounded: a few packs at most live in one process.
+_RESULTS: dict[tuple[str, str], list[CaseResult]] = {}
+_MAX_RESULTS = 16
+
+
 def failing_cases(pack: PolicyPack) -> list[CaseResult]:
     """The pack's own policy test cases that fail. An invalid test file raises
     ``PolicyPackError`` naming the file and line, as an invalid rule does."""
-    return [result for result in run_pack_tests(pack) if not result.passed]
+    key = (pack.version, _tests_digest(pack))
+    failed = _RESULTS.get(key)
+    if failed is None:
+        failed = [result for result in run_pack_tests(pack) if not result.passed]
+        if len(_RESULTS) >= _MAX_RESULTS:
+            _RESULTS.clear()
+        _RESULTS[key] = failed
+    return list(failed)
+
+
+def _tests_digest(pack: PolicyPack) -> str:
+    digest = hashlib.sha256()
+    if pack.tests_dir is not None:
+        for path in sorted(pack.tests_dir.glob("*.toml")):
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
 def check_pack_at_start(settings: Settings, pack: PolicyPack) -> list[CaseResult]:

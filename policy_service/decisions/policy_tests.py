@@ -77,9 +77,18 @@ from policy_service.policy.toml_errors import toml_error_line
 
 RUNNER = "policy-test-runner"
 CASE_KEYS = {
-    "name", "subject", "subject_properties", "account", "action", "resource", "resource_id",
-    "properties", "expect", "reason", "through_service",
-}  # fmt: skip
+    "name",
+    "subject",
+    "subject_properties",
+    "account",
+    "action",
+    "resource",
+    "resource_id",
+    "properties",
+    "expect",
+    "reason",
+    "through_service",
+}
 FILE_KEYS = {"accounts", "members", "cases"}
 
 

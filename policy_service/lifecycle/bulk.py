@@ -26,7 +26,9 @@ from policy_service.domain.contacts import (
     audit_subject,
 )
 from policy_service.domain.errors import Conflict
-from policy_service.lifecycle.actions import decide_on_contact, lifecycle_event, restore_in
+from policy_service.lifecycle.actions import restore_in
+from policy_service.lifecycle.events import contact_action_event
+from policy_service.lifecycle.guards import decide_on_contact
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage.unit_of_work import UnitOfWork
@@ -61,9 +63,8 @@ def _decide_chunk(
         if decision.allowed:
             eligible.append(contact)
         else:
-            outcome.skipped[contact_id] = (
-                decision.reason.code, decision.reason.text, decision.status
-            )  # fmt: skip
+            reason = decision.reason
+            outcome.skipped[contact_id] = (reason.code, reason.text, decision.status)
     return eligible
 
 
@@ -120,10 +121,17 @@ def delete_chunk(
         _trash(state, uow, caller, account, profile, eligible, reason_code, operation_id, job_id)
     else:
         purge_chunk_rows(
-            state, uow, caller, account, profile, eligible,
-            action="contact.delete", reason_code=reason_code, operation_id=operation_id,
+            state,
+            uow,
+            caller,
+            account,
+            profile,
+            eligible,
+            action="contact.delete",
+            reason_code=reason_code,
+            operation_id=operation_id,
             job_id=job_id,
-        )  # fmt: skip
+        )
     outcome.done = [contact.id for contact in eligible]
     return outcome
 
@@ -160,14 +168,21 @@ def _trash(
     store.run_cascade(session, account.id, ids, actions, "delete", operation_id, now)
     uow.record_many(
         [
-            lifecycle_event(
-                state, caller, "contact.delete", contact, profile, operation_id,
+            contact_action_event(
+                state,
+                caller,
+                "contact.delete",
+                contact,
+                profile,
+                operation_id,
                 store.plan_cascade(per_contact.get(contact.id, {}), actions, "delete"),
-                reason_code=reason_code, job_id=job_id, protected=contact.personal_fields(),
+                reason_code=reason_code,
+                job_id=job_id,
+                protected=contact.personal_fields(),
             )
             for contact in contacts
         ]
-    )  # fmt: skip
+    )
     state.contacts_changed(session, account.id)
 
 
@@ -224,14 +239,22 @@ def purge_chunk_rows(
     store.run_cascade(session, account.id, ids, actions, "purge", operation_id, now)
     uow.record_many(
         [
-            lifecycle_event(
-                state, caller, action, contact, profile, operation_id, counts[contact.id],
-                reason_code=reason_code, job_id=job_id, dsr_id=dsr_id,
+            contact_action_event(
+                state,
+                caller,
+                action,
+                contact,
+                profile,
+                operation_id,
+                counts[contact.id],
+                reason_code=reason_code,
+                job_id=job_id,
+                dsr_id=dsr_id,
                 extra_details={"to": "purged", "from_state": contact.state},
             )
             for contact in contacts
         ]
-    )  # fmt: skip
+    )
     for contact in contacts:
         destroy_subject_key(session, audit_subject(account.id, contact.id))
     state.contacts_changed(session, account.id)

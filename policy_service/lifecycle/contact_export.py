@@ -8,11 +8,12 @@ import io
 from collections.abc import Iterator
 from typing import Any
 
-from policy_service.audit_trail.recording import caller_event, require
+from policy_service.audit_trail.recording import require
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import iso
 from policy_service.domain.contacts import Contact, RelatedRecord
 from policy_service.lifecycle.contacts import get_contact
+from policy_service.lifecycle.events import export_event
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 
@@ -21,16 +22,15 @@ PAGE = 500
 
 
 def _record_export(
-    state: ServiceState, caller: Caller, account_id: str, what: str, **details: Any
+    state: ServiceState,
+    caller: Caller,
+    account_id: str,
+    contact_id: str | None,
+    details: dict[str, Any],
 ) -> None:
+    """Record an export, of one contact or (``contact_id`` None) of many as CSV."""
     with state.unit_of_work() as uow:
-        uow.record(
-            caller_event(
-                state.runtime, caller, "contact.export", "succeeded",
-                account_id=account_id, target_type="contact" if what != "csv" else "contacts",
-                target_id=what if what != "csv" else None, details=details,
-            )
-        )  # fmt: skip
+        uow.record(export_event(state, caller, account_id, contact_id, details))
         uow.commit()
 
 
@@ -41,7 +41,8 @@ def export_contact(
     contact = get_contact(state, caller, account_id, contact_id)
     with state.unit_of_work(write=False) as uow:
         records = store.records_of(uow.session, account_id, contact_id)
-    _record_export(state, caller, account_id, contact_id, format="json", records=len(records))
+    details = {"format": "json", "records": len(records)}
+    _record_export(state, caller, account_id, contact_id, details)
     return contact, records
 
 
@@ -55,10 +56,8 @@ def export_csv(
     contact_state: str,
 ) -> Iterator[str]:
     require(state, caller, "contact", "contact.export", account_id=account_id)
-    _record_export(
-        state, caller, account_id, "csv", format="csv", query=query, tag=tag,
-        contact_state=contact_state,
-    )  # fmt: skip
+    details = {"format": "csv", "query": query, "tag": tag, "contact_state": contact_state}
+    _record_export(state, caller, account_id, None, details)
     return _rows(state, account_id, query, tag, contact_state)
 
 

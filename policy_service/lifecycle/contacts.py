@@ -6,17 +6,20 @@ import json
 import re
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
-
-from policy_service.audit_trail.recording import caller_event, refuse, require
+from policy_service.audit_trail.recording import refuse, require
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.cascade import ACTIVE, ENROLLMENTS, RELATED_KINDS, STOPPED
 from policy_service.domain.clock import utcnow
 from policy_service.domain.contacts import Contact, RelatedRecord, is_valid_contact_id
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound
-from policy_service.lifecycle.actions import load_account
 from policy_service.lifecycle.deletion_rules import apply_rules_for_tags
-from policy_service.privacy.dsr import is_suppressed
+from policy_service.lifecycle.events import (
+    contact_created_event,
+    enrollment_ended_event,
+    suppression_overridden_event,
+)
+from policy_service.lifecycle.guards import load_account
+from policy_service.privacy.suppression import is_suppressed
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 
@@ -74,39 +77,25 @@ def create_contact(
                 reason={"code": "suppressed", "text": "matches an erasure's suppression entry"},
             )
         try:
-            store.add_contact(
-                uow.session, account_id, contact_id, name, normalise_email(email), phone
+            store.add_tagged_contact(
+                uow.session,
+                account_id,
+                contact_id,
+                name,
+                normalise_email(email),
+                phone,
+                tags=sorted(set(tags)),
             )
-            for tag in sorted(set(tags)):
-                store.add_record(uow.session, account_id, contact_id, "tags", {"name": tag}, tag)
-            uow.session.flush()
-        except IntegrityError:
+        except store.ContactExists:
             raise Conflict(f"contact {contact_id} already exists") from None
         contact = store.get_contact(uow.session, account_id, contact_id)
         assert contact is not None
         if suppressed:
+            override = str(suppression_override)
             uow.record(
-                caller_event(
-                    state.runtime, caller, "contact.suppression_overridden", "succeeded",
-                    account_id=account_id, target_type="contact", target_id=contact_id,
-                    subject_id=f"{account_id}/{contact_id}",
-                    protected={"override_reason": str(suppression_override)},
-                )
-            )  # fmt: skip
-        uow.record(
-            caller_event(
-                state.runtime,
-                caller,
-                "contact.created",
-                "succeeded",
-                account_id=account_id,
-                target_type="contact",
-                target_id=contact_id,
-                details={"tags": sorted(set(tags))},
-                subject_id=f"{account_id}/{contact_id}",
-                protected=contact.personal_fields() or None,
+                suppression_overridden_event(state, caller, account_id, contact_id, override)
             )
-        )
+        uow.record(contact_created_event(state, caller, contact, sorted(set(tags))))
         state.contacts_changed(uow.session, account_id)
         uow.commit()
     if tags:
@@ -193,9 +182,14 @@ def end_enrollment(
     delete go ahead."""
     action = "enrollment.end"
     require(
-        state, caller, "contact", "contact.update", account_id=account_id,
-        target_type="record", target_id=record_id,
-    )  # fmt: skip
+        state,
+        caller,
+        "contact",
+        "contact.update",
+        account_id=account_id,
+        target_type="record",
+        target_id=record_id,
+    )
     refusal: tuple[int, str, str] | None = None
     with state.unit_of_work() as uow:
         record = (
@@ -211,13 +205,7 @@ def end_enrollment(
             refusal = (409, "not_active", f"the enrollment is already {record.state}")
         else:
             store.set_record_state(uow.session, account_id, record_id, STOPPED, utcnow())
-            uow.record(
-                caller_event(
-                    state.runtime, caller, action, "succeeded", account_id=account_id,
-                    target_type="record", target_id=record_id,
-                    details={"kind": record.kind, "contact_id": contact_id, "to": "ended"},
-                )
-            )  # fmt: skip
+            uow.record(enrollment_ended_event(state, caller, contact_id, record))
             state.contacts_changed(uow.session, account_id)
             uow.commit()
             ended = store.get_record(uow.session, account_id, contact_id, record_id)
@@ -225,9 +213,16 @@ def end_enrollment(
             return ended
     status, code, text = refusal
     raise refuse(
-        state, caller, action, status=status, code=code, text=text, account_id=account_id,
-        target_type="record", target_id=record_id,
-    )  # fmt: skip
+        state,
+        caller,
+        action,
+        status=status,
+        code=code,
+        text=text,
+        account_id=account_id,
+        target_type="record",
+        target_id=record_id,
+    )
 
 
 def list_records(

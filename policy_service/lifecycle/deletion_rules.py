@@ -8,29 +8,28 @@ A rule deletes with the authority of the admin who made it: if that person no lo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
 
-from sqlalchemy import delete, select
-
-from policy_service.audit_trail.recording import caller_event, require
+from policy_service.audit_trail.recording import require
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import utcnow
 from policy_service.domain.errors import NotFound, ServiceError
-from policy_service.lifecycle.actions import check_reason, delete_contact, load_account
+from policy_service.lifecycle.actions import delete_contact
+from policy_service.lifecycle.events import rule_event
+from policy_service.lifecycle.guards import check_reason, load_account
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
-from policy_service.storage.tables import DeletionRuleRow
+from policy_service.storage import deletion_rules as rules
+from policy_service.storage.deletion_rules import DeletionRule
 
-
-@dataclass(frozen=True)
-class DeletionRule:
-    id: str
-    account_id: str
-    tag: str
-    reason_code: str
-    enabled: bool
-    created_by: str
-    created_at: datetime
+__all__ = [
+    "DeletionRule",
+    "RuleRun",
+    "apply_rules_for_tags",
+    "create_rule",
+    "delete_rule",
+    "list_rules",
+    "run_rules",
+]
 
 
 @dataclass(frozen=True)
@@ -41,13 +40,6 @@ class RuleRun:
     refused: dict[str, str]
 
 
-def _rule(row: DeletionRuleRow) -> DeletionRule:
-    return DeletionRule(
-        row.id, row.account_id, row.tag, row.reason_code, row.enabled, row.created_by,
-        row.created_at,
-    )  # fmt: skip
-
-
 def create_rule(
     state: ServiceState, caller: Caller, account_id: str, tag: str, reason_code: str
 ) -> DeletionRule:
@@ -55,66 +47,38 @@ def create_rule(
     check_reason(reason_code, None if reason_code != "other" else "")
     load_account(state, account_id)
     with state.unit_of_work() as uow:
-        row = DeletionRuleRow(
-            id=store.new_id("rule"),
-            account_id=account_id,
+        rule = rules.add_rule(
+            uow.session,
+            account_id,
             tag=tag,
             reason_code=reason_code,
-            enabled=True,
             created_by=caller.acting_subject,
-            created_at=utcnow(),
+            now=utcnow(),
         )
-        uow.session.add(row)
-        uow.session.flush()
-        uow.record(
-            caller_event(
-                state.runtime, caller, "deletion_rule.created", "succeeded",
-                account_id=account_id, target_type="deletion_rule", target_id=row.id,
-                details={"tag": tag, "reason_code": reason_code},
-            )
-        )  # fmt: skip
+        details = {"tag": tag, "reason_code": reason_code}
+        uow.record(rule_event(state, caller, "deletion_rule.created", account_id, rule.id, details))
         uow.commit()
-        return _rule(row)
+        return rule
 
 
 def list_rules(state: ServiceState, caller: Caller, account_id: str) -> list[DeletionRule]:
     require(state, caller, "account", "deletion_rule.manage", account_id=account_id)
     with state.unit_of_work(write=False) as uow:
-        rows = uow.session.execute(
-            select(DeletionRuleRow)
-            .where(DeletionRuleRow.account_id == account_id)
-            .order_by(DeletionRuleRow.created_at)
-        ).scalars()
-        return [_rule(row) for row in rows]
+        return rules.rules_of(uow.session, account_id)
 
 
 def delete_rule(state: ServiceState, caller: Caller, account_id: str, rule_id: str) -> None:
     require(state, caller, "account", "deletion_rule.manage", account_id=account_id)
     with state.unit_of_work() as uow:
-        removed = uow.session.execute(
-            delete(DeletionRuleRow).where(
-                DeletionRuleRow.account_id == account_id, DeletionRuleRow.id == rule_id
-            )
-        )
-        if not removed.rowcount:  # type: ignore[attr-defined]
+        if not rules.remove_rule(uow.session, account_id, rule_id):
             raise NotFound(f"no deletion rule {rule_id} in account {account_id}")
-        uow.record(
-            caller_event(
-                state.runtime, caller, "deletion_rule.removed", "succeeded",
-                account_id=account_id, target_type="deletion_rule", target_id=rule_id,
-            )
-        )  # fmt: skip
+        uow.record(rule_event(state, caller, "deletion_rule.removed", account_id, rule_id))
         uow.commit()
 
 
 def _rules_for(state: ServiceState, account_id: str, tags: list[str] | None) -> list[DeletionRule]:
     with state.unit_of_work(write=False) as uow:
-        query = select(DeletionRuleRow).where(
-            DeletionRuleRow.account_id == account_id, DeletionRuleRow.enabled.is_(True)
-        )
-        if tags is not None:
-            query = query.where(DeletionRuleRow.tag.in_(tags))
-        return [_rule(row) for row in uow.session.execute(query).scalars()]
+        return rules.enabled_rules(uow.session, account_id, tags)
 
 
 def _fire(state: ServiceState, caller: Caller, rule: DeletionRule, contact_id: str) -> str | None:

@@ -2,8 +2,21 @@
 
 It runs as the platform's ``retention-sweeper`` principal and asks the same enforcer as
 everyone else (``contact.retention_purge``), so the deny rule that stops any purge of a held
-contact stops the sweep too; held contacts are reported, not purged. A sweep that dies
-part-way leaves whole chunks purged and the rest trashed; running it again finishes the job.
+contact stops the sweep too; held contacts are reported, not purged.
+
+Resumable without a job of its own: the sweep's "selection" is a condition (trashed, and
+deleted before the account's cutoff), not a list fixed when it starts, and each chunk's
+purges, cascades and audit events commit in one transaction. A sweep that dies part-way
+leaves whole chunks purged and the rest trashed; the next sweep finds exactly the rest.
+Two sweeps at once cannot purge a contact twice: a chunk moves only contacts still
+``trashed`` (``set_states``), and a chunk that loses that race rolls back and reads again.
+
+The scheduler runs the sweep under its task lease (``lifecycle/scheduler.py``: one run per
+interval across all workers; a run whose worker died is finished by the next one due), which
+makes the scheduled sweep a leased, resumable job like a bulk delete. ``POST
+/v1/retention/sweep`` and ``policy-service retention sweep`` run it directly and answer with
+its report, as they always have: by the above they need no lease of their own to be safe
+alongside a scheduled run, and one would only turn a concurrent request into a refusal.
 """
 
 from __future__ import annotations
@@ -11,17 +24,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import select
-
-from policy_service.audit_trail.recording import caller_event, require
+from policy_service.audit_trail.recording import require
 from policy_service.decisions.authorization import Caller
-from policy_service.domain.contacts import TRASHED
+from policy_service.domain.accounts import Account
+from policy_service.domain.cascade import CascadeProfile
+from policy_service.domain.contacts import Contact
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
-from policy_service.lifecycle.actions import decide_on_contact, profile_for
 from policy_service.lifecycle.bulk import ChunkRaced, purge_chunk_rows
+from policy_service.lifecycle.events import sweep_event
+from policy_service.lifecycle.guards import decide_on_contact, profile_for
 from policy_service.state import ServiceState
+from policy_service.storage import accounts as account_store
 from policy_service.storage import contacts as store
-from policy_service.storage.tables import AccountRow, ContactRow
+from policy_service.storage.unit_of_work import UnitOfWork
 
 SWEEPER = Caller("retention-sweeper", "system")
 SWEEPER_ROLE = "retention_sweeper"
@@ -54,21 +69,19 @@ def sweep(
     state.runtime.roles.add_link(SWEEPER.principal_id, SWEEPER_ROLE, PLATFORM_DOMAIN)
     report = SweepReport()
     with state.unit_of_work(write=False) as uow:
-        account_ids = list(
-            uow.session.execute(select(AccountRow.id).order_by(AccountRow.id)).scalars()
-        )
+        account_ids = account_store.all_account_ids(uow.session)
     for account_id in account_ids:
         _sweep_account(state, account_id, now, report)
     with state.unit_of_work() as uow:
-        recorded = caller or actor or SWEEPER
-        uow.record(
-            caller_event(
-                state.runtime, recorded, "retention.sweep", "succeeded",
-                account_id=None, target_type="retention", target_id="all",
-                details={"purged": report.purged, "accounts": report.accounts,
-                         "held": len(report.held), "refused": len(report.refused)},
-            )
-        )  # fmt: skip
+        event = sweep_event(
+            state,
+            caller or actor or SWEEPER,
+            purged=report.purged,
+            accounts=report.accounts,
+            held=len(report.held),
+            refused=len(report.refused),
+        )
+        uow.record(event)
         uow.commit()
     return report
 
@@ -85,47 +98,16 @@ def _sweep_account(
     after = ""
     while True:
         with state.unit_of_work() as uow:
-            session = uow.session
-            ids = list(
-                session.execute(
-                    select(ContactRow.id)
-                    .where(
-                        ContactRow.account_id == account_id,
-                        ContactRow.state == TRASHED,
-                        ContactRow.deleted_at < cutoff,
-                        ContactRow.id > after,
-                    )
-                    .order_by(ContactRow.id)
-                    .limit(state.settings.job_chunk_size)
-                ).scalars()
+            ids = store.expired_trash_ids(
+                uow.session, account_id, cutoff, after=after, limit=state.settings.job_chunk_size
             )
             if not ids:
                 return
             after = ids[-1]
-            found = store.get_contacts(session, account_id, ids)
-            facts = store.facts_of(session, account_id, ids)
-            chosen = []
-            for contact_id in ids:
-                decision = decide_on_contact(
-                    state, SWEEPER, account, contact_id, "contact.retention_purge",
-                    facts[contact_id],
-                )  # fmt: skip
-                if decision.allowed:
-                    chosen.append(found[contact_id])
-                elif decision.reason.code == "legal_hold":
-                    report.held.append({"account_id": account_id, "contact_id": contact_id})
-                else:
-                    report.refused.append(
-                        {"account_id": account_id, "contact_id": contact_id,
-                         "reason_code": decision.reason.code, "reason": decision.reason.text}
-                    )  # fmt: skip
+            chosen = _choose(state, uow, account, ids, report)
             if chosen:
                 try:
-                    purge_chunk_rows(
-                        state, uow, SWEEPER, account, profile, chosen,
-                        action="contact.purge", reason_code="retention_expired",
-                        operation_id=store.new_id("op"),
-                    )  # fmt: skip
+                    _purge(state, uow, account, profile, chosen)
                 except ChunkRaced:
                     after = ""  # re-read from the start of this account; rolled back
                     continue
@@ -133,3 +115,51 @@ def _sweep_account(
             report.purged += len(chosen)
             if chosen:
                 report.accounts[account_id] = report.accounts.get(account_id, 0) + len(chosen)
+
+
+def _choose(
+    state: ServiceState, uow: UnitOfWork, account: Account, ids: list[str], report: SweepReport
+) -> list[Contact]:
+    """The contacts of the chunk the enforcer lets the sweeper purge; the others go to the
+    report (held, or refused with the reason)."""
+    found = store.get_contacts(uow.session, account.id, ids)
+    facts = store.facts_of(uow.session, account.id, ids)
+    chosen = []
+    for contact_id in ids:
+        decision = decide_on_contact(
+            state, SWEEPER, account, contact_id, "contact.retention_purge", facts[contact_id]
+        )
+        if decision.allowed:
+            chosen.append(found[contact_id])
+        elif decision.reason.code == "legal_hold":
+            report.held.append({"account_id": account.id, "contact_id": contact_id})
+        else:
+            report.refused.append(
+                {
+                    "account_id": account.id,
+                    "contact_id": contact_id,
+                    "reason_code": decision.reason.code,
+                    "reason": decision.reason.text,
+                }
+            )
+    return chosen
+
+
+def _purge(
+    state: ServiceState,
+    uow: UnitOfWork,
+    account: Account,
+    profile: CascadeProfile,
+    chosen: list[Contact],
+) -> None:
+    purge_chunk_rows(
+        state,
+        uow,
+        SWEEPER,
+        account,
+        profile,
+        chosen,
+        action="contact.purge",
+        reason_code="retention_expired",
+        operation_id=store.new_id("op"),
+    )

@@ -17,39 +17,60 @@ also keeps how the last run went, which ``/health`` reads. Times are the workers
 as for job leases: hosts are expected to keep them in sync.
 
 A tick never raises: with the database away it logs a warning and the next tick tries again.
+The locks and the task rows' statements are ``storage/scheduled_tasks.py``; what is here is
+the schedule: which tasks, when, and what a run does.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
-from hashlib import sha256
-from typing import Any, cast
+from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
-from sqlalchemy import Connection, CursorResult, Table, Update, or_, select, text, update
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from policy_service.audit_trail.checkpointing import sign_due_checkpoints
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import utcnow
-from policy_service.lifecycle.jobs import run_job, runnable_jobs
+from policy_service.lifecycle.job_runner import orphaned_jobs, run_job
 from policy_service.lifecycle.retention import sweep
+from policy_service.privacy.execution import resume_executions
 from policy_service.state import ServiceState
-from policy_service.storage.database import is_sqlite, is_unavailable
-from policy_service.storage.tables import JobRow, ScheduledTaskRow
+from policy_service.storage.database import is_unavailable
+from policy_service.storage.scheduled_tasks import (
+    TaskLock,
+    TaskStatus,
+    TaskStore,
+    advisory_key,
+    read_status,
+)
+
+__all__ = [
+    "AUDIT_CHECKPOINTS",
+    "JOB_RECOVERY",
+    "RETENTION_SWEEP",
+    "Scheduler",
+    "Task",
+    "TaskStatus",
+    "advisory_key",
+    "read_status",
+    "recover_jobs",
+    "scheduled_tasks",
+    "start_scheduler",
+    "sweep_retention",
+]
 
 log = structlog.get_logger(__name__)
 
 RETENTION_SWEEP = "retention_sweep"
 JOB_RECOVERY = "job_recovery"
+AUDIT_CHECKPOINTS = "audit_checkpoints"
 # The actor of the audit events of scheduled runs.
 SCHEDULER = Caller("scheduler", "system")
 # A run that failed is tried again after this long (or its interval, if shorter).
@@ -61,14 +82,13 @@ LEASE_RENEW_SECONDS = 30.0
 MAX_POLL_SECONDS = 30.0
 
 RAN, FAILED, NOT_DUE, BUSY, DEFERRED = "ran", "failed", "not_due", "busy", "deferred"
-TASKS = cast(Table, ScheduledTaskRow.__table__)
 
 
 @dataclass(frozen=True)
 class Task:
     name: str
     interval: timedelta
-    # Runs the task and returns what it did, as JSON (kept in the task's row).
+    # Runs the task and returns what it did, as JSON (free-form; kept in the task's row).
     run: Callable[[ServiceState], dict[str, Any]]
 
 
@@ -85,20 +105,15 @@ def sweep_retention(state: ServiceState) -> dict[str, Any]:
 def recover_jobs(state: ServiceState) -> dict[str, Any]:
     """Resume the jobs whose runner died (their lease expired); queued jobs are left to the
     job runners."""
-    runnable = runnable_jobs(state)
-    if not runnable:
-        return {"orphaned": 0, "resumed": 0}
-    with state.unit_of_work(write=False) as uow:
-        queued = set(
-            uow.session.execute(
-                select(JobRow.id).where(JobRow.id.in_(runnable), JobRow.status == "queued")
-            ).scalars()
-        )
-    orphaned = [job_id for job_id in runnable if job_id not in queued]
+    orphaned = orphaned_jobs(state)
+    # Data-subject request executions are leased jobs too: those left without a runner count
+    # as orphaned, those this pass completed as resumed (privacy/execution.py).
+    dsr_found, dsr_completed = resume_executions(state)
+    if not orphaned:
+        return {"orphaned": dsr_found, "resumed": dsr_completed}
     resumed = sum(1 for job_id in orphaned if run_job(state, job_id))
-    if orphaned:
-        log.info("scheduler.jobs_recovered", orphaned=len(orphaned), resumed=resumed)
-    return {"orphaned": len(orphaned), "resumed": resumed}
+    log.info("scheduler.jobs_recovered", orphaned=len(orphaned), resumed=resumed)
+    return {"orphaned": len(orphaned) + dsr_found, "resumed": resumed + dsr_completed}
 
 
 def scheduled_tasks(state: ServiceState) -> list[Task]:
@@ -118,20 +133,18 @@ def scheduled_tasks(state: ServiceState) -> list[Task]:
         tasks.append(
             Task(JOB_RECOVERY, timedelta(seconds=settings.job_recovery_seconds), recover_jobs)
         )
+    # Audit checkpoints (issue 10): every chain with unsigned events, and the witness.
+    if settings.audit_checkpoint_seconds > 0:
+        seconds = timedelta(seconds=settings.audit_checkpoint_seconds)
+        tasks.append(Task(AUDIT_CHECKPOINTS, seconds, sign_due_checkpoints))
     return tasks
-
-
-def advisory_key(name: str) -> int:
-    """The PostgreSQL advisory lock key of a task: 64 bits of a hash, as a signed bigint."""
-    digest = sha256(f"policy_service.scheduler:{name}".encode()).digest()
-    return int.from_bytes(digest[:8], "big", signed=True)
 
 
 def _owner() -> str:
     return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def _log_failure(event: str, error: BaseException, **context: Any) -> None:
+def _log_failure(event: str, error: BaseException, **context: str) -> None:
     if is_unavailable(error):
         log.warning(
             event,
@@ -196,69 +209,43 @@ class Scheduler:
         self.last_outcomes = outcomes
         return outcomes
 
+    @property
+    def store(self) -> TaskStore:
+        """The task rows and locks, in this scheduler's database."""
+        return TaskStore(self.state.engine, self.state.unit_of_work)
+
     def _ensure_rows(self) -> None:
         if self._rows_ready or not self.tasks:
             return
-        engine = self.state.engine
-        insert = sqlite_insert if is_sqlite(engine) else postgresql_insert
-        statement = (
-            insert(TASKS)
-            .values([{"name": task.name} for task in self.tasks])
-            .on_conflict_do_nothing(index_elements=["name"])
-        )
-        self._execute(statement, None)
+        self.store.ensure_rows(task.name for task in self.tasks)
         self._rows_ready = True
 
     def _run_if_due(self, task: Task) -> str:
-        if is_sqlite(self.state.engine):
-            return self._claim_and_run(task, None)
-        key = advisory_key(task.name)
-        with self.state.engine.connect() as connection:
-            try:
-                locked = connection.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
-                ).scalar()
-                connection.commit()  # the lock is the session's: no transaction stays open
-            except Exception:
-                # Perhaps taken, perhaps not: such a connection must not go back to the pool.
-                connection.invalidate()
-                raise
-            if not locked:
+        store = self.store
+        if store.uses_leases:
+            return self._claim_and_run(store, task, None)
+        with store.advisory_lock(task.name) as lock:
+            if lock is None:
                 return BUSY
-            try:
-                return self._claim_and_run(task, connection)
-            finally:
-                _unlock(connection, key)
+            return self._claim_and_run(store, task, lock)
 
-    def _claim_and_run(self, task: Task, connection: Connection | None) -> str:
+    def _claim_and_run(self, store: TaskStore, task: Task, lock: TaskLock | None) -> str:
         """Claim the task if it is due (SQLite: and its lease is free), run it, record how it
-        went. ``connection`` holds the advisory lock on PostgreSQL; None on SQLite."""
+        went. ``lock`` is the advisory lock on PostgreSQL; None on SQLite."""
         now = self.clock()
-        claim = (
-            update(TASKS)
-            .where(
-                TASKS.c.name == task.name,
-                or_(TASKS.c.next_run_at.is_(None), TASKS.c.next_run_at <= now),
-            )
-            .values(
-                next_run_at=now + task.interval,
-                last_runner=self.owner,
-                last_started_at=now,
-                last_finished_at=None,
-                last_duration_ms=None,
-                last_outcome="running",
-                last_result=None,
-            )
+        leased = lock is None
+        claimed = store.claim(
+            task.name,
+            owner=self.owner,
+            now=now,
+            next_run_at=now + task.interval,
+            lease_until=now + LEASE if leased else None,
+            lock=lock,
         )
-        leased = connection is None
-        if leased:
-            claim = claim.where(
-                or_(TASKS.c.lease_until.is_(None), TASKS.c.lease_until < now)
-            ).values(lease_owner=self.owner, lease_until=now + LEASE)
-        if self._execute(claim, connection) != 1:
+        if not claimed:
             return NOT_DUE
         log.info("scheduler.task_started", task=task.name, owner=self.owner)
-        renewer = _LeaseRenewer(self, task.name) if leased else None
+        renewer = _LeaseRenewer(self, store, task.name) if leased else None
         started = time.monotonic()
         outcome = RAN
         try:
@@ -271,36 +258,25 @@ class Scheduler:
                 renewer.stop()
         duration_ms = round((time.monotonic() - started) * 1000)
         finished = self.clock()
-        finish = update(TASKS).where(TASKS.c.name == task.name)
-        values: dict[str, Any] = {
-            "last_finished_at": finished,
-            "last_duration_ms": duration_ms,
-            "last_outcome": "succeeded" if outcome == RAN else "failed",
-            "last_result": json.dumps(result, sort_keys=True),
-        }
-        if outcome == FAILED:
-            values["next_run_at"] = finished + min(task.interval, RETRY_AFTER)
-        if leased:
+        store.record_run(
+            task.name,
+            finished=finished,
+            duration_ms=duration_ms,
+            succeeded=outcome == RAN,
+            result=result,
+            retry_at=finished + min(task.interval, RETRY_AFTER) if outcome == FAILED else None,
             # A runner that lost its lease (it ran past it without renewing) records nothing.
-            finish = finish.where(TASKS.c.lease_owner == self.owner)
-            values |= {"lease_owner": None, "lease_until": None}
-        self._execute(finish.values(**values), connection)
+            lease_owner=self.owner if leased else None,
+            lock=lock,
+        )
         log.info(
-            "scheduler.task_finished", task=task.name, outcome=outcome,
-            duration_ms=duration_ms, result=result,
-        )  # fmt: skip
+            "scheduler.task_finished",
+            task=task.name,
+            outcome=outcome,
+            duration_ms=duration_ms,
+            result=result,
+        )
         return outcome
-
-    def _execute(self, statement: Any, connection: Connection | None) -> int:
-        """Run one write statement in a transaction of its own; its row count."""
-        if connection is not None:
-            count = cast(CursorResult[Any], connection.execute(statement)).rowcount
-            connection.commit()
-            return count
-        with self.state.unit_of_work() as uow:  # on SQLite: BEGIN IMMEDIATE
-            count = cast(CursorResult[Any], uow.session.execute(statement)).rowcount
-            uow.commit()
-        return count
 
     # -- the thread ----------------------------------------------------------------------
 
@@ -328,27 +304,12 @@ class Scheduler:
             self._stop.wait(self.poll_seconds)
 
 
-def _unlock(connection: Connection, key: int) -> None:
-    try:
-        connection.rollback()  # a failed statement may have left a transaction aborted
-        released = connection.execute(
-            text("SELECT pg_advisory_unlock(:key)"), {"key": key}
-        ).scalar()
-        connection.commit()
-        if not released:
-            raise RuntimeError(f"advisory lock {key} was not held")
-    except Exception as exc:
-        # Lost with the connection, or not released: never hand the connection back to the
-        # pool still holding the lock.
-        connection.invalidate()
-        _log_failure("scheduler.unlock_failed", exc)
-
-
 class _LeaseRenewer:
     """Renews a SQLite lease while its task runs, so no other worker takes the task over."""
 
-    def __init__(self, scheduler: Scheduler, name: str) -> None:
+    def __init__(self, scheduler: Scheduler, store: TaskStore, name: str) -> None:
         self._scheduler = scheduler
+        self._store = store
         self._name = name
         self._done = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="scheduler-lease", daemon=True)
@@ -357,61 +318,14 @@ class _LeaseRenewer:
     def _loop(self) -> None:
         scheduler = self._scheduler
         while not self._done.wait(LEASE_RENEW_SECONDS):
-            renew: Update = (
-                update(TASKS)
-                .where(TASKS.c.name == self._name, TASKS.c.lease_owner == scheduler.owner)
-                .values(lease_until=scheduler.clock() + LEASE)
-            )
             try:
-                scheduler._execute(renew, None)
+                self._store.renew_lease(self._name, scheduler.owner, scheduler.clock() + LEASE)
             except Exception as exc:
                 _log_failure("scheduler.lease_renewal_failed", exc, task=self._name)
 
     def stop(self) -> None:
         self._done.set()
         self._thread.join()
-
-
-# -- what /health shows --------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class TaskStatus:
-    name: str
-    next_run_at: datetime | None
-    last_started_at: datetime | None
-    last_finished_at: datetime | None
-    last_duration_ms: int | None
-    last_outcome: str | None
-    last_result: dict[str, Any]
-
-
-def _aware(value: datetime | None) -> datetime | None:
-    if value is not None and value.tzinfo is None:  # SQLite hands back naive UTC
-        return value.replace(tzinfo=UTC)
-    return value
-
-
-def read_status(connection: Connection, names: Iterable[str]) -> dict[str, TaskStatus]:
-    """How each task last ran, from its row (one query); tasks never run are absent."""
-    rows = connection.execute(
-        select(
-            TASKS.c.name,
-            TASKS.c.next_run_at,
-            TASKS.c.last_started_at,
-            TASKS.c.last_finished_at,
-            TASKS.c.last_duration_ms,
-            TASKS.c.last_outcome,
-            TASKS.c.last_result,
-        ).where(TASKS.c.name.in_(list(names)))
-    ).all()
-    found = {}
-    for name, next_run, started, finished, duration, outcome, result in rows:
-        found[name] = TaskStatus(
-            name, _aware(next_run), _aware(started), _aware(finished), duration, outcome,
-            json.loads(result) if result else {},
-        )  # fmt: skip
-    return found
 
 
 # -- one scheduler per worker --------------------------------------------------------------

@@ -14,13 +14,50 @@ and another request's changes, however they interleave, are never seen by this t
 from __future__ import annotations
 
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import event, select, update
+from sqlalchemy import Integer, String, Table, Text, bindparam, event, insert, select, update
 from sqlalchemy.orm import Session, SessionTransaction
 
 from policy_service.domain.changes import Change
-from policy_service.storage.tables import ChangeRow, SyncStateRow
+from policy_service.domain.clock import utcnow
+from policy_service.storage.tables import ChangeRow, SyncStateRow, UtcDateTime
+
+# Built once: building a statement costs more Python than running a cached one.
+_sync_t = cast(Table, SyncStateRow.__table__)
+_change_t = cast(Table, ChangeRow.__table__)
+_BUMP = (
+    update(_sync_t)
+    .where(_sync_t.c.id == 1)
+    .values(version=_sync_t.c.version + 1)
+    .returning(_sync_t.c.version)
+)
+_BUMPED = _BUMP.cte("bumped")
+# PostgreSQL: the bump and the log row in one statement (a data-modifying CTE), one round
+# trip, under the same row lock as before.
+_BUMP_AND_LOG = (
+    insert(_change_t)
+    .from_select(
+        ["version", "kind", "account_id", "subject_id", "detail", "created_at"],
+        select(
+            _BUMPED.c.version,
+            bindparam("p_kind", type_=String()),
+            bindparam("p_account_id", type_=String()),
+            bindparam("p_subject_id", type_=String()),
+            bindparam("p_detail", type_=Text()),
+            bindparam("p_created_at", type_=UtcDateTime()),
+        ),
+    )
+    .returning(_change_t.c.version)
+)
+_LOG = insert(_change_t).values(
+    version=bindparam("p_version", type_=Integer()),
+    kind=bindparam("p_kind", type_=String()),
+    account_id=bindparam("p_account_id", type_=String()),
+    subject_id=bindparam("p_subject_id", type_=String()),
+    detail=bindparam("p_detail", type_=Text()),
+    created_at=bindparam("p_created_at", type_=UtcDateTime()),
+)
 
 
 def record_change(
@@ -31,17 +68,18 @@ def record_change(
     subject_id: str | None = None,
     detail: str = "",
 ) -> int:
-    version = session.execute(
-        update(SyncStateRow)
-        .where(SyncStateRow.id == 1)
-        .values(version=SyncStateRow.version + 1)
-        .returning(SyncStateRow.version)
-    ).scalar_one()
-    session.add(
-        ChangeRow(
-            version=version, kind=kind, account_id=account_id, subject_id=subject_id, detail=detail
-        )
-    )
+    params: dict[str, object] = {
+        "p_kind": kind,
+        "p_account_id": account_id,
+        "p_subject_id": subject_id,
+        "p_detail": detail,
+        "p_created_at": utcnow(),
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        version = session.execute(_BUMP_AND_LOG, params).scalar_one()
+    else:  # SQLite has no data-modifying CTEs; its writers are serialised anyway
+        version = session.execute(_BUMP).scalar_one()
+        session.execute(_LOG, {**params, "p_version": version})
     pending: list[int] = session.info.setdefault(_PENDING_KEY, [])
     pending.append(int(version))
     return int(version)

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
@@ -135,6 +135,11 @@ def is_unavailable(error: BaseException) -> bool:
             return True
         current = current.__cause__ or current.__context__
     return False
+
+
+def ping(connection: Connection) -> None:
+    """Ask the database for the simplest answer there is (``/health``); raises if it is away."""
+    connection.execute(text("SELECT 1"))
 
 
 def _configure_sqlite(engine: Engine) -> None:

@@ -302,6 +302,11 @@ class DsrRow(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
     completed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # Execution runs as a leased job: the runner working it now and until when (renewed with
+    # each chunk), and who executed it (JSON), so a resumed run acts as they did.
+    lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    executor: Mapped[str | None] = mapped_column(Text, default=None)
 
 
 class DsrTransitionRow(Base):
@@ -353,7 +358,7 @@ class ScheduledTaskRow(Base):
     restarts and ``/health`` answers the same from any worker.
 
     ``lease_owner``/``lease_until`` are the lock on SQLite; PostgreSQL uses an advisory lock
-    instead and leaves them empty (``services/scheduler.py``)."""
+    instead and leaves them empty (``storage/scheduled_tasks.py``)."""
 
     __tablename__ = "scheduled_tasks"
 
@@ -367,3 +372,38 @@ class ScheduledTaskRow(Base):
     last_duration_ms: Mapped[int | None] = mapped_column(Integer, default=None)
     last_outcome: Mapped[str | None] = mapped_column(String(16), default=None)
     last_result: Mapped[str | None] = mapped_column(Text, default=None)  # JSON
+
+
+# -- decision logs ---------------------------------------------------------------------------
+
+
+class DecisionLogRow(Base):
+    """One decision the service answered (evaluation, evaluations, search, explain), as OPA
+    and Cerbos keep them. Not the tamper-evident audit trail: written in batches off the
+    request path, masked by configuration, deleted after ``decision_log_retention_days``."""
+
+    __tablename__ = "decision_logs"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)  # the decision_id
+    decided_at: Mapped[datetime] = mapped_column()
+    endpoint: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
+    caller_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    on_behalf_of: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
+    subject_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    subject_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
+    action: Mapped[str | None] = mapped_column(String(128), default=None)
+    resource_type: Mapped[str | None] = mapped_column(String(64), default=None)
+    resource_id: Mapped[str | None] = mapped_column(String(256), default=None)
+    decision: Mapped[bool] = mapped_column(Boolean)
+    reason_code: Mapped[str | None] = mapped_column(String(64), default=None)
+    policy_version: Mapped[str | None] = mapped_column(String(100), default=None)
+    request_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    details: Mapped[str | None] = mapped_column(Text, default=None)  # JSON, masked
+
+    __table_args__ = (
+        Index("ix_decision_logs_account_time", "account_id", "decided_at", "id"),
+        Index("ix_decision_logs_subject", "account_id", "subject_id", "decided_at"),
+        Index("ix_decision_logs_resource", "account_id", "resource_id", "decided_at"),
+        Index("ix_decision_logs_time", "decided_at"),
+    )

@@ -87,10 +87,14 @@ def disable_append_only(engine: Engine) -> None:
         if connection.dialect.name == "postgresql":
             connection.exec_driver_sql("ALTER TABLE audit_events DISABLE TRIGGER USER")
             connection.exec_driver_sql("ALTER TABLE audit_checkpoints DISABLE TRIGGER USER")
+            connection.exec_driver_sql("ALTER TABLE audit_chain_heads DISABLE TRIGGER USER")
+            connection.exec_driver_sql("ALTER TABLE audit_merkle_nodes DISABLE TRIGGER USER")
         else:
-            for table in ("audit_events", "audit_checkpoints"):
+            for table in ("audit_events", "audit_checkpoints", "audit_merkle_nodes"):
                 for operation in ("update", "delete"):
                     connection.exec_driver_sql(f"DROP TRIGGER {table}_no_{operation}")
+            for operation in ("delete", "rewind"):
+                connection.exec_driver_sql(f"DROP TRIGGER audit_chain_heads_no_{operation}")
 
 
 @pytest.fixture

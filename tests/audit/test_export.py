@@ -46,7 +46,7 @@ def test_an_export_streams_in_batches_and_still_verifies_across_them(
     append(23)
     monkeypatch.setattr(export_module, "BATCH", 4)
     with uow(write=False) as work:
-        chunks = export_events(work.session, EventFilter())
+        chunks = export_events(work.session, EventFilter(), signing_key=signing_key)
         assert isinstance(chunks, Iterator)  # lazy: nothing is read before it is consumed
         data = "".join(chunks)
     assert data.count('"type":"event"') == 23

@@ -36,9 +36,19 @@ def _from_db(uow: Callable[..., UnitOfWork], key: Ed25519PrivateKey) -> Verifica
         return verify_database(work.session, key.public_key())
 
 
+_EXPORT_KEY: list[Ed25519PrivateKey] = []
+
+
+@pytest.fixture(autouse=True)
+def _export_key(signing_key: Ed25519PrivateKey) -> None:
+    _EXPORT_KEY[:] = [signing_key]
+
+
 def _export_lines(uow: Callable[..., UnitOfWork], filters: EventFilter | None = None) -> list[str]:
     with uow(write=False) as work:
-        text = "".join(export_events(work.session, filters or EventFilter()))
+        text = "".join(
+            export_events(work.session, filters or EventFilter(), signing_key=_EXPORT_KEY[0])
+        )
     return text.splitlines(keepends=True)
 
 
@@ -98,7 +108,7 @@ def test_an_intact_log_verifies_offline_from_its_export(
     assert report.ok, report
     assert report.complete
     assert report.events_checked == 17
-    assert (report.checkpoints_valid, report.checkpoints_total) == (2, 2)
+    assert (report.checkpoints_valid, report.checkpoints_total) == (3, 3)
 
 
 def test_a_reformatted_export_still_verifies_through_the_slow_path(
@@ -114,9 +124,15 @@ def test_checkpoints_signed_by_another_key_are_not_valid(
     log: list[Any], uow: Callable[..., UnitOfWork]
 ) -> None:
     other = Ed25519PrivateKey.generate()
-    for report in (_from_db(uow, other), _verify_lines(_export_lines(uow), other)):
-        assert (report.checkpoints_valid, report.checkpoints_total) == (0, 2)
-        _bad(report, 5, "checkpoint_signature_invalid")
+    # The export has a third signature: its end line, the export-time checkpoint.
+    for report, total in ((_from_db(uow, other), 2), (_verify_lines(_export_lines(uow), other), 3)):
+        assert (report.checkpoints_valid, report.checkpoints_total) == (0, total)
+        assert any(p.reason == "checkpoint_signature_invalid" for p in report.problems)
+    _bad(_from_db(uow, other), 5, "checkpoint_signature_invalid")
+    offline = _verify_lines(_export_lines(uow), other)
+    _bad(offline, 5, "checkpoint_signature_invalid")
+    # Offline nothing is then signed: the other chains are an unsigned tail.
+    assert ("acct-2", 1, "unsigned_tail") in [(p.chain, p.seq, p.reason) for p in offline.problems]
 
 
 # -- a modified event --------------------------------------------------------------------
@@ -300,7 +316,10 @@ def test_a_time_range_export_is_a_whole_chain_segment_and_verifies(
     assert report.ok, report
     assert report.complete
     assert report.events_checked == 6  # seq 4..9
-    assert (report.checkpoints_valid, report.checkpoints_total) == (1, 1)
+    assert (report.checkpoints_valid, report.checkpoints_total) == (
+        2,
+        2,
+    )  # its checkpoint and the signed end
 
 
 def test_a_filtered_selection_export_is_marked_incomplete_and_its_events_verify(

@@ -6,7 +6,7 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-from policy_service.lifecycle import jobs
+from policy_service.lifecycle import job_runner, jobs
 from tests.conftest import Service
 from tests.integration.lifecycle_fixtures import Crm, make_crm
 
@@ -109,7 +109,7 @@ def test_a_job_that_dies_mid_chunk_resumes_without_repeating_or_skipping(
         crm.contact(f"c-{n}", with_records=n < 2)
     job = bulk(crm, filter={"all": True}, expected_count=7).get_json()
 
-    real_work = jobs._work_chunk
+    real_work = job_runner._work_chunk
     calls = {"n": 0}
 
     def dies_in_the_third_chunk(*args: Any) -> None:
@@ -118,10 +118,10 @@ def test_a_job_that_dies_mid_chunk_resumes_without_repeating_or_skipping(
         if calls["n"] == 3:
             raise RuntimeError("killed")  # after the chunk's writes, before its commit
 
-    monkeypatch.setattr(jobs, "_work_chunk", dies_in_the_third_chunk)
+    monkeypatch.setattr(job_runner, "_work_chunk", dies_in_the_third_chunk)
     with pytest.raises(RuntimeError, match="killed"):
         jobs.run_job(service.state, job["id"], owner="runner-1")
-    monkeypatch.setattr(jobs, "_work_chunk", real_work)
+    monkeypatch.setattr(job_runner, "_work_chunk", real_work)
 
     half = crm.call("GET", f"/v1/jobs/{job['id']}").get_json()
     assert (half["status"], half["processed"]) == ("running", 4)

@@ -9,8 +9,15 @@ import pytest
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy import text
 
-from policy_service.lifecycle import actions as lifecycle
-from policy_service.privacy import dsr as dsr_service
+from policy_service.decisions.authorization import Caller
+from policy_service.lifecycle.scheduler import (
+    JOB_RECOVERY,
+    Scheduler,
+    Task,
+    read_status,
+    recover_jobs,
+)
+from policy_service.privacy import execution
 from tests.conftest import Service
 from tests.integration.lifecycle_fixtures import Crm, make_crm
 
@@ -245,7 +252,7 @@ def test_an_interrupted_erasure_resumes_to_the_same_final_state(
     step(crm, dsr_id, "verify-identity", {"method": "email link"})
     step(crm, dsr_id, "approve")
 
-    real_chunk = dsr_service._erase_chunk
+    real_chunk = execution.erase_chunk
     calls = {"n": 0}
 
     def dies_on_the_second_chunk(*args: Any) -> bool:
@@ -254,10 +261,10 @@ def test_an_interrupted_erasure_resumes_to_the_same_final_state(
             raise RuntimeError("killed")
         return real_chunk(*args)
 
-    monkeypatch.setattr(dsr_service, "_erase_chunk", dies_on_the_second_chunk)
+    monkeypatch.setattr(execution, "erase_chunk", dies_on_the_second_chunk)
     with pytest.raises(RuntimeError, match="killed"):
-        dsr_service.execute(crm.service.state, lifecycle.Caller("cora", "user"), dsr_id)
-    monkeypatch.setattr(dsr_service, "_erase_chunk", real_chunk)
+        execution.execute(crm.service.state, Caller("cora", "user"), dsr_id)
+    monkeypatch.setattr(execution, "erase_chunk", real_chunk)
     assert crm.call("GET", f"/v1/dsr/{dsr_id}", crm.officer).get_json()["status"] == "in_progress"
 
     resumed = step(crm, dsr_id, "execute")
@@ -271,3 +278,112 @@ def test_an_interrupted_erasure_resumes_to_the_same_final_state(
         "GET", f"/v1/audit/events?dsr_id={dsr_id}&action=contact.erased&limit=100", crm.root
     ).get_json()["events"]
     assert sorted(e["target_id"] for e in events) == ["c-0", "c-1", "c-2", "c-3", "c-4", "g-1"]
+
+
+# -- execution as a leased, resumable job --------------------------------------------------------
+
+CORA = Caller("cora", "user")
+
+
+def approved_erasure(crm: Crm) -> str:
+    """Five contacts of Ada in acme and one in globex, two a chunk: four chunks."""
+    for n in range(5):
+        crm.contact(f"c-{n}", with_records=n == 0)
+    in_globex(crm, "g-1")
+    crm.service.state.settings = crm.service.state.settings.with_overrides(job_chunk_size=2)
+    dsr_id = str(request(crm).get_json()["id"])
+    step(crm, dsr_id, "verify-identity", {"method": "email link"})
+    step(crm, dsr_id, "approve")
+    return dsr_id
+
+
+def erased(crm: Crm, dsr_id: str) -> list[str]:
+    """The contacts erased for the request, one entry per ``contact.erased`` event."""
+    events = crm.call(
+        "GET", f"/v1/audit/events?dsr_id={dsr_id}&action=contact.erased&limit=100", crm.root
+    ).get_json()["events"]
+    assert {e["actor_id"] for e in events} <= {"cora"}  # a resumed run acts as the executor
+    return sorted(e["target_id"] for e in events)
+
+
+def lease(crm: Crm, dsr_id: str) -> tuple[Any, Any]:
+    with crm.service.state.engine.connect() as connection:
+        owner, until = connection.execute(
+            text("SELECT lease_owner, lease_until FROM dsr_requests WHERE id = :id"), {"id": dsr_id}
+        ).one()
+    return owner, until
+
+
+def assert_completed_once(crm: Crm, dsr_id: str) -> None:
+    everyone = ["c-0", "c-1", "c-2", "c-3", "c-4", "g-1"]
+    assert erased(crm, dsr_id) == everyone  # each contact erased exactly once
+    found = crm.call("GET", f"/v1/dsr/{dsr_id}", crm.officer).get_json()
+    assert found["status"] == "completed"
+    steps = [t["step"] for t in found["transitions"]]
+    assert steps == ["create", "verify-identity", "approve", "execute", "complete"]
+    completions = crm.call(
+        "GET", f"/v1/audit/events?dsr_id={dsr_id}&action=dsr.complete", crm.root
+    ).get_json()["events"]
+    assert len(completions) == 1  # one certificate
+    certificate = crm.call("GET", f"/v1/dsr/{dsr_id}/certificate", crm.officer).get_json()
+    accounts = certificate["certificate"]["accounts"]
+    assert accounts["acme"]["erased_contacts"] == everyone[:5]
+    assert accounts["globex"]["erased_contacts"] == ["g-1"]
+    assert lease(crm, dsr_id) == (None, None)
+
+
+def test_a_killed_execution_is_resumed_by_the_job_recovery_once_its_lease_runs_out(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dsr_id = approved_erasure(crm)
+    real_chunk = execution.erase_chunk
+    calls = {"n": 0}
+
+    def killed_after_the_first_chunk(*args: Any) -> bool:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("killed")
+        return bool(real_chunk(*args))
+
+    monkeypatch.setattr(execution, "erase_chunk", killed_after_the_first_chunk)
+    monkeypatch.setattr(execution, "_release", lambda *args: None)  # a killed worker cleans nothing
+    with pytest.raises(RuntimeError, match="killed"):
+        execution.execute(crm.service.state, CORA, dsr_id)
+    monkeypatch.undo()
+    assert erased(crm, dsr_id) == ["c-0", "c-1"]
+    assert lease(crm, dsr_id)[0] is not None  # the dead runner's lease
+
+    # While that lease lasts, neither a call nor the job recovery works the request.
+    busy = step(crm, dsr_id, "execute")
+    assert (busy.status_code, busy.get_json()["status"]) == (200, "in_progress")
+    assert recover_jobs(crm.service.state) == {"orphaned": 0, "resumed": 0}
+    assert erased(crm, dsr_id) == ["c-0", "c-1"]
+
+    with crm.service.state.engine.begin() as connection:
+        connection.execute(
+            text("UPDATE dsr_requests SET lease_until = '2000-01-01 00:00:00+00' WHERE id = :id"),
+            {"id": dsr_id},
+        )
+    recovery = Scheduler(crm.service.state, [Task(JOB_RECOVERY, timedelta(hours=1), recover_jobs)])
+    assert recovery.tick() == {JOB_RECOVERY: "ran"}
+
+    assert_completed_once(crm, dsr_id)
+    with crm.service.state.engine.connect() as connection:
+        runs = read_status(connection, [JOB_RECOVERY])
+    assert runs[JOB_RECOVERY].last_result == {"orphaned": 1, "resumed": 1}
+
+
+def test_an_execute_call_hands_what_its_time_budget_leaves_to_the_job_recovery(
+    crm: Crm, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dsr_id = approved_erasure(crm)
+    monkeypatch.setattr(execution, "REQUEST_BUDGET", timedelta(0))  # one chunk, then answer
+    first = step(crm, dsr_id, "execute")
+    assert (first.status_code, first.get_json()["status"]) == (200, "in_progress")
+    assert erased(crm, dsr_id) == ["c-0", "c-1"]
+    assert lease(crm, dsr_id) == (None, None)  # handed over, not held
+
+    assert recover_jobs(crm.service.state) == {"orphaned": 1, "resumed": 1}
+    assert_completed_once(crm, dsr_id)
+    again = step(crm, dsr_id, "execute")
+    assert again.status_code == 409  # completed: nothing more to execute

@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from policy_service.lifecycle import scheduler as scheduling
 from policy_service.lifecycle.scheduler import (
+    AUDIT_CHECKPOINTS,
     JOB_RECOVERY,
     RETENTION_SWEEP,
     Scheduler,
@@ -68,7 +69,7 @@ def test_a_scheduled_tick_purges_contacts_past_their_window_and_health_reports_i
 
     outcomes = Scheduler.for_state(service.state).tick()
 
-    assert outcomes == {RETENTION_SWEEP: "ran", JOB_RECOVERY: "ran"}
+    assert outcomes == {RETENTION_SWEEP: "ran", JOB_RECOVERY: "ran", AUDIT_CHECKPOINTS: "ran"}
     assert (state_of(crm, "old"), state_of(crm, "young")) == ("purged", "trashed")
     (event,) = sweep_events(crm)
     assert (event["actor_type"], event["actor_id"]) == ("system", "scheduler")
@@ -173,7 +174,11 @@ def test_a_tick_while_the_database_is_unreachable_does_not_kill_the_thread(
     state = ServiceState.build(settings_for_tests(UNREACHABLE, tmp_path))
     scheduler = Scheduler.for_state(state, poll_seconds=0.01)
     try:
-        assert scheduler.tick() == {RETENTION_SWEEP: "deferred", JOB_RECOVERY: "deferred"}
+        assert scheduler.tick() == {
+            RETENTION_SWEEP: "deferred",
+            JOB_RECOVERY: "deferred",
+            AUDIT_CHECKPOINTS: "deferred",
+        }
         scheduler.start()
         wait_until(lambda: scheduler.ticks >= 4, 10, "the scheduler stopped ticking")
         assert scheduler.alive

@@ -1,0 +1,82 @@
+"""The periodic audit checkpoint (issue 10): every chain with events not yet covered by a
+checkpoint gets one, and every chain's newest checkpoint goes to the witness directory.
+
+Run by the scheduler once per ``audit_checkpoint_seconds`` across all workers (and by
+``POST /v1/audit/checkpoints`` for one chain). Each chain is signed in a transaction of its
+own, so appenders to other chains never wait on this; the witness gets a note only after
+its checkpoint has committed.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from sqlalchemy import func, select
+
+from audit import Checkpoint, chains_due
+from audit.checkpoints import checkpoint_from_row
+from audit.tables import audit_checkpoints
+from audit.tree import catch_up
+from audit.witness import witness_path, write_witness
+from policy_service.state import ServiceState
+
+log = structlog.get_logger(__name__)
+
+
+def sign_due_checkpoints(state: ServiceState) -> dict[str, Any]:
+    with state.unit_of_work(write=False) as uow:
+        due = chains_due(uow.session)
+    signed = 0
+    for chain in due:
+        # A chain whose Merkle tree is far behind (signed before Merkle checkpoints) is built
+        # up in bounded transactions first, so appends to it never wait long on the lock.
+        done = False
+        while not done:
+            with state.unit_of_work() as uow:
+                done = catch_up(uow.session, chain)
+                uow.commit()
+        with state.unit_of_work() as uow:
+            state.audit.checkpoint(uow.session, chain)
+            uow.commit()
+        signed += 1
+    witnessed = witness_newest(state)
+    return {"chains_due": len(due), "signed": signed, "witnessed": witnessed}
+
+
+def witness(state: ServiceState, checkpoint: Checkpoint) -> None:
+    """Append one committed checkpoint to the witness directory, if there is one."""
+    directory = state.settings.audit_witness_dir
+    if directory is None:
+        return
+    try:
+        write_witness(directory, checkpoint)
+    except OSError as error:
+        # The checkpoint stands; the periodic task hands the witness the newest one later.
+        log.warning("audit.witness_unavailable", chain=checkpoint.chain, error=str(error))
+
+
+def witness_newest(state: ServiceState) -> int:
+    """Give the witness each chain's newest checkpoint it does not hold yet (those the
+    writer signs every N events inside an append's transaction included)."""
+    directory = state.settings.audit_witness_dir
+    if directory is None:
+        return 0
+    cps = audit_checkpoints
+    newest = (
+        select(cps.c.chain, func.max(cps.c.seq).label("seq"))
+        .where(cps.c.note.is_not(None))
+        .group_by(cps.c.chain)
+        .subquery()
+    )
+    written = 0
+    with state.unit_of_work(write=False) as uow:
+        rows = uow.session.execute(
+            select(cps).join(newest, (cps.c.chain == newest.c.chain) & (cps.c.seq == newest.c.seq))
+        ).mappings()
+        for row in rows:
+            checkpoint = checkpoint_from_row(row)
+            if not witness_path(directory, checkpoint.chain, checkpoint.seq).exists():
+                write_witness(directory, checkpoint)
+                written += 1
+    return written

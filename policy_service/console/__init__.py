@@ -1,0 +1,63 @@
+"""The compliance console at ``/console``: server-rendered pages for officers and admins.
+
+An HTTP edge like ``api/``: every page and button calls the same use cases
+(``lifecycle/``, ``privacy/``, ``audit_trail/``) and the same decision function as the JSON
+API, so what the console shows and does is what the API would answer and record. It is a
+plain Flask blueprint, not a flask-smorest one: it is not part of the API document.
+
+Safety: sign-in with an API token gives a signed, HttpOnly, SameSite=Strict session cookie
+(Secure in production) that holds who signed in and until when - never the token. Every
+form carries a CSRF token (flask-wtf, checked for this blueprint only: the JSON API has no
+cookies and needs none). Responses carry a strict Content-Security-Policy with no inline
+script.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import timedelta
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask
+from flask_wtf.csrf import CSRFProtect  # type: ignore[import-untyped]
+
+from policy_service.api.app_state import get_state
+from policy_service.config import Settings
+
+__all__ = ["init_app"]
+
+csrf = CSRFProtect()
+
+
+def init_app(app: Flask, settings: Settings) -> None:
+    from policy_service.console.views import bp
+
+    # Production requires POLICY_SERVICE_SECRET_KEY (config.validate). Elsewhere the key is
+    # derived from the audit signing key, which every worker of an instance shares, so a
+    # session signed by one worker is good in the others.
+    app.secret_key = settings.secret_key or _derived_key(get_state(app).signing_key)
+    app.config.update(
+        SESSION_COOKIE_NAME="policy_console",
+        SESSION_COOKIE_PATH="/console",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        SESSION_COOKIE_SECURE=settings.is_production,
+        PERMANENT_SESSION_LIFETIME=timedelta(minutes=settings.console_session_minutes),
+        # Checked by the console's own before_request, not app-wide: the JSON API is not
+        # cookie-authenticated, so it has nothing to forge.
+        WTF_CSRF_CHECK_DEFAULT=False,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which expires
+        WTF_CSRF_SSL_STRICT=settings.is_production,
+    )
+    csrf.init_app(app)
+    app.register_blueprint(bp)
+
+
+def _derived_key(signing_key: Ed25519PrivateKey) -> str:
+    raw = signing_key.private_bytes(
+        serialization.Encoding.Raw,
+        serialization.PrivateFormat.Raw,
+        serialization.NoEncryption(),
+    )
+    return hashlib.sha256(b"policy-service console session\x00" + raw).hexdigest()

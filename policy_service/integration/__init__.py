@@ -1,0 +1,1 @@
+"""What other services integrate with: decision logs and metrics (issue 11)."""

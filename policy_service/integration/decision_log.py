@@ -1,0 +1,328 @@
+"""Decision logs, as OPA and Cerbos keep them: every decision answered gets an id, and is
+written with who asked, for whom, about what, the answer, its reason and the policy version.
+
+The request path only appends to a bounded in-memory list (under a lock held for an append)
+and returns the id: a decision never waits for its log. A batch of evaluations is appended
+as one group that shares its clock reading, caller and id prefix, so an item costs a tuple.
+A background thread per worker turns what is pending into rows - masking the properties
+that name personal data - and writes them in batches (COPY on PostgreSQL). When the list is
+full, new entries are dropped and counted (``policy_service_decision_log_dropped_total``).
+The same thread deletes entries older than the retention, at most once an hour.
+"""
+
+from __future__ import annotations
+
+import atexit
+import json
+import os
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import structlog
+from sqlalchemy import Engine
+
+from policy_service.config import Settings
+from policy_service.decisions.authorization import Caller
+from policy_service.domain.decisions import Decision, DecisionRequest
+from policy_service.integration import metrics
+from policy_service.storage import decision_logs
+
+log = structlog.get_logger(__name__)
+MASK = "***"
+SWEEP_SECONDS = 3600.0
+Row = tuple[Any, ...]  # in decision_logs.COLUMNS order
+
+
+def new_decision_id() -> str:
+    """32 hex digits: the time in nanoseconds, then 64 random bits. Ids sort by time (as
+    UUIDv7 do), so the log's primary key grows at its end instead of at random places."""
+    return f"{time.time_ns():016x}{uuid.uuid4().hex[:16]}"
+
+
+def _group_prefix() -> str:
+    return f"{time.time_ns():016x}{uuid.uuid4().hex[:8]}"
+
+
+# What a row needs from one decision, taken on the request path as a tuple of strings and
+# booleans: holding on to the decisions themselves (facts, reasons, rules: thousands of small
+# objects a second) until the writer runs made the garbage collector's passes cost a batch
+# endpoint a third of its throughput. Properties are kept only when there is more than the
+# account id to mask and keep.
+Item = tuple[
+    str | None,  # subject type
+    str | None,  # subject id
+    str | None,  # action
+    str | None,  # resource type
+    str | None,  # resource id
+    bool,  # decision
+    str | None,  # reason code
+    str | None,  # account id
+    str | None,  # policy version
+    tuple[dict[str, Any], dict[str, Any], dict[str, Any]] | None,  # properties to keep
+]
+
+
+def item_of(
+    request: DecisionRequest | None,
+    decision: Decision | None,
+    allowed: bool | None = None,
+    reason_code: str | None = None,
+    policy_version: str | None = None,
+) -> Item:
+    if decision is not None:
+        allowed, reason_code = decision.allowed, decision.reason.code
+        policy_version = decision.policy_version
+    if request is None:
+        return (None, None, None, None, None, bool(allowed), reason_code, None, policy_version,
+                None)  # fmt: skip
+    subject, action, resource = request.subject, request.action, request.resource
+    properties = resource.properties
+    account = decision.account_id if decision is not None else properties.get("account_id")
+    keep = None
+    if (
+        subject.properties
+        or action.properties
+        or len(properties) > 1
+        or (properties and "account_id" not in properties)
+    ):
+        keep = (subject.properties, action.properties, properties)
+    return (
+        subject.type, subject.id or None,
+        decision.action if decision is not None else action.name or None,
+        resource.type, resource.id, bool(allowed), reason_code,
+        account if isinstance(account, str) else None, policy_version, keep,
+    )  # fmt: skip
+
+
+@dataclass(slots=True)
+class Entry:
+    """One answer, as the request path hands it over; made into a row off the request path."""
+
+    decision_id: str
+    at: float  # time.time()
+    endpoint: str
+    caller_id: str
+    on_behalf_of: str | None
+    request_id: str | None
+    item: Item
+    details: dict[str, Any] | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.item[5]
+
+
+@dataclass(slots=True)
+class Group:
+    """The decisions of one batch request: item ``n`` is ``decision_id(n)``."""
+
+    at: float
+    endpoint: str
+    caller_id: str
+    on_behalf_of: str | None
+    request_id: str | None
+    prefix: str = field(default_factory=_group_prefix)
+    items: list[Item] = field(default_factory=list)
+    allowed: int = 0
+
+    def add(self, request: DecisionRequest, decision: Decision) -> int:
+        self.items.append(item_of(request, decision))
+        self.allowed += decision.allowed
+        return len(self.items) - 1
+
+    def decision_id(self, n: int) -> str:
+        return f"{self.prefix}{n:08x}"
+
+
+def group_for(endpoint: str, caller: Caller, request_id: str | None) -> Group:
+    return Group(time.time(), endpoint, caller.principal_id, caller.on_behalf_of, request_id)
+
+
+def masked(value: Any, names: frozenset[str]) -> Any:
+    if isinstance(value, dict):
+        return {key: (MASK if key in names else masked(item, names)) for key, item in value.items()}
+    if isinstance(value, list):
+        return [masked(item, names) for item in value]
+    return value
+
+
+class DecisionLog:
+    def __init__(self, engine: Engine, settings: Settings) -> None:
+        self.engine = engine
+        self.enabled = settings.decision_log
+        self.capacity = settings.decision_log_queue_size
+        self.batch_size = max(1, settings.decision_log_batch_size)
+        self.flush_seconds = settings.decision_log_flush_seconds
+        self.retention_days = settings.decision_log_retention_days
+        self.mask = frozenset(settings.decision_log_mask)
+        # With jobs run inline (tests), nothing is written behind a test's back: entries wait
+        # for ``flush`` (which GET /v1/decision-logs calls) or are dropped when the queue is full.
+        self.threaded = settings.job_runner != "inline"
+        self._pending: list[Entry | Group] = []
+        self._count = 0  # decisions pending (a group counts its items)
+        self._lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+        self._last_sweep = 0.0
+        self.dropped = 0
+        self.written = 0
+        self.failed = 0
+
+    # -- the request path -------------------------------------------------------------------
+
+    def record(self, entry: Entry | Group) -> None:
+        """Queue one answer or one batch's group; what does not fit is dropped and counted."""
+        if not self.enabled:
+            return
+        size = len(entry.items) if isinstance(entry, Group) else 1
+        if not size:
+            return
+        if self._pid != os.getpid():
+            self._start()
+        with self._lock:
+            room = self.capacity - self._count
+            if room >= size:
+                self._pending.append(entry)
+                self._count += size
+                lost = 0
+            elif isinstance(entry, Group) and room > 0:
+                kept = Group(entry.at, entry.endpoint, entry.caller_id, entry.on_behalf_of,
+                             entry.request_id, entry.prefix, entry.items[:room])  # fmt: skip
+                self._pending.append(kept)
+                self._count += room
+                lost = size - room
+            else:
+                lost = size
+            self.dropped += lost
+            full = self._count >= self.batch_size
+        if lost:
+            metrics.DECISION_LOG_DROPPED.inc(lost)
+        if full:
+            self._wake.set()
+
+    # -- the writer ---------------------------------------------------------------------------
+
+    def _start(self) -> None:
+        with self._flush_lock:
+            if self._pid == os.getpid():
+                return
+            # After a fork, the parent's entries and thread are not this process's.
+            self._pending, self._count = [], 0
+            self._lock = threading.Lock()
+            self._pid = os.getpid()
+            if not self.threaded:
+                return
+            self._last_sweep = time.monotonic()  # the first sweep an interval after start
+            self._thread = threading.Thread(target=self._loop, name="decision-log", daemon=True)
+            self._thread.start()
+            atexit.register(self.flush)
+
+    def _loop(self) -> None:
+        while True:
+            self._wake.wait(self.flush_seconds)
+            self._wake.clear()
+            self.flush()
+            if self.retention_days and time.monotonic() - self._last_sweep > SWEEP_SECONDS:
+                self._last_sweep = time.monotonic()
+                try:
+                    self.sweep()
+                except Exception:
+                    log.exception("decision log sweep failed")
+
+    def flush(self) -> int:
+        """Write everything pending now; returns how many were written."""
+        written = 0
+        with self._flush_lock:
+            with self._lock:
+                pending, self._pending, self._count = self._pending, [], 0
+            rows: list[Row] = []
+            for item in pending:
+                rows.extend(self.rows(item))
+            for start in range(0, len(rows), self.batch_size):
+                batch = rows[start : start + self.batch_size]
+                try:
+                    decision_logs.write_batch(self.engine, batch)
+                except Exception:
+                    self.failed += len(batch)
+                    metrics.DECISION_LOG_FAILED.inc(len(batch))
+                    log.exception("decision log batch lost", entries=len(batch))
+                    continue
+                written += len(batch)
+            self.written += written
+            if written:
+                metrics.DECISION_LOG_WRITTEN.inc(written)
+        return written
+
+    def sweep(self, now: datetime | None = None) -> int:
+        """Delete entries older than the retention; returns how many."""
+        if not self.retention_days:
+            return 0
+        cutoff = (now or datetime.now(UTC)) - timedelta(days=self.retention_days)
+        return decision_logs.delete_older_than(self.engine, cutoff)
+
+    # -- rows -----------------------------------------------------------------------------------
+
+    def rows(self, pending: Entry | Group) -> Iterator[Row]:
+        if isinstance(pending, Entry):
+            yield self._row(
+                pending.decision_id, datetime.fromtimestamp(pending.at, UTC), pending.endpoint,
+                pending.caller_id, pending.on_behalf_of, pending.request_id, pending.item,
+                pending.details,
+            )  # fmt: skip
+            return
+        at = datetime.fromtimestamp(pending.at, UTC)
+        for n, item in enumerate(pending.items):
+            yield self._row(
+                pending.decision_id(n), at, pending.endpoint, pending.caller_id,
+                pending.on_behalf_of, pending.request_id, item, None,
+            )  # fmt: skip
+
+    def _row(
+        self,
+        decision_id: str,
+        at: datetime,
+        endpoint: str,
+        caller_id: str,
+        on_behalf_of: str | None,
+        request_id: str | None,
+        item: Item,
+        extra: dict[str, Any] | None,
+    ) -> Row:
+        (subject_type, subject_id, action, resource_type, resource_id, allowed, reason_code,
+         account, policy_version, keep) = item  # fmt: skip
+        details: dict[str, Any] = dict(extra) if extra else {}
+        if keep is not None:
+            for name, properties in zip(("subject", "action", "resource"), keep, strict=True):
+                if properties:
+                    details[f"{name}_properties"] = masked(properties, self.mask)
+        # In decision_logs.COLUMNS order.
+        return (
+            decision_id, at, endpoint, account, caller_id, on_behalf_of, subject_type,
+            subject_id, action, resource_type, resource_id, allowed, reason_code,
+            policy_version, request_id, json.dumps(details, default=str) if details else None,
+        )  # fmt: skip
+
+
+def decision_entry(
+    endpoint: str,
+    caller: Caller,
+    request: DecisionRequest,
+    decision: Decision,
+    request_id: str | None = None,
+) -> Entry:
+    return Entry(
+        new_decision_id(),
+        time.time(),
+        endpoint,
+        caller.principal_id,
+        caller.on_behalf_of,
+        request_id,
+        item_of(request, decision),
+    )

@@ -1,0 +1,202 @@
+"""Decision logs (issue 11): every decision answered has a decision_id, is logged with who
+asked and what was answered, masked by configuration, read by compliance officers; and the
+/metrics endpoint."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from policy_service.api.decision_logs import get_decision_log
+from tests.conftest import Service
+from tests.integration.conftest import Tenants, evaluation
+
+PROBLEM = "application/problem+json"
+
+
+def _ok(response: Any, status: int = 200) -> Any:
+    assert response.status_code == status, response.get_data(as_text=True)[:500]
+    return response.get_json()
+
+
+@pytest.fixture
+def officer(tenants: Tenants) -> str:
+    return tenants.service.caller("olga", roles={"acme": ["compliance_officer"]})
+
+
+def _logs(tenants: Tenants, token: str, query: str = "account_id=acme") -> Any:
+    return tenants.service.request("GET", f"/v1/decision-logs?{query}", token)
+
+
+def test_an_evaluation_is_logged_under_its_decision_id(tenants: Tenants, officer: str) -> None:
+    body = evaluation("ada", "delete")
+    body["subject"]["properties"] = {"email": "ada@acme.example"}
+    body["resource"]["properties"]["name"] = "Bea Person"
+    response = tenants.post("/access/v1/evaluation", body, headers={"X-Request-ID": "req-123"})
+    answer = _ok(response)
+    decision_id = answer["context"]["decision_id"]
+    entries = _ok(_logs(tenants, officer))["entries"]
+    (entry,) = [e for e in entries if e["decision_id"] == decision_id]
+    assert entry["caller"] == "pep-acme"
+    assert entry["on_behalf_of"] is None
+    assert entry["subject"] == {"type": "user", "id": "ada"}
+    assert entry["action"] == "contact.delete"
+    assert entry["resource"] == {"type": "contact", "id": "c-1"}
+    assert entry["decision"] is True
+    assert entry["reason_code"] == "allowed"
+    assert entry["policy_version"] == answer["context"]["policy_version"]
+    assert entry["request_id"] == "req-123"
+    assert entry["endpoint"] == "evaluation"
+    # Personal data named by the mask setting is not kept.
+    assert entry["details"]["subject_properties"] == {"email": "***"}
+    assert entry["details"]["resource_properties"]["name"] == "***"
+    assert entry["details"]["resource_properties"]["account_id"] == "acme"
+    assert "ada@acme.example" not in str(entries)
+
+
+def test_batch_explain_and_search_answers_carry_decision_ids(
+    tenants: Tenants, officer: str
+) -> None:
+    batch = {
+        "evaluations": [evaluation("ada", "delete"), evaluation("uma", "delete")],
+        "options": {"include_context": True},
+    }
+    items = _ok(tenants.post("/access/v1/evaluations", batch))["evaluations"]
+    ids = [item["context"]["decision_id"] for item in items]
+    explained = _ok(tenants.post("/v1/decisions/explain", evaluation("uma", "purge")))
+    ids.append(explained["context"]["decision_id"])
+    search = {
+        "subject": {"type": "user", "id": "ada"},
+        "action": {"name": "read"},
+        "resource": {"type": "contact", "properties": {"account_id": "acme"}},
+    }
+    found = _ok(tenants.post("/access/v1/search/resource", search))
+    ids.append(found["context"]["decision_id"])
+    assert len(set(ids)) == 4
+    entries = {e["decision_id"]: e for e in _ok(_logs(tenants, officer))["entries"]}
+    assert set(ids) <= set(entries)
+    assert [entries[i]["decision"] for i in ids[:2]] == [True, False]
+    assert entries[ids[1]]["reason_code"] == "not_permitted"
+    assert entries[ids[2]]["endpoint"] == "explain"
+    assert entries[ids[3]]["endpoint"] == "search/resource"
+
+
+def test_filters_and_cursor(tenants: Tenants, officer: str) -> None:
+    for subject, contact in (("ada", "c-1"), ("uma", "c-1"), ("ada", "c-2"), ("uma", "c-3")):
+        body = evaluation(subject, "delete")
+        body["resource"]["id"] = contact
+        _ok(tenants.post("/access/v1/evaluation", body))
+    assert len(_ok(_logs(tenants, officer, "account_id=acme&subject_id=ada"))["entries"]) == 2
+    assert len(_ok(_logs(tenants, officer, "account_id=acme&resource_id=c-1"))["entries"]) == 2
+    denied = _ok(_logs(tenants, officer, "account_id=acme&decision=false"))["entries"]
+    assert {e["subject"]["id"] for e in denied} == {"uma"}
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    assert _ok(_logs(tenants, officer, f"account_id=acme&since={future}"))["entries"] == []
+    assert len(_ok(_logs(tenants, officer, f"account_id=acme&until={future}"))["entries"]) == 4
+    seen: list[str] = []
+    query = "account_id=acme&limit=3"
+    while True:
+        page = _ok(_logs(tenants, officer, query))
+        seen += [e["decision_id"] for e in page["entries"]]
+        if not page["next_cursor"]:
+            break
+        query = f"account_id=acme&limit=3&cursor={page['next_cursor']}"
+    assert len(seen) == len(set(seen)) == 4
+    bad = _logs(tenants, officer, "account_id=acme&cursor=garbage")
+    assert bad.status_code == 400
+
+
+def test_only_those_who_read_the_accounts_audit_see_its_decisions(
+    tenants: Tenants, officer: str
+) -> None:
+    _ok(tenants.post("/access/v1/evaluation", evaluation("ada", "delete")))
+    for token in (tenants.uma, tenants.pep_acme, tenants.pep_globex):
+        response = _logs(tenants, token)
+        assert response.status_code == 403
+        assert response.mimetype == PROBLEM
+    assert _logs(tenants, officer, "").status_code == 400  # an officer must name the account
+    assert len(_ok(_logs(tenants, tenants.root, ""))["entries"]) == 1
+    assert len(_ok(_logs(tenants, tenants.ada))["entries"]) == 1  # admins read audit too
+
+
+def test_a_full_queue_drops_and_counts_and_never_blocks(make_service: Any, sqlite_url: str) -> None:
+    service: Service = make_service(sqlite_url, decision_log_queue_size=2)
+    service.account("acme")
+    pep = service.caller("pep-acme", roles={"acme": ["service"]}, kind="service")
+    service.caller("ada", roles={"acme": ["admin"]})
+    root = service.caller("root", platform_admin=True)
+    for _ in range(5):
+        answer = _ok(service.request("POST", "/access/v1/evaluation", pep, json=evaluation()))
+        assert answer["decision"] is True
+    page = _ok(service.request("GET", "/v1/decision-logs?account_id=acme", root))
+    assert len(page["entries"]) == 2
+    assert page["dropped"] == 3
+
+
+def test_the_retention_sweep_deletes_old_entries(tenants: Tenants, officer: str) -> None:
+    _ok(tenants.post("/access/v1/evaluation", evaluation("ada", "delete")))
+    log = get_decision_log(tenants.service.app)
+    log.flush()
+    assert log.sweep(now=datetime.now(UTC) + timedelta(days=89)) == 0
+    assert log.sweep(now=datetime.now(UTC) + timedelta(days=91)) == 1
+    assert _ok(_logs(tenants, officer))["entries"] == []
+
+
+def test_metrics_are_404_without_a_configured_token(tenants: Tenants) -> None:
+    response = tenants.service.request("GET", "/metrics", tenants.root)
+    assert response.status_code == 404
+    assert response.mimetype == PROBLEM
+
+
+def test_metrics_need_the_metrics_token(make_service: Any, sqlite_url: str) -> None:
+    service: Service = make_service(sqlite_url, metrics_token="scrape-me")
+    service.account("acme")
+    pep = service.caller("pep-acme", roles={"acme": ["service"]}, kind="service")
+    service.caller("ada", roles={"acme": ["admin"]})
+    _ok(service.request("POST", "/access/v1/evaluation", pep, json=evaluation()))
+    _ok(service.request("POST", "/access/v1/evaluation", pep, json=evaluation()))
+    for token in (None, pep, "wrong"):
+        response = service.request("GET", "/metrics", token)
+        assert response.status_code == 401
+        assert response.mimetype == PROBLEM
+    response = service.request("GET", "/metrics", "scrape-me")
+    assert response.status_code == 200
+    text = response.get_data(as_text=True)
+    for name in (
+        'policy_service_request_duration_seconds_bucket{le="0.001",method="POST",'
+        'route="/access/v1/evaluation",status="200"}',
+        'policy_service_decisions_total{endpoint="evaluation",outcome="allow"}',
+        "policy_service_decision_cache_hit_ratio",
+        "policy_service_decision_log_dropped_total",
+        "policy_service_jobs",
+    ):
+        assert name in text, name
+
+
+def test_awkward_characters_survive_the_batch_write(tenants: Tenants, officer: str) -> None:
+    body = evaluation("ada", "delete")
+    body["resource"]["id"] = "c\\1"
+    body["subject"]["properties"] = {"note": 'tab\there, "quote", back\\slash,\nline'}
+    decision_id = _ok(tenants.post("/access/v1/evaluation", body))["context"]["decision_id"]
+    (entry,) = [
+        e for e in _ok(_logs(tenants, officer))["entries"] if e["decision_id"] == decision_id
+    ]
+    assert entry["resource"]["id"] == "c\\1"
+    assert entry["details"]["subject_properties"] == body["subject"]["properties"]
+
+
+def test_a_batch_that_does_not_fit_keeps_what_fits(make_service: Any, sqlite_url: str) -> None:
+    service: Service = make_service(sqlite_url, decision_log_queue_size=3)
+    service.account("acme")
+    pep = service.caller("pep-acme", roles={"acme": ["service"]}, kind="service")
+    root = service.caller("root", platform_admin=True)
+    batch = {"evaluations": [evaluation("ada", "delete")] * 5, "options": {"include_context": True}}
+    items = _ok(service.request("POST", "/access/v1/evaluations", pep, json=batch))["evaluations"]
+    assert len({item["context"]["decision_id"] for item in items}) == 5
+    page = _ok(service.request("GET", "/v1/decision-logs?account_id=acme", root))
+    assert {e["decision_id"] for e in page["entries"]} == {
+        item["context"]["decision_id"] for item in items[:3]
+    }
+    assert page["dropped"] == 2
