@@ -41,7 +41,6 @@ def contacts_import(
     NDJSON (one object a line). Bad rows are reported and skipped."""
     from rich.progress import (
         BarColumn,
-        MofNCompleteColumn,
         Progress,
         TaskProgressColumn,
         TextColumn,
@@ -71,8 +70,7 @@ def contacts_import(
     columns = (
         TextColumn("importing"),
         BarColumn(),
-        TaskProgressColumn(),
-        MofNCompleteColumn(),
+        TaskProgressColumn(),  # of the file's bytes: the row count is not known in advance
         TextColumn("rows {task.fields[rows]}"),
         TransferSpeedColumn(),
         TextColumn("{task.fields[rate]:.0f} rows/s"),
@@ -91,6 +89,7 @@ def contacts_import(
             bar.update(task, advance=size, rows=rows, rate=rows / elapsed)
 
         report = import_contacts(state, caller, account_id, source, fmt, progress=advance)
+        bar.update(task, completed=source.stat().st_size)  # the header line is read too
     click.echo(f"imported {report.imported}, skipped {len(report.errors)}")
     for line, message in report.errors[:50]:
         click.echo(f"  line {line}: {message}")

@@ -153,7 +153,14 @@ def _owner(facts: Facts) -> bool:
     "delete_guarded",
     "a block_delete_when guard of the account's cascade profile holds (e.g. an active workflow)",
     # The code is the guard's own name (see ``refusal_code``): the caller must end that thing.
-    when_present=Refusal("delete_guarded", 409, 60, "the cascade profile blocks this delete"),
+    when_present=Refusal(
+        "delete_guarded",
+        409,
+        60,
+        "the account's cascade profile does not delete a contact with an "
+        "{blocking_guards[0]}: end it first (PATCH the enrollment's record with "
+        '{{"status": "ended"}})',
+    ),
 )
 def _delete_guarded(facts: Facts) -> bool:
     return bool(facts.blocking_guards)
