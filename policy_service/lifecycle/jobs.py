@@ -89,18 +89,28 @@ def create_bulk_delete(
     require(state, caller, "contact", action, account_id=account_id)
     if confirm != DELETE_CONFIRMATION:
         text = f'type DELETE to confirm: send "confirm": "{DELETE_CONFIRMATION}"'
-        raise _refuse(state, caller, account_id, action, 422, "confirmation_required", text)
+        raise refuse(
+            state,
+            caller,
+            action,
+            status=422,
+            code="confirmation_required",
+            text=text,
+            account_id=account_id,
+            target_type="job",
+        )
     try:
         check_reason(reason_code, reason_text)
     except Unprocessable as refusal:
-        raise _refuse(
+        raise refuse(
             state,
             caller,
-            account_id,
             action,
-            422,
-            "not_a_delete",
-            refusal.detail,
+            status=422,
+            code="not_a_delete",
+            text=refusal.detail,
+            account_id=account_id,
+            target_type="job",
             see=OPT_OUT_GUIDANCE,
         ) from None
     selection = _Selection(ids, filter, expected_count)
@@ -123,31 +133,6 @@ def create_bulk_restore(
     require(state, caller, "contact", "contact.bulk_restore", account_id=account_id)
     selection = _Selection(ids, filter, expected_count)
     return _create(state, caller, account_id, "bulk_restore", TRASHED, selection, None, None)
-
-
-def _refuse(
-    state: ServiceState,
-    caller: Caller,
-    account_id: str,
-    action: str,
-    status: int,
-    code: str,
-    text: str,
-    **problem: Any,  # extra members of the problem document: free-form JSON
-) -> ServiceError:
-    """Record the refusal, and return the error to raise (``problem``: extra members of the
-    problem document)."""
-    return refuse(
-        state,
-        caller,
-        action,
-        status=status,
-        code=code,
-        text=text,
-        account_id=account_id,
-        target_type="job",
-        **problem,
-    )
 
 
 class _Selection:
@@ -242,14 +227,15 @@ def _selection_changed(
         f"the selection now holds {len(selected)} {contact_state} contacts, not the "
         f"{expected} that were confirmed; review it and confirm again"
     )
-    return _refuse(
+    return refuse(
         state,
         caller,
-        account_id,
         f"contact.{kind}",
-        409,
-        "selection_changed",
-        text,
+        status=409,
+        code="selection_changed",
+        text=text,
+        account_id=account_id,
+        target_type="job",
         selected_count=len(selected),
         expected_count=expected,
         missing_ids=missing[:MAX_NAMED_IDS],
