@@ -58,7 +58,9 @@ def running_server(
     env: dict[str, str], *args: str, workers: int = 1, log: Path | None = None
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
-    full_env = {**os.environ, "POLICY_SERVICE_LOG_FORMAT": "json", **env}
+    # Unbuffered: tests read the server's log lines as they happen, and a block-buffered
+    # stdout would hold a worker's line until enough other output came after it.
+    full_env = {**os.environ, "POLICY_SERVICE_LOG_FORMAT": "json", "PYTHONUNBUFFERED": "1", **env}
     output = open(log, "w") if log else subprocess.DEVNULL  # noqa: SIM115
     process = subprocess.Popen(
         [
