@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install run test test-fast lint bench-decisions bench-audit
+.PHONY: install run test test-fast lint bench-decisions bench-audit bench-vs-cerbos
 
 $(BIN)/policy-service: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -38,3 +38,8 @@ bench-decisions: install
 
 bench-audit: install
 	$(BIN)/python bench/bench_audit.py
+
+## This service against Cerbos (fetched from npm, telemetry off) on the same PostgreSQL data,
+## driven by wrk; `make bench-vs-cerbos BENCH_ARGS="--repeat 1 --seconds 5"` for a quick run.
+bench-vs-cerbos: install
+	$(BIN)/python bench/bench_vs_cerbos.py $(BENCH_ARGS)

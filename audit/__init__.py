@@ -6,7 +6,9 @@ that is inside its own transaction, and the log rides on it.
 
 from audit.checkpoints import NOTE_KEY_NAME, chains_due, list_checkpoints, origin_for
 from audit.crypto import SubjectErasedError, destroy_subject_key
+from audit.database_check import verify_database
 from audit.export import export_events
+from audit.export_check import verify_export
 from audit.keys import load_or_create_signing_key, load_public_key, public_key_pem
 from audit.note import verifier_key
 from audit.proofs import (
@@ -29,7 +31,7 @@ from audit.records import (
     StoredEvent,
     chain_for,
 )
-from audit.verify import Problem, VerificationReport, verify_database, verify_export
+from audit.report import Problem, VerificationReport
 from audit.writer import AuditWriter
 
 __all__ = [

@@ -58,8 +58,10 @@ _encoder = json.JSONEncoder(
 
 def format_timestamp(moment: datetime) -> str:
     """UTC, always with microseconds, ``Z`` suffix; naive datetimes are taken as UTC."""
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    # isoformat is strftime("%Y-%m-%dT%H:%M:%S.%f") at a fraction of the cost (appends).
+    return moment.isoformat(timespec="microseconds") + "Z"
 
 
 def parse_timestamp(text: str) -> datetime:
@@ -88,6 +90,31 @@ def check_json_value(value: Any, where: str = "details") -> None:
             check_json_value(item, f"{where}[{index}]")
         return
     raise ValueError(f"{where}: {type(value).__name__} is not a JSON value")
+
+
+def checked_copy(value: Mapping[str, Any], where: str = "details") -> dict[str, Any]:
+    """A deep copy of a JSON object, checked as :func:`check_json_value` checks it (lists
+    and tuples copy to lists, as a JSON round trip would)."""
+    copy: dict[str, Any] = {}
+    for key, item in value.items():
+        if not isinstance(key, str):
+            raise ValueError(f"{where}: object keys must be strings, got {key!r}")
+        if item is None or type(item) is str or type(item) is bool:
+            copy[key] = item
+        elif isinstance(item, Mapping):
+            copy[key] = checked_copy(item, f"{where}.{key}")
+        else:
+            check_json_value(item, f"{where}.{key}")
+            copy[key] = _copied(item)
+    return copy
+
+
+def _copied(value: Any) -> Any:
+    if isinstance(value, list | tuple):
+        return [_copied(item) for item in value]
+    if isinstance(value, Mapping):
+        return {key: _copied(item) for key, item in value.items()}
+    return value
 
 
 def encode(value: Mapping[str, Any]) -> bytes:

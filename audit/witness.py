@@ -19,11 +19,12 @@ from sqlalchemy.orm import Session
 
 from audit import merkle
 from audit.checkpoints import NOTE_KEY_NAME, origin_for
+from audit.database_check import BATCH
 from audit.keys import PublicKeyLike, load_public_key
 from audit.note import NoteError, open_note, parse_checkpoint
 from audit.records import Checkpoint
+from audit.report import Problem, VerificationReport
 from audit.tables import audit_events
-from audit.verify import BATCH, Problem, VerificationReport
 
 SUFFIX = ".note"
 

@@ -1,15 +1,22 @@
 """Audit log benchmark: append and verification throughput. A script, not a test.
 
-    .venv/bin/python bench/bench_audit.py [--events 1000000] [--appends 2000] ...
+    .venv/bin/python bench/bench_audit.py [--rounds 3] [--appends 2000] [--skip-verify] ...
 
 Creates throw-away databases (a PostgreSQL database through --pg-url, a SQLite file in a
-temporary directory), applies the service's migrations, and measures:
+temporary directory), applies the service's migrations, and measures, in each of --rounds
+rounds and side by side (issue 10, section 4):
 
-* single appends: one event per unit of work (transaction), one writer;
-* 8 writer processes doing single appends concurrently on one chain (PostgreSQL);
-* batched appends: 1,000 events per transaction with ``append_many`` (PostgreSQL);
-* verification of --events events from the database and offline from an NDJSON export
-  (and the export itself).
+* audited single appends (one event per transaction, each committing: in a unit of work as
+  the service appends, and on one held connection) against a bare INSERT + COMMIT of a row
+  of the same size (raw psycopg, a table with only a primary key), with 1 writer and with
+  --processes writer processes (each its own account's chain), interleaved in blocks of 50
+  so that all three see the same machine;
+* batched appends: --batch-size events per transaction with ``append_many``.
+
+Checkpoints are signed every 1,000 events inside the appends, Merkle tree extension
+included. The medians of the rounds and each round's audited/bare ratio are reported.
+Then (unless --skip-verify): 8 processes on one chain, SQLite, and verification of --events
+events from the database and offline from an NDJSON export (and the export itself).
 
 Prints a table and then one JSON object with the figures.
 """
@@ -20,6 +27,7 @@ import argparse
 import json
 import multiprocessing
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -123,6 +131,17 @@ def single_appends(engine: Engine, writer: AuditWriter, count: int, account: str
     return count / (time.perf_counter() - started)
 
 
+def held_appends(engine: Engine, writer: AuditWriter, count: int, account: str) -> float:
+    """Single appends on one held connection, each its own transaction: the audit writer's
+    cost alone, handled as the bare insert is (no session, no pool checkout per event)."""
+    with engine.connect() as connection:
+        started = time.perf_counter()
+        for i in range(count):
+            with connection.begin():
+                writer.append(connection, make_event(i, account))
+        return count / (time.perf_counter() - started)
+
+
 def batched_appends(
     engine: Engine, writer: AuditWriter, total: int, batch: int, account: str
 ) -> float:
@@ -139,23 +158,29 @@ def batched_appends(
     return total / (time.perf_counter() - started)
 
 
-def commit_floor(url: str, count: int) -> float:
-    """One-row INSERT + COMMIT with raw psycopg: what this machine's commit latency allows
-    any design that commits per event, for comparison with single appends."""
+def _psycopg_dsn(url: str) -> str:
+    return make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+def event_row_bytes(url: str) -> int:
+    """The average stored size of an event row (what a bare row is made as large as)."""
+    engine = create_database_engine(url)
+    with engine.connect() as connection:
+        size = connection.execute(
+            text("SELECT avg(pg_column_size(e.*))::int FROM audit_events e")
+        ).scalar()
+    engine.dispose()
+    return int(size or 600)
+
+
+def create_bare_table(url: str) -> None:
     import psycopg
 
-    dsn = make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
-    with psycopg.connect(dsn) as connection:
-        connection.execute("CREATE TABLE bench_floor (id bigint PRIMARY KEY, body text)")
+    with psycopg.connect(_psycopg_dsn(url)) as connection:
+        connection.execute(
+            "CREATE TABLE IF NOT EXISTS bench_bare (id bigserial PRIMARY KEY, body text)"
+        )
         connection.commit()
-        started = time.perf_counter()
-        for i in range(count):
-            connection.execute("INSERT INTO bench_floor VALUES (%s, %s)", (i, "x" * 200))
-            connection.commit()
-        rate = count / (time.perf_counter() - started)
-        connection.execute("DROP TABLE bench_floor")
-        connection.commit()
-    return rate
 
 
 def _concurrent_worker(
@@ -163,28 +188,24 @@ def _concurrent_worker(
 ) -> None:
     engine = create_database_engine(url)
     writer = writer_for(pem, kek)
-    # Warm the pool and the imports before the clock starts.
-    with engine.connect() as connection:
-        connection.execute(text("SELECT 1"))
+    # Warm the pool, the imports and the chain's head before the clock starts.
+    single_appends(engine, writer, 10, account)
     barrier.wait(timeout=120)
     single_appends(engine, writer, count, account)
     barrier.wait(timeout=600)
     engine.dispose()
 
 
-def concurrent_appends(
-    url: str, pem: bytes, kek: bytes, processes: int, count: int, *, one_chain: bool
-) -> float:
-    """``one_chain``: every process appends to the same chain (the worst case: appends
-    serialize on its head row through commit); otherwise each to its own account's chain."""
+def concurrent_appends(url: str, pem: bytes, kek: bytes, processes: int, count: int) -> float:
+    """``processes`` writers appending to one chain at once, each event committing: the
+    worst case, appends serialize on the chain's head row through commit."""
     context = multiprocessing.get_context("spawn")
     barrier = context.Barrier(processes + 1)
     workers = [
         context.Process(
-            target=_concurrent_worker,
-            args=(url, pem, kek, count, barrier, "acct-shared" if one_chain else f"acct-{n}"),
+            target=_concurrent_worker, args=(url, pem, kek, count, barrier, "acct-shared")
         )
-        for n in range(processes)
+        for _ in range(processes)
     ]
     for worker in workers:
         worker.start()
@@ -199,6 +220,147 @@ def concurrent_appends(
     return processes * count / elapsed
 
 
+KINDS = ("bare", "audited", "held")
+
+
+class _Writers:
+    """One writer's three ways to commit an event: a bare INSERT of a same-size row (raw
+    psycopg), an audited append in a unit of work (as the service appends), and an audited
+    append on one held connection (the writer's own cost, connection handled as bare's)."""
+
+    def __init__(self, url: str, pem: bytes, kek: bytes, account: str, row_bytes: int) -> None:
+        import psycopg
+
+        self.bare = psycopg.connect(_psycopg_dsn(url))
+        # Random text, so TOAST compression does not make the bare row smaller than an event.
+        self.body = os.urandom(row_bytes).hex()[:row_bytes]
+        self.engine = create_database_engine(url)
+        self.factory = make_session_factory(self.engine)
+        self.writer = writer_for(pem, kek)
+        self.held = self.engine.connect()
+        self.account = account
+        self.done = 0
+        self.run("audited", 5)  # warm: imports, the chain's head, prepared statements
+        self.run("held", 5)
+        self.run("bare", 5)
+
+    def run(self, kind: str, count: int) -> None:
+        start, self.done = self.done, self.done + count
+        if kind == "bare":
+            for _ in range(count):
+                self.bare.execute("INSERT INTO bench_bare (body) VALUES (%s)", (self.body,))
+                self.bare.commit()
+        elif kind == "audited":
+            for i in range(start, start + count):
+                with UnitOfWork(self.factory) as work:
+                    self.writer.append(work.session, make_event(i, self.account))
+                    work.commit()
+        else:
+            for i in range(start, start + count):
+                with self.held.begin():
+                    self.writer.append(self.held, make_event(i, self.account + "-held"))
+
+    def close(self) -> None:
+        self.held.close()
+        self.engine.dispose()
+        self.bare.close()
+
+
+def _interleaved_worker(
+    url: str,
+    pem: bytes,
+    kek: bytes,
+    account: str,
+    row_bytes: int,
+    blocks: int,
+    block: int,
+    barrier: Any,
+) -> None:
+    writers = _Writers(url, pem, kek, account, row_bytes)
+    barrier.wait(timeout=120)
+    for _ in range(blocks):
+        for kind in KINDS:
+            barrier.wait(timeout=600)
+            writers.run(kind, block)
+            barrier.wait(timeout=600)
+    writers.close()
+
+
+def interleaved(
+    url: str, pem: bytes, kek: bytes, processes: int, count: int, row_bytes: int, tag: str
+) -> dict[str, float]:
+    """Events per second of each kind, ``processes`` writers at once (each its own account's
+    chain), measured side by side: every writer does a block of bare inserts, then of
+    audited appends, then of held-connection appends, all writers in step, and so on until
+    each has done ``count`` of each. Interleaving in blocks of 50 puts the three under the
+    same load from the rest of the machine, which on a shared machine moves by the second."""
+    block = 50
+    blocks = max(1, count // block)
+    elapsed = dict.fromkeys(KINDS, 0.0)
+    if processes == 1:
+        writers = _Writers(url, pem, kek, f"acct-{tag}", row_bytes)
+        for _ in range(blocks):
+            for kind in KINDS:
+                started = time.perf_counter()
+                writers.run(kind, block)
+                elapsed[kind] += time.perf_counter() - started
+        writers.close()
+    else:
+        context = multiprocessing.get_context("spawn")
+        barrier = context.Barrier(processes + 1)
+        workers = [
+            context.Process(
+                target=_interleaved_worker,
+                args=(url, pem, kek, f"acct-{tag}{n}", row_bytes, blocks, block, barrier),
+            )
+            for n in range(processes)
+        ]
+        for worker in workers:
+            worker.start()
+        barrier.wait(timeout=120)
+        for _ in range(blocks):
+            for kind in KINDS:
+                barrier.wait(timeout=600)
+                started = time.perf_counter()
+                barrier.wait(timeout=600)
+                elapsed[kind] += time.perf_counter() - started
+        for worker in workers:
+            worker.join()
+            if worker.exitcode != 0:
+                raise RuntimeError("a writer process failed")
+    return {kind: processes * blocks * block / elapsed[kind] for kind in KINDS}
+
+
+def side_by_side(url: str, pem: bytes, kek: bytes, args: argparse.Namespace) -> dict[str, Any]:
+    """Issue 10, section 4: audited against bare, 1 and N writers, and batched, per round;
+    medians and per-round ratios."""
+    engine = create_database_engine(url)
+    writer = writer_for(pem, kek)
+    single_appends(engine, writer, 200, "acct-warm")  # a typical row, for the bare row's size
+    row_bytes = event_row_bytes(url)
+    create_bare_table(url)
+    rounds: list[dict[str, float]] = []
+    for number in range(args.rounds):
+        one = interleaved(url, pem, kek, 1, args.appends, row_bytes, f"r{number}-single")
+        many = interleaved(
+            url, pem, kek, args.processes, args.per_process, row_bytes, f"r{number}-"
+        )
+        figures = {f"{kind}_1": rate for kind, rate in one.items()}
+        figures.update({f"{kind}_n": rate for kind, rate in many.items()})
+        figures["batched"] = batched_appends(
+            engine, writer, args.batched, args.batch_size, f"acct-batched-{number}"
+        )
+        for name in ("audited", "held"):
+            figures[f"{name}_ratio_1"] = figures[f"{name}_1"] / figures["bare_1"]
+            figures[f"{name}_ratio_n"] = figures[f"{name}_n"] / figures["bare_n"]
+        rounds.append(figures)
+        if not args.json_only:
+            print(f"round {number + 1}: " + ", ".join(f"{k} {v:,.2f}" for k, v in figures.items()))
+    engine.dispose()
+    medians = {name: statistics.median(r[name] for r in rounds) for name in rounds[0]}
+    return {"row_bytes": row_bytes, "rounds": rounds, "medians": medians}
+
+
 def timed(action: Callable[[], Any]) -> tuple[Any, float]:
     started = time.perf_counter()
     result = action()
@@ -208,11 +370,13 @@ def timed(action: Callable[[], Any]) -> tuple[Any, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--events", type=int, default=1_000_000, help="events to verify")
-    parser.add_argument("--appends", type=int, default=3_000, help="single appends per DB")
+    parser.add_argument("--appends", type=int, default=2_000, help="single appends per round")
     parser.add_argument("--batched", type=int, default=100_000, help="events appended in batches")
     parser.add_argument("--batch-size", type=int, default=1_000)
     parser.add_argument("--processes", type=int, default=8)
-    parser.add_argument("--per-process", type=int, default=500)
+    parser.add_argument("--per-process", type=int, default=400)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--skip-verify", action="store_true", help="appends only")
     parser.add_argument("--pg-url", default=DEFAULT_PG, help="admin URL; a database is created")
     parser.add_argument("--json-only", action="store_true")
     args = parser.parse_args()
@@ -227,35 +391,94 @@ def main() -> None:
     writer = writer_for(pem, kek)
     results: dict[str, Any] = {"cpus": os.cpu_count(), "checkpoint_every": CHECKPOINT_EVERY}
 
-    with sqlite_database() as url:
-        engine = create_database_engine(url)
-        results["sqlite_single_appends_per_s"] = single_appends(
-            engine, writer, args.appends, "acct-single"
-        )
-        results["sqlite_batched_appends_per_s"] = batched_appends(
-            engine, writer, min(args.batched, 50_000), args.batch_size, "acct-batched"
-        )
-        engine.dispose()
-
     with postgres_database(args.pg_url) as url:
-        engine = create_database_engine(url)
-        results["pg_single_appends_per_s"] = single_appends(
-            engine, writer, args.appends, "acct-single"
-        )
-        results["pg_commit_floor_per_s"] = commit_floor(url, args.appends)
-        results["pg_concurrent_appends_per_s"] = concurrent_appends(
-            url, pem, kek, args.processes, args.per_process, one_chain=True
-        )
-        results["pg_concurrent_own_chains_appends_per_s"] = concurrent_appends(
-            url, pem, kek, args.processes, args.per_process, one_chain=False
-        )
+        compared = side_by_side(url, pem, kek, args)
+        results["pg_event_row_bytes"] = compared["row_bytes"]
+        results["pg_rounds"] = compared["rounds"]
+        medians = compared["medians"]
+        results["pg_bare_1_per_s"] = medians["bare_1"]
+        results["pg_single_appends_per_s"] = medians["audited_1"]
+        results["pg_held_appends_per_s"] = medians["held_1"]
+        results["pg_ratio_1"] = medians["audited_ratio_1"]
+        results["pg_held_ratio_1"] = medians["held_ratio_1"]
+        results["pg_bare_n_per_s"] = medians["bare_n"]
+        results["pg_concurrent_own_chains_appends_per_s"] = medians["audited_n"]
+        results["pg_held_n_per_s"] = medians["held_n"]
+        results["pg_ratio_n"] = medians["audited_ratio_n"]
+        results["pg_held_ratio_n"] = medians["held_ratio_n"]
+        results["pg_batched_appends_per_s"] = medians["batched"]
         results["pg_concurrent_processes"] = args.processes
-        results["pg_batched_appends_per_s"] = batched_appends(
-            engine, writer, args.batched, args.batch_size, "acct-batched"
-        )
-        engine.dispose()
+        if not args.skip_verify:
+            results["pg_concurrent_appends_per_s"] = concurrent_appends(
+                url, pem, kek, args.processes, args.per_process
+            )
 
-    # Verification: one chain of --events events, filled with batched appends.
+    if not args.skip_verify:
+        with sqlite_database() as url:
+            engine = create_database_engine(url)
+            results["sqlite_single_appends_per_s"] = single_appends(
+                engine, writer, args.appends, "acct-single"
+            )
+            results["sqlite_batched_appends_per_s"] = batched_appends(
+                engine, writer, min(args.batched, 50_000), args.batch_size, "acct-batched"
+            )
+            engine.dispose()
+        verification(args, writer, key, results)
+
+    if not args.json_only:
+        n = args.processes
+        rows = [
+            ("PostgreSQL, 1 writer: bare INSERT + COMMIT", "pg_bare_1_per_s", None),
+            ("PostgreSQL, 1 writer: audited, unit of work", "pg_single_appends_per_s", None),
+            ("  audited / bare", "pg_ratio_1", ">= 0.6"),
+            ("PostgreSQL, 1 writer: audited, held connection", "pg_held_appends_per_s", None),
+            ("  audited / bare", "pg_held_ratio_1", ">= 0.6"),
+            (f"PostgreSQL, {n} writers: bare INSERT + COMMIT", "pg_bare_n_per_s", None),
+            (
+                f"PostgreSQL, {n} writers: audited, unit of work",
+                "pg_concurrent_own_chains_appends_per_s",
+                None,
+            ),
+            ("  audited / bare", "pg_ratio_n", ">= 0.8"),
+            (f"PostgreSQL, {n} writers: audited, held connection", "pg_held_n_per_s", None),
+            ("  audited / bare", "pg_held_ratio_n", ">= 0.8"),
+            (
+                f"PostgreSQL, batched ({args.batch_size}/transaction)",
+                "pg_batched_appends_per_s",
+                ">= 20000",
+            ),
+            (f"PostgreSQL, {n} writers on one chain", "pg_concurrent_appends_per_s", None),
+            ("SQLite, single appends (1 per transaction)", "sqlite_single_appends_per_s", None),
+            ("SQLite, batched appends", "sqlite_batched_appends_per_s", None),
+            ("Verify from PostgreSQL", "verify_database_events_per_s", None),
+            ("Export NDJSON from PostgreSQL", "export_events_per_s", None),
+            ("Verify export offline", "verify_export_events_per_s", ">= 200000"),
+            ("Inclusion proof, ms each", "proof_ms", "< 50"),
+        ]
+        print(f"{'measure':<52} {'figure':>12} {'target':>10}")
+        for label, name, target in rows:
+            if name in results:
+                value = results[name]
+                shown = f"{value:>12.2f}" if value < 10 else f"{value:>12,.0f}"
+                print(f"{label:<52} {shown} {target or '':>10}")
+        print(f"(event rows {results['pg_event_row_bytes']} bytes; {os.cpu_count()} CPUs)")
+    print(json.dumps(_rounded(results)))
+
+
+def _rounded(value: Any) -> Any:
+    if isinstance(value, float):
+        return round(value, 3) if value < 10 else round(value)
+    if isinstance(value, dict):
+        return {k: _rounded(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_rounded(v) for v in value]
+    return value
+
+
+def verification(
+    args: argparse.Namespace, writer: AuditWriter, key: Ed25519PrivateKey, results: dict[str, Any]
+) -> None:
+    """One chain of --events events, filled with batched appends: verify, export, prove."""
     with postgres_database(args.pg_url) as url, tempfile.TemporaryDirectory() as directory:
         engine = create_database_engine(url)
         fill_rate = batched_appends(engine, writer, args.events, 1_000, "acct-verify")
@@ -293,39 +516,6 @@ def main() -> None:
             _, seconds = timed(lambda: [prove_event(connection, i) for i in ids])
         results["proof_ms"] = seconds / max(1, len(ids)) * 1000
         engine.dispose()
-
-    if not args.json_only:
-        rows = [
-            ("SQLite, single appends (1 per transaction)", "sqlite_single_appends_per_s", None),
-            ("SQLite, batched appends", "sqlite_batched_appends_per_s", None),
-            ("PostgreSQL, single appends (1 per transaction)", "pg_single_appends_per_s", 2000),
-            ("  floor: raw psycopg 1-row INSERT + COMMIT", "pg_commit_floor_per_s", None),
-            (
-                f"PostgreSQL, {args.processes} processes, one chain",
-                "pg_concurrent_appends_per_s",
-                None,
-            ),
-            (
-                f"PostgreSQL, {args.processes} processes, a chain each",
-                "pg_concurrent_own_chains_appends_per_s",
-                None,
-            ),
-            (
-                f"PostgreSQL, batched ({args.batch_size}/transaction)",
-                "pg_batched_appends_per_s",
-                20000,
-            ),
-            ("Verify from PostgreSQL", "verify_database_events_per_s", None),
-            ("Export NDJSON from PostgreSQL", "export_events_per_s", None),
-            ("Verify export offline", "verify_export_events_per_s", 200000),
-        ]
-        print(f"{'measure':<48} {'per second':>12} {'target':>10}")
-        for label, name, target in rows:
-            mark = "" if target is None else f">= {target}"
-            print(f"{label:<48} {results[name]:>12,.0f} {mark:>10}")
-        print(f"{'Inclusion proof, ms each':<48} {results['proof_ms']:>12,.1f} {'< 50':>10}")
-        print(f"(verification over {args.events:,} events; {os.cpu_count()} CPUs)")
-    print(json.dumps({k: round(v) if isinstance(v, float) else v for k, v in results.items()}))
 
 
 if __name__ == "__main__":

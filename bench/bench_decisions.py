@@ -29,7 +29,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -38,8 +37,9 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import casbin  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
+from bench.scratch_database import create_scratch_database  # noqa: E402
 from policy_service.accounts.tokens import issue_token  # noqa: E402
 from policy_service.config import Settings  # noqa: E402
 from policy_service.decisions.authorization import Caller, evaluate, gather_facts  # noqa: E402
@@ -64,7 +64,6 @@ STATES = [
     {"state": "trashed", "deleted_at": (NOW - timedelta(days=5)).isoformat()},
     {"state": "trashed", "deleted_at": (NOW - timedelta(days=70)).isoformat(), "legal_hold": True},
 ]
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 
 
 # -- set-up --------------------------------------------------------------------------------
@@ -73,17 +72,7 @@ PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 def make_database(kind: str, workdir: Path) -> tuple[str, Any]:
     if kind == "sqlite":
         return f"sqlite:///{workdir / 'bench.sqlite3'}", None
-    name = f"ps_bench_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return PG_ADMIN.rsplit("/", 1)[0] + f"/{name}", drop
+    return create_scratch_database("ps_bench")
 
 
 def load_data(url: str, accounts: int, users: int) -> list[tuple[str, str, str]]:

@@ -40,6 +40,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -48,8 +49,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import psycopg  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
+from bench.scratch_database import (  # noqa: E402
+    CONTACT_COPY,
+    RECORD_COPY,
+    copy_rows,
+    create_scratch_database,
+)
 from policy_service.config import Settings  # noqa: E402
 from policy_service.decisions.authorization import Caller  # noqa: E402
 from policy_service.lifecycle import jobs  # noqa: E402
@@ -58,7 +65,6 @@ from policy_service.state import ServiceState  # noqa: E402
 from policy_service.storage.database import create_database_engine  # noqa: E402
 from policy_service.storage.migrate import upgrade  # noqa: E402
 
-PG_ADMIN = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 KINDS = [
     "conversations", "notes", "tasks", "appointments", "opportunities", "activity_history",
     "tags", "workflow_enrollments", "commission_records", "files",
@@ -67,21 +73,38 @@ ACCOUNT = "bench"
 
 
 def fresh_database() -> tuple[str, Any]:
-    name = f"ps_bench_life_{uuid.uuid4().hex[:8]}"
-    admin = create_engine(PG_ADMIN, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    url = PG_ADMIN.rsplit("/", 1)[0] + f"/{name}"
+    url, drop = create_scratch_database("ps_bench_life")
     engine = create_database_engine(url)
     upgrade(engine)
     engine.dispose()
     return url, drop
+
+
+def contact_rows(account: str, ids: list[str], now: datetime) -> Iterator[tuple[Any, ...]]:
+    """Active contacts, as ``CONTACT_COPY`` takes them."""
+    for contact in ids:
+        n = int(contact[1:])
+        yield (
+            account,
+            contact,
+            f"Person {n}",
+            f"p{n}@example.com",
+            "+1 555 0100",
+            "active",
+            1,
+            now,
+            now,
+        )
+
+
+def record_rows(
+    records: Iterable[tuple[str, str, str, str, str]], now: datetime
+) -> Iterator[tuple[Any, ...]]:
+    """Active records linked to their contact, as ``RECORD_COPY`` takes them, from (id,
+    account, contact, kind, data): a tags record is labelled "vip"."""
+    for record_id, account, contact, kind, data in records:
+        label = "vip" if kind == "tags" else None
+        yield record_id, account, contact, contact, kind, label, data, "active", now, now
 
 
 def load(url: str, contacts: int) -> float:
@@ -97,27 +120,14 @@ def load(url: str, contacts: int) -> float:
         cursor.execute(
             "INSERT INTO memberships VALUES (%s, 'bench-admin', 'admin', %s)", (ACCOUNT, now)
         )
-        with cursor.copy(
-            "COPY contacts (account_id, id, name, email, phone, state, version, created_at,"
-            " updated_at) FROM STDIN"
-        ) as copy:
-            for n in range(contacts):
-                copy.write_row(
-                    (ACCOUNT, f"c{n:07d}", f"Person {n}", f"p{n}@example.com", "+1 555 0100",
-                     "active", 1, now, now)
-                )  # fmt: skip
-        with cursor.copy(
-            "COPY related_records (id, account_id, contact_id, origin_contact_id, kind, label,"
-            " data, state, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for n in range(contacts):
-                contact = f"c{n:07d}"
-                for k, kind in enumerate(KINDS):
-                    label = "vip" if kind == "tags" else None
-                    copy.write_row(
-                        (f"r{n:07d}{k:02d}", ACCOUNT, contact, contact, kind, label,
-                         '{"text":"about this person"}', "active", now, now)
-                    )  # fmt: skip
+        ids = [f"c{n:07d}" for n in range(contacts)]
+        copy_rows(cursor, CONTACT_COPY, contact_rows(ACCOUNT, ids, now))
+        records = (
+            (f"r{contact[1:]}{k:02d}", ACCOUNT, contact, kind, '{"text":"about this person"}')
+            for contact in ids
+            for k, kind in enumerate(KINDS)
+        )
+        copy_rows(cursor, RECORD_COPY, record_rows(records, now))
         connection.commit()
         cursor.execute("ANALYZE")
     return time.perf_counter() - started
@@ -276,29 +286,16 @@ def load_singles(url: str, workdir: Path, per_account: int) -> dict[str, str]:
     now = datetime.now(UTC)
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     with psycopg.connect(dsn) as connection, connection.cursor() as cursor:
-        with cursor.copy(
-            "COPY contacts (account_id, id, name, email, phone, state, version, created_at,"
-            " updated_at) FROM STDIN"
-        ) as copy:
-            for account in SINGLE_ACCOUNTS:
-                for n in range(per_account):
-                    copy.write_row(
-                        (account, f"s{n:06d}", f"Person {n}", f"p{n}@example.com",
-                         "+1 555 0100", "active", 1, now, now)
-                    )  # fmt: skip
-        with cursor.copy(
-            "COPY related_records (id, account_id, contact_id, origin_contact_id, kind, label,"
-            " data, state, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for account in SINGLE_ACCOUNTS:
-                for n in range(per_account):
-                    contact = f"s{n:06d}"
-                    for k, kind in enumerate(SINGLE_KINDS):
-                        label = "vip" if kind == "tags" else None
-                        copy.write_row(
-                            (f"{account}-r{n:06d}{k}", account, contact, contact, kind, label,
-                             RECORD_JSON[kind], "active", now, now)
-                        )  # fmt: skip
+        ids = [f"s{n:06d}" for n in range(per_account)]
+        contacts = (row for account in SINGLE_ACCOUNTS for row in contact_rows(account, ids, now))
+        copy_rows(cursor, CONTACT_COPY, contacts)
+        records = (
+            (f"{account}-r{contact[1:]}{k}", account, contact, kind, RECORD_JSON[kind])
+            for account in SINGLE_ACCOUNTS
+            for contact in ids
+            for k, kind in enumerate(SINGLE_KINDS)
+        )
+        copy_rows(cursor, RECORD_COPY, record_rows(records, now))
         connection.commit()
         cursor.execute("ANALYZE")
     state = service.state

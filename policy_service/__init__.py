@@ -28,6 +28,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         decision_logs,
         deletion_rules,
         dsr,
+        dsr_systems,
         explain,
         health,
         input_limits,
@@ -37,6 +38,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         problems,
         request_context,
         search,
+        webhooks,
     )
     from policy_service.decisions.policy_admin import check_pack_at_start
     from policy_service.observability import configure_logging
@@ -95,6 +97,8 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         deletion_rules.blp,
         jobs.blp,
         dsr.blp,
+        dsr_systems.blp,
+        webhooks.blp,
     ):
         api.register_blueprint(blueprint)
     problems.init_app(app)  # after Api(), whose own HTTP error handler this replaces

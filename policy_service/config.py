@@ -9,10 +9,11 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 PREFIX = "POLICY_SERVICE_"
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 class ConfigError(ValueError):
@@ -62,198 +63,198 @@ def _optional_path(raw: str) -> Path | None:
     return Path(raw).expanduser() if raw.strip() else None
 
 
+def _optional_http_url(raw: str) -> str | None:
+    url = raw.strip()
+    if not url:
+        return None
+    if not url.startswith(("http://", "https://")) or len(url) < 10:
+        raise ValueError(f"expected an http:// or https:// URL, got {raw!r}")
+    return url
+
+
+def _setting(default: T, parse: Callable[[str], Any], doc: str, *, secret: bool = False) -> T:
+    """One row of the table: the default, how the variable's text is read, what it means
+    (``secret``: the default is not shown). It returns a ``dataclasses.field``, so a default
+    given here is the field's own (never shared), whatever ruff's RUF009 infers."""
+    metadata: dict[str, Any] = {"parse": parse, "doc": doc}
+    if secret:
+        metadata["secret"] = True
+    return field(default=default, metadata=metadata)
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting, its default and its environment variable (``POLICY_SERVICE_`` + name)."""
 
-    database_url: str = field(
-        default=f"sqlite:///{PROJECT_ROOT / 'instance' / 'policy_service.sqlite3'}",
-        metadata={"parse": str, "doc": "SQLAlchemy URL; SQLite file under instance/ by default"},
+    database_url: str = _setting(
+        f"sqlite:///{PROJECT_ROOT / 'instance' / 'policy_service.sqlite3'}",
+        str,
+        "SQLAlchemy URL; SQLite file under instance/ by default",
     )
-    policy_pack: Path = field(
-        default=PROJECT_ROOT / "policies",
-        metadata={"parse": _path, "doc": "directory holding pack.toml, rules and policy tests"},
+    policy_pack: Path = _setting(  # noqa: RUF009 (a field: see _setting)
+        PROJECT_ROOT / "policies", _path, "directory holding pack.toml, rules and policy tests"
     )
-    environment: str = field(
-        default="development",
-        metadata={"parse": str, "doc": "development or production"},
+    environment: str = _setting("development", str, "development or production")
+    log_format: str = _setting("console", _log_format, "json (one object a line) or console")
+    log_level: str = _setting("INFO", str, "stdlib level name")
+    sync_interval: float = _setting(
+        0.5,
+        _positive_float,
+        "seconds between checks for policy and membership changes made elsewhere",
     )
-    log_format: str = field(
-        default="console",
-        metadata={"parse": _log_format, "doc": "json (one object a line) or console"},
+    consistency_wait_seconds: float = _setting(
+        2.0,
+        _positive_float,
+        "longest a request sending X-Consistency-Token waits for this worker to "
+        "reach that change version (503 with Retry-After after that)",
     )
-    log_level: str = field(default="INFO", metadata={"parse": str, "doc": "stdlib level name"})
-    sync_interval: float = field(
-        default=0.5,
-        metadata={
-            "parse": _positive_float,
-            "doc": "seconds between checks for policy and membership changes made elsewhere",
-        },
+    decision_cache_size: int = _setting(
+        200_000, _positive_int, "decisions kept per worker; 0 turns it off"
     )
-    consistency_wait_seconds: float = field(
-        default=2.0,
-        metadata={
-            "parse": _positive_float,
-            "doc": "longest a request sending X-Consistency-Token waits for this worker to "
-            "reach that change version (503 with Retry-After after that)",
-        },
+    max_body_bytes: int = _setting(
+        1_048_576, _positive_int, "largest request body accepted (413 above)"
     )
-    decision_cache_size: int = field(
-        default=200_000,
-        metadata={"parse": _positive_int, "doc": "decisions kept per worker; 0 turns it off"},
+    max_json_depth: int = _setting(64, _positive_int, "deepest nesting of a JSON body (400 deeper)")
+    max_string_chars: int = _setting(
+        10_000,
+        _positive_int,
+        "longest string anywhere in a JSON body, including free-form record data "
+        "(400 longer); fields with their own limits are checked against those",
     )
-    max_body_bytes: int = field(
-        default=1_048_576,
-        metadata={"parse": _positive_int, "doc": "largest request body accepted (413 above)"},
+    max_batch_items: int = _setting(1_000, _positive_int, "most evaluations in one batch request")
+    audit_signing_key: Path = _setting(  # noqa: RUF009 (a field: see _setting)
+        PROJECT_ROOT / "instance" / "audit_signing_key.pem",
+        _path,
+        "Ed25519 private key (PEM) that signs audit checkpoints; "
+        "generated on first run outside production",
     )
-    max_json_depth: int = field(
-        default=64,
-        metadata={"parse": _positive_int, "doc": "deepest nesting of a JSON body (400 deeper)"},
+    audit_encryption_key: Path = _setting(  # noqa: RUF009 (a field: see _setting)
+        PROJECT_ROOT / "instance" / "audit_encryption_key.bin",
+        _path,
+        "32-byte key-encryption key for the audit log's per-contact data keys; "
+        "generated on first run outside production",
     )
-    max_string_chars: int = field(
-        default=10_000,
-        metadata={
-            "parse": _positive_int,
-            "doc": "longest string anywhere in a JSON body, including free-form record data "
-            "(400 longer); fields with their own limits are checked against those",
-        },
+    audit_checkpoint_every: int = _setting(
+        1_000, _positive_int, "sign a checkpoint every N audit events"
     )
-    max_batch_items: int = field(
-        default=1_000,
-        metadata={"parse": _positive_int, "doc": "most evaluations in one batch request"},
+    audit_checkpoint_seconds: int = _setting(
+        60,
+        _positive_int,
+        "sign a checkpoint of every audit chain with new events at least this often "
+        "(one worker of all); verification fails when an event has gone unsigned for "
+        "twice as long; 0 turns the schedule and that check off",
     )
-    audit_signing_key: Path = field(
-        default=PROJECT_ROOT / "instance" / "audit_signing_key.pem",
-        metadata={
-            "parse": _path,
-            "doc": "Ed25519 private key (PEM) that signs audit checkpoints; "
-            "generated on first run outside production",
-        },
+    audit_witness_dir: Path | None = _setting(  # noqa: RUF009 (a field: see _setting)
+        None,
+        _optional_path,
+        "directory outside the database where every audit checkpoint is also "
+        "written as a signed note, once (`policy-service audit verify --witness DIR`); "
+        "empty: none",
     )
-    audit_encryption_key: Path = field(
-        default=PROJECT_ROOT / "instance" / "audit_encryption_key.bin",
-        metadata={
-            "parse": _path,
-            "doc": "32-byte key-encryption key for the audit log's per-contact data keys; "
-            "generated on first run outside production",
-        },
+    audit_witness_url: str | None = _setting(
+        None,
+        _optional_http_url,
+        "C2SP tlog-witness submission prefix: every audit checkpoint is POSTed to "
+        "<url>/add-checkpoint with a consistency proof; failures are retried and counted, "
+        "never block appends; empty: none",
     )
-    audit_checkpoint_every: int = field(
-        default=1_000,
-        metadata={"parse": _positive_int, "doc": "sign a checkpoint every N audit events"},
+    job_chunk_size: int = _setting(500, _positive_int, "contacts per transaction in bulk jobs")
+    job_runner: str = _setting(
+        "thread",
+        _job_runner,
+        "thread: each worker runs queued and orphaned jobs in the background; "
+        "inline: a job runs before its 202 answer (tests); off: only `policy-service jobs run`",
     )
-    audit_checkpoint_seconds: int = field(
-        default=60,
-        metadata={
-            "parse": _positive_int,
-            "doc": "sign a checkpoint of every audit chain with new events at least this often "
-            "(one worker of all); verification fails when an event has gone unsigned for "
-            "twice as long; 0 turns the schedule and that check off",
-        },
+    retention_sweep_seconds: int = _setting(
+        3600,
+        _positive_int,
+        "seconds between scheduled retention sweeps, run by one worker of all; "
+        "0 turns the schedule off (the API and CLI sweeps remain)",
     )
-    audit_witness_dir: Path | None = field(
-        default=None,
-        metadata={
-            "parse": _optional_path,
-            "doc": "directory outside the database where every audit checkpoint is also "
-            "written as a signed note, once (`policy-service audit verify --witness DIR`); "
-            "empty: none",
-        },
+    job_recovery_seconds: int = _setting(
+        60,
+        _positive_int,
+        "seconds between scheduled passes, run by one worker of all, that resume "
+        "bulk jobs whose runner died (lease expired); 0 turns them off, as does "
+        "job_runner off",
     )
-    job_chunk_size: int = field(
-        default=500,
-        metadata={"parse": _positive_int, "doc": "contacts per transaction in bulk jobs"},
+    webhook_delivery_seconds: float = _setting(
+        5.0,
+        _positive_float,
+        "seconds between scheduled passes, run by one worker of all, that send the "
+        "webhook deliveries that are due; 0 turns them off",
     )
-    job_runner: str = field(
-        default="thread",
-        metadata={
-            "parse": _job_runner,
-            "doc": "thread: each worker runs queued and orphaned jobs in the background; "
-            "inline: a job runs before its 202 answer (tests); off: only `policy-service jobs run`",
-        },
+    webhook_max_attempts: int = _setting(
+        8,
+        _positive_int,
+        "attempts at one webhook delivery before it is marked failed (redeliver starts it again)",
     )
-    retention_sweep_seconds: int = field(
-        default=3600,
-        metadata={
-            "parse": _positive_int,
-            "doc": "seconds between scheduled retention sweeps, run by one worker of all; "
-            "0 turns the schedule off (the API and CLI sweeps remain)",
-        },
+    webhook_retry_base_seconds: float = _setting(
+        10.0,
+        _positive_float,
+        "wait before the second attempt at a delivery; each later wait doubles "
+        "(with jitter), up to webhook_retry_max_seconds",
     )
-    job_recovery_seconds: int = field(
-        default=60,
-        metadata={
-            "parse": _positive_int,
-            "doc": "seconds between scheduled passes, run by one worker of all, that resume "
-            "bulk jobs whose runner died (lease expired); 0 turns them off, as does "
-            "job_runner off",
-        },
+    webhook_retry_max_seconds: float = _setting(
+        3600.0, _positive_float, "longest wait between two attempts"
     )
-    decision_log: bool = field(
-        default=True,
-        metadata={
-            "parse": _bool,
-            "doc": "keep a log of every decision answered (evaluation, evaluations, search, "
-            "explain), written in batches off the request path",
-        },
+    webhook_timeout_seconds: float = _setting(
+        10.0, _positive_float, "how long one attempt waits for the receiver's answer"
     )
-    decision_log_queue_size: int = field(
-        default=50_000,
-        metadata={
-            "parse": _positive_int,
-            "doc": "decisions held in memory waiting to be written; when full, new ones are "
-            "dropped and counted (a decision never waits for its log)",
-        },
+    webhook_allow_private_addresses: bool = _setting(
+        False,
+        _bool,
+        "in production, also send webhooks to loopback, private and link-local addresses "
+        "(refused otherwise, at registration and at each attempt); outside production "
+        "they are always allowed",
     )
-    decision_log_batch_size: int = field(
-        default=1_000,
-        metadata={"parse": _positive_int, "doc": "decision log entries written per statement"},
+    webhook_log_retention_days: int = _setting(
+        30,
+        _positive_int,
+        "delivered and failed webhook deliveries older than this are deleted from the "
+        "delivery log by the delivery task; 0 keeps them",
     )
-    decision_log_flush_seconds: float = field(
-        default=0.5,
-        metadata={
-            "parse": _positive_float,
-            "doc": "longest a decision waits in memory before it is written",
-        },
+    decision_log: bool = _setting(
+        True,
+        _bool,
+        "keep a log of every decision answered (evaluation, evaluations, search, "
+        "explain), written in batches off the request path",
     )
-    decision_log_retention_days: int = field(
-        default=90,
-        metadata={
-            "parse": _positive_int,
-            "doc": "decision log entries older than this are deleted by the scheduled "
-            "retention sweep; 0 keeps them for ever",
-        },
+    decision_log_queue_size: int = _setting(
+        50_000,
+        _positive_int,
+        "decisions held in memory waiting to be written; when full, new ones are "
+        "dropped and counted (a decision never waits for its log)",
     )
-    decision_log_mask: tuple[str, ...] = field(
-        default=("email", "name", "phone", "subject_email", "first_name", "last_name"),
-        metadata={
-            "parse": lambda raw: tuple(p.strip() for p in raw.split(",") if p.strip()),
-            "doc": "comma-separated property names whose values are masked in the decision "
-            "log (subject, resource and action properties)",
-        },
+    decision_log_batch_size: int = _setting(
+        1_000, _positive_int, "decision log entries written per statement"
     )
-    metrics_token: str = field(
-        default="",
-        metadata={
-            "parse": str,
-            "doc": "bearer token that opens GET /metrics (Prometheus); unset, /metrics is 404",
-            "secret": True,
-        },
+    decision_log_flush_seconds: float = _setting(
+        0.5, _positive_float, "longest a decision waits in memory before it is written"
     )
-    console_session_minutes: int = field(
-        default=60,
-        metadata={
-            "parse": _positive_int,
-            "doc": "minutes a /console sign-in lasts before it asks for the token again",
-        },
+    decision_log_retention_days: int = _setting(
+        90,
+        _positive_int,
+        "decision log entries older than this are deleted by the scheduled "
+        "retention sweep; 0 keeps them for ever",
     )
-    secret_key: str = field(
-        default="",
-        metadata={
-            "parse": str,
-            "doc": "secret for keyed hashes (suppression list); required in production",
-            "secret": True,
-        },
+    decision_log_mask: tuple[str, ...] = _setting(
+        ("email", "name", "phone", "subject_email", "first_name", "last_name"),
+        lambda raw: tuple(p.strip() for p in raw.split(",") if p.strip()),
+        "comma-separated property names whose values are masked in the decision "
+        "log (subject, resource and action properties)",
+    )
+    metrics_token: str = _setting(
+        "",
+        str,
+        "bearer token that opens GET /metrics (Prometheus); unset, /metrics is 404",
+        secret=True,
+    )
+    console_session_minutes: int = _setting(
+        60, _positive_int, "minutes a /console sign-in lasts before it asks for the token again"
+    )
+    secret_key: str = _setting(
+        "", str, "secret for keyed hashes (suppression list); required in production", secret=True
     )
 
     @classmethod

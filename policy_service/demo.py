@@ -39,15 +39,26 @@ class DemoAccount:
 
 # One account per seed article's cascade profile (README, "Tour").
 DEMO_ACCOUNTS: tuple[DemoAccount, ...] = (
-    DemoAccount(DEMO_ACCOUNT, "Demo: LeadCenter (seed 000), the trash keeps everything",
-                "trash-retains-all", True),
-    DemoAccount("demo-cascade", "Demo: HighLevel (seeds 002, 004), a delete cascades",
-                "cascade-on-delete", False),
-    DemoAccount("demo-guarded", "Demo: HighLevel FAQ (seed 004), workflows guard a delete",
-                "cascade-on-delete-guarded", False),
-    DemoAccount("demo-purge", "Demo: seed 003, a delete is permanent",
-                "immediate-purge", False),
-)  # fmt: skip
+    DemoAccount(
+        DEMO_ACCOUNT,
+        "Demo: LeadCenter (seed 000), the trash keeps everything",
+        "trash-retains-all",
+        True,
+    ),
+    DemoAccount(
+        "demo-cascade",
+        "Demo: HighLevel (seeds 002, 004), a delete cascades",
+        "cascade-on-delete",
+        False,
+    ),
+    DemoAccount(
+        "demo-guarded",
+        "Demo: HighLevel FAQ (seed 004), workflows guard a delete",
+        "cascade-on-delete-guarded",
+        False,
+    ),
+    DemoAccount("demo-purge", "Demo: seed 003, a delete is permanent", "immediate-purge", False),
+)
 # Contacts in every demo account: Ada carries one record of most kinds (an active workflow
 # enrollment among them); Bob and Cy, tagged "stale", are there to be bulk deleted.
 DEMO_CONTACTS: tuple[tuple[str, str, str, str | None, list[str]], ...] = (
@@ -61,10 +72,12 @@ ADA_RECORDS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("tasks", {"text": "call Ada back"}),
     ("appointments", {"text": "demo call, Monday 10:00"}),
     ("workflow_enrollments", {"name": "nurture"}),
-    ("commission_records", {"amount": "120.00", "currency": "EUR", "date": "2026-10-01",
-                            "product": "plan-a"}),
+    (
+        "commission_records",
+        {"amount": "120.00", "currency": "EUR", "date": "2026-10-01", "product": "plan-a"},
+    ),
     ("files", {"name": "contract.pdf"}),
-)  # fmt: skip
+)
 DEMO_USERS: tuple[tuple[str, str, bool, list[str]], ...] = (
     # principal, kind, platform admin, roles in every demo account
     ("demo-admin", "user", False, ["admin"]),
@@ -149,9 +162,15 @@ def _seed_contacts(state: ServiceState, account_id: str) -> str | None:
         if exists:
             continue
         create_contact(
-            state, admin, account_id, id=contact_id, name=name, email=email, phone=phone,
+            state,
+            admin,
+            account_id,
+            id=contact_id,
+            name=name,
+            email=email,
+            phone=phone,
             tags=tags,
-        )  # fmt: skip
+        )
         if contact_id == "ada":
             for kind, data in ADA_RECORDS:
                 add_record(state, admin, account_id, contact_id, kind, data)

@@ -1,14 +1,25 @@
-"""Serve the WSGI app with gunicorn, from ``policy-service serve``.
+"""Serve the WSGI app from ``policy-service serve``: granian by default, or gunicorn.
 
-The app is built in each worker after the fork (no preload): every worker gets its own
-database pool and policy runtime, which is what keeps workers stateless and safe.
+granian keeps client connections alive (HTTP/1.1 keep-alive, its I/O in Rust), which a
+policy enforcement point asking many decisions over one connection needs: gunicorn's sync
+workers close the connection after every response. gunicorn stays available
+(``--server gunicorn``) for deployments built around it.
+
+Either way the app is built in each worker after the fork (no preload): every worker gets
+its own database pool and policy runtime, which is what keeps workers stateless and safe.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from gunicorn.app.base import BaseApplication
+
+ServerName = Literal["granian", "gunicorn"]
+SERVERS: tuple[ServerName, ...] = ("granian", "gunicorn")
+# A worker busy longer than this is killed and replaced (gunicorn's timeout; on granian the
+# time a worker gets to finish its requests when stopped).
+WORKER_TIMEOUT_S = 60
 
 
 class GunicornServer(BaseApplication):  # type: ignore[misc]
@@ -27,7 +38,42 @@ class GunicornServer(BaseApplication):  # type: ignore[misc]
         return create_app()
 
 
-def serve(host: str, port: int, workers: int, threads: int, access_log: bool = False) -> None:
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    access_log: bool = False,
+    server: ServerName = "granian",
+) -> None:
+    if server == "granian":
+        _serve_granian(host, port, workers, threads, access_log)
+    else:
+        _serve_gunicorn(host, port, workers, threads, access_log)
+
+
+def _serve_granian(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
+    from granian.constants import HTTPModes, Interfaces
+    from granian.server import Server
+
+    Server(
+        "policy_service:create_app",
+        factory=True,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        http=HTTPModes.http1,
+        websockets=False,
+        workers=workers,
+        blocking_threads=threads,
+        # The app logs one structured line per request itself.
+        log_access=access_log,
+        respawn_failed_workers=True,
+        workers_kill_timeout=WORKER_TIMEOUT_S,
+    ).serve()
+
+
+def _serve_gunicorn(host: str, port: int, workers: int, threads: int, access_log: bool) -> None:
     GunicornServer(
         {
             "bind": f"{host}:{port}",
@@ -37,7 +83,7 @@ def serve(host: str, port: int, workers: int, threads: int, access_log: bool = F
             "accesslog": "-" if access_log else None,
             # The app logs one structured line per request itself.
             "errorlog": "-",
-            "timeout": 60,
+            "timeout": WORKER_TIMEOUT_S,
             "graceful_timeout": 10,
             "keepalive": 5,
         }

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from audit import AuditWriter
 from policy_service.audit_trail.keys import build_writer
 from policy_service.config import Settings
+from policy_service.integration.outbox import WEBHOOK_CHANGE, WebhookOutbox
 from policy_service.policy.pack import load_pack
 from policy_service.policy.runtime import PolicyRuntime
 from policy_service.storage.changes import record_change
@@ -53,6 +54,8 @@ class ServiceState:
     signing_key: Ed25519PrivateKey
     started_at: datetime
     loaded: bool = False
+    # The webhook outbox, with this worker's cache of which endpoints want which events.
+    outbox: WebhookOutbox = field(default_factory=WebhookOutbox)
     _load_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
@@ -68,7 +71,7 @@ class ServiceState:
         )
         source = SqlSyncSource(session_factory)
         audit, signing_key = build_writer(settings)
-        return cls(
+        state = cls(
             settings,
             engine,
             session_factory,
@@ -78,6 +81,8 @@ class ServiceState:
             signing_key,
             datetime.now(UTC),
         )
+        runtime.change_listeners[WEBHOOK_CHANGE] = state.outbox.subscriptions.apply
+        return state
 
     def load(self) -> None:
         """Read role assignments; call once the schema exists."""
@@ -136,7 +141,9 @@ class ServiceState:
         return thread
 
     def unit_of_work(self, *, write: bool = True) -> UnitOfWork:
-        return UnitOfWork(self.session_factory, write=write, audit=self.audit)
+        return UnitOfWork(
+            self.session_factory, write=write, audit=self.audit, observer=self.outbox.capture
+        )
 
     def sync(self) -> None:
         if not self.loaded:
@@ -149,6 +156,12 @@ class ServiceState:
         then drops its cached contact facts for the account (this one at once)."""
         record_change(session, "contacts", account_id=account_id)
         self.runtime.forget_contacts(account_id)
+
+    def webhooks_changed(self, session: Session, account_id: str) -> None:
+        """Say, in the changing transaction, that an account's webhook endpoints changed:
+        every worker then reads which endpoints want which events again (this one at once)."""
+        record_change(session, WEBHOOK_CHANGE, account_id=account_id)
+        self.outbox.subscriptions.forget(account_id)
 
     def sync_now(self) -> None:
         """Apply this worker's own change at once rather than at the next interval."""

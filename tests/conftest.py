@@ -146,6 +146,21 @@ from policy_service.state import ServiceState  # noqa: E402
 DEFAULT_PACK = Path(__file__).resolve().parent.parent / "policies"
 
 
+def add_rule(pack: Path, rule: str) -> None:
+    """Append one line to the pack's rules.csv (``rule`` with or without its newline)."""
+    with (pack / "rules.csv").open("a") as rules:
+        rules.write(rule if rule.endswith("\n") else rule + "\n")
+
+
+def copy_of_default_pack(tmp_path: Path) -> Path:
+    """The shipped pack copied to ``tmp_path/pack`` for a test to change, with the Casbin
+    model beside it where its manifest looks (``../casbin_model.conf``)."""
+    directory = tmp_path / "pack"
+    shutil.copytree(DEFAULT_PACK, directory)
+    shutil.copy(DEFAULT_PACK.parent / "casbin_model.conf", tmp_path / "casbin_model.conf")
+    return directory
+
+
 def settings_for_tests(database_url: str, tmp_path: Path, **overrides: Any) -> Settings:
     values: dict[str, Any] = {
         "database_url": database_url,

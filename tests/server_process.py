@@ -12,6 +12,7 @@ import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from email.message import Message
 from pathlib import Path
 from typing import Any
 
@@ -35,9 +36,10 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-def call(
+def fetch(
     base: str, method: str, path: str, token: str | None = None, body: Any = None
-) -> tuple[int, Any]:
+) -> tuple[int, Message, Any]:
+    """One HTTP request to a running server: the status, the headers and the JSON body."""
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(base + path, data=data, method=method)
     if body is not None:
@@ -47,10 +49,18 @@ def call(
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             payload = response.read()
-            return response.status, json.loads(payload) if payload else None
+            return response.status, response.headers, json.loads(payload) if payload else None
     except urllib.error.HTTPError as error:
         payload = error.read()
-        return error.code, json.loads(payload) if payload else None
+        return error.code, error.headers, json.loads(payload) if payload else None
+
+
+def call(
+    base: str, method: str, path: str, token: str | None = None, body: Any = None
+) -> tuple[int, Any]:
+    """``fetch`` without the headers."""
+    status, _, payload = fetch(base, method, path, token, body)
+    return status, payload
 
 
 @contextmanager

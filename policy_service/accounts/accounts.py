@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 
+from audit import AuditEvent
 from policy_service.audit_trail.recording import caller_event, require
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
@@ -42,6 +43,36 @@ def _settings_of(account: Account) -> dict[str, Any]:
     return {name: getattr(account, name) for name in SETTINGS}
 
 
+def _require_manage(state: ServiceState, caller: Caller, account_id: str) -> None:
+    """The caller may manage accounts (platform-wide); the refusal names a valid id."""
+    named = account_id if is_valid_account_id(account_id) else None
+    require(
+        state,
+        caller,
+        "account",
+        "account.manage",
+        account_id=named,
+        platform=True,
+        target_type="account",
+        target_id=named,
+    )
+
+
+def _account_event(
+    state: ServiceState, caller: Caller, action: str, account_id: str, details: dict[str, Any]
+) -> AuditEvent:
+    return caller_event(
+        state.runtime,
+        caller,
+        action,
+        "succeeded",
+        account_id=account_id,
+        target_type="account",
+        target_id=account_id,
+        details=details,
+    )
+
+
 def create_account(
     state: ServiceState,
     caller: Caller,
@@ -52,18 +83,8 @@ def create_account(
     retention_days: int = DEFAULT_RETENTION_DAYS,
     purge_enabled: bool = False,
 ) -> Account:
-    valid_id = is_valid_account_id(id)
-    require(
-        state,
-        caller,
-        "account",
-        "account.manage",
-        account_id=id if valid_id else None,
-        platform=True,
-        target_type="account",
-        target_id=id if valid_id else None,
-    )
-    if not valid_id:
+    _require_manage(state, caller, id)
+    if not is_valid_account_id(id):
         raise InvalidInput("invalid account id", errors={"id": ["lower-case letters, digits, - _"]})
     _check_settings(cascade_profile, retention_days, known_cascade_profiles(state))
     now = utcnow()
@@ -74,18 +95,8 @@ def create_account(
         try:
             account_store.add_account(uow.session, account)
             record_change(uow.session, "account", account_id=id)
-            uow.record(
-                caller_event(
-                    state.runtime,
-                    caller,
-                    "account.created",
-                    "succeeded",
-                    account_id=id,
-                    target_type="account",
-                    target_id=id,
-                    details={"settings": _settings_of(account)},
-                )
-            )
+            details = {"settings": _settings_of(account)}
+            uow.record(_account_event(state, caller, "account.created", id, details))
             uow.commit()
         except IntegrityError:
             raise Conflict(f"account {id} already exists") from None
@@ -113,16 +124,7 @@ def list_accounts(
 def update_account(
     state: ServiceState, caller: Caller, account_id: str, changes: dict[str, Any]
 ) -> Account:
-    require(
-        state,
-        caller,
-        "account",
-        "account.manage",
-        account_id=account_id if is_valid_account_id(account_id) else None,
-        platform=True,
-        target_type="account",
-        target_id=account_id if is_valid_account_id(account_id) else None,
-    )
+    _require_manage(state, caller, account_id)
     with state.unit_of_work() as uow:
         current = account_store.get_account(uow.session, account_id)
         if current is None:
@@ -134,24 +136,11 @@ def update_account(
         before, after = _settings_of(current), _settings_of(updated)
         account_store.update_account(uow.session, updated)
         record_change(uow.session, "account", account_id=account_id)
-        uow.record(
-            caller_event(
-                state.runtime,
-                caller,
-                "account.updated",
-                "succeeded",
-                account_id=account_id,
-                target_type="account",
-                target_id=account_id,
-                details={
-                    "changed": {
-                        k: {"from": before[k], "to": after[k]}
-                        for k in SETTINGS
-                        if before[k] != after[k]
-                    }
-                },
-            )
-        )
+        changed = {
+            k: {"from": before[k], "to": after[k]} for k in SETTINGS if before[k] != after[k]
+        }
+        details = {"changed": changed}
+        uow.record(_account_event(state, caller, "account.updated", account_id, details))
         uow.commit()
     state.runtime.forget_account(account_id)
     return updated

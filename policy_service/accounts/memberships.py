@@ -62,9 +62,9 @@ def _change_roles(
     return wanted
 
 
-def set_member_roles(
-    state: ServiceState, caller: Caller, account_id: str, user_id: str, roles: list[str]
-) -> list[str]:
+def _require_manage(state: ServiceState, caller: Caller, account_id: str, user_id: str) -> None:
+    """The caller may manage the account's members (the refusal names the user, when valid)."""
+    target_id = user_id if is_valid_id(user_id) else None
     require(
         state,
         caller,
@@ -72,21 +72,19 @@ def set_member_roles(
         "member.manage",
         account_id=account_id,
         target_type="user",
-        target_id=user_id if is_valid_id(user_id) else None,
+        target_id=target_id,
     )
+
+
+def set_member_roles(
+    state: ServiceState, caller: Caller, account_id: str, user_id: str, roles: list[str]
+) -> list[str]:
+    _require_manage(state, caller, account_id, user_id)
     return _change_roles(state, caller, account_id, user_id, _validate(state, user_id, roles))
 
 
 def remove_member(state: ServiceState, caller: Caller, account_id: str, user_id: str) -> None:
-    require(
-        state,
-        caller,
-        "account",
-        "member.manage",
-        account_id=account_id,
-        target_type="user",
-        target_id=user_id if is_valid_id(user_id) else None,
-    )
+    _require_manage(state, caller, account_id, user_id)
     _change_roles(state, caller, account_id, user_id, [])
 
 

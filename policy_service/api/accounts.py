@@ -13,6 +13,7 @@ from policy_service.accounts import accounts as account_service
 from policy_service.accounts import memberships as membership_service
 from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
+from policy_service.api.paging import next_after, page_schema
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
 from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
@@ -61,11 +62,7 @@ class AccountListQuery(ma.Schema):
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
 
-class AccountListSchema(ma.Schema):
-    accounts = fields.List(fields.Nested(AccountSchema), required=True)
-    next_after = fields.String(
-        required=True, allow_none=True, metadata={"description": "pass as after for the next page"}
-    )
+AccountListSchema = page_schema("AccountListSchema", "accounts", AccountSchema)
 
 
 class MembershipSchema(_Strict):
@@ -102,7 +99,7 @@ class Accounts(MethodView):
         found = account_service.list_accounts(
             get_state(), current_caller(), after=query.get("after"), limit=limit
         )
-        return {"accounts": found, "next_after": found[-1].id if len(found) == limit else None}
+        return {"accounts": found, "next_after": next_after(found, limit, lambda a: a.id)}
 
 
 @blp.route("/v1/accounts/<account_id>")

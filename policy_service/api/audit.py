@@ -20,6 +20,7 @@ from audit import (
 )
 from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller, public
+from policy_service.api.paging import cursor_page_schema
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import TEXT_CONTENT, UtcDateTime
 from policy_service.audit_trail import access as audit_access
@@ -119,11 +120,9 @@ class EventSchema(ma.Schema):
     hash = fields.String(required=True)
 
 
-class EventPageSchema(ma.Schema):
-    events = fields.List(fields.Nested(EventSchema), required=True)
-    next_cursor = fields.String(
-        required=True, allow_none=True, metadata={"description": "pass as cursor for the next page"}
-    )
+EventPageSchema = cursor_page_schema(
+    "EventPageSchema", "events", EventSchema, "pass as cursor for the next page"
+)
 
 
 class CheckpointSchema(ma.Schema):

@@ -71,13 +71,19 @@ class ExtendSchema(_Strict):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
+STATUSES = (
+    rules.RECEIVED,
+    rules.IDENTITY_VERIFIED,
+    rules.APPROVED,
+    rules.DENIED,
+    rules.IN_PROGRESS,
+    rules.COMPLETED,
+    rules.FAILED,
+)
+
+
 class ListQuery(_Strict):
-    status = fields.String(
-        validate=validate.OneOf(
-            (rules.RECEIVED, rules.IDENTITY_VERIFIED, rules.APPROVED, rules.DENIED,
-             rules.IN_PROGRESS, rules.COMPLETED, rules.FAILED)
-        )
-    )  # fmt: skip
+    status = fields.String(validate=validate.OneOf(STATUSES))
     overdue = QueryBoolean(load_default=False)
     cursor = fields.String(
         validate=validate.Length(min=1, max=300),
@@ -87,10 +93,6 @@ class ListQuery(_Strict):
         validate=validate.Range(min=1, max=500),
         metadata={"description": "a page of at most this many; every request when left out"},
     )
-
-
-STATUSES = (rules.RECEIVED, rules.IDENTITY_VERIFIED, rules.APPROVED, rules.DENIED,
-            rules.IN_PROGRESS, rules.COMPLETED, rules.FAILED)  # fmt: skip
 
 
 class TransitionSchema(ma.Schema):
@@ -176,6 +178,16 @@ class CertificateSchema(ma.Schema):
     signature = fields.String(required=True, metadata={"description": "Ed25519, base64"})
     algorithm = fields.String(required=True, metadata={"enum": ["Ed25519"]})
     signed = fields.String(required=True, metadata={"description": "what the signature covers"})
+    evidence = fields.List(
+        fields.Dict(keys=fields.String()),
+        required=True,
+        metadata={
+            "description": "each audit event of the request: `record` (its canonical bytes) "
+            "and `proof` (RFC 9162 inclusion proof with its signed checkpoint note, as GET "
+            "/v1/audit/events/{id}/proof serves it); check offline with `policy-service "
+            "audit verify-certificate`"
+        },
+    )
 
 
 class AccessPackageSchema(ma.Schema):

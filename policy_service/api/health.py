@@ -145,10 +145,8 @@ class HealthSchema(ma.Schema):
     )
 
 
-class Unavailable(ServiceError):
-    status = 503
-    slug = "unavailable"
-    title = "Service unavailable"
+class Unavailable(ServiceError, status=503, slug="unavailable", title="Service unavailable"):
+    pass
 
 
 @blp.route("/health")
@@ -176,6 +174,9 @@ class Health(MethodView):
         # that a probe going green means this worker can serve.
         try:
             state.ensure_loaded()
+            # The version reported is the one this worker decides with: a reload made on
+            # another worker or host shows here within the sync interval, as in decisions.
+            state.sync()
         except Exception as exc:
             return _unavailable(
                 state,
@@ -205,12 +206,15 @@ def _scheduled_runs(connection: Connection) -> dict[str, scheduled_tasks.TaskSta
         return None
 
 
+# A scheduled task that has not run yet: every field of its run, null.
+NEVER_RUN: dict[str, Any] = dict.fromkeys(
+    ("last_started_at", "last_finished_at", "duration_seconds", "outcome", "next_run_at")
+)
+
+
 def _run_json(run: scheduled_tasks.TaskStatus | None) -> dict[str, Any]:
     if run is None:
-        return {
-            "last_started_at": None, "last_finished_at": None, "duration_seconds": None,
-            "outcome": None, "next_run_at": None,
-        }  # fmt: skip
+        return dict(NEVER_RUN)
     duration = run.last_duration_ms
     return {
         "last_started_at": run.last_started_at,

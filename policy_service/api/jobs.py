@@ -10,11 +10,13 @@ from marshmallow import fields, validate
 
 from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
+from policy_service.api.paging import cursor_page_schema, page_schema
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
 from policy_service.domain.clock import iso
 from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE
 from policy_service.lifecycle import jobs, retention
+from policy_service.state import ServiceState
 from policy_service.strict_fields import StrictBoolean
 
 blp = Blueprint("jobs", __name__, description="Bulk jobs and retention")
@@ -39,9 +41,10 @@ class BulkDeleteSchema(_Strict):
     filter = fields.Nested(SelectionFilterSchema)
     # Not required by the schema: a bulk delete without it is the audited 422.
     confirm = fields.String(
-        load_default=None, validate=validate.Length(max=20),
+        load_default=None,
+        validate=validate.Length(max=20),
         metadata={"description": 'must be "DELETE"'},
-    )  # fmt: skip
+    )
     expected_count = fields.Integer(required=True, strict=True, validate=validate.Range(min=0))
     reason_code = fields.String(
         required=True, validate=validate.OneOf([*DELETE_REASONS, *NOT_A_DELETE])
@@ -90,11 +93,13 @@ class JobItemSchema(ma.Schema):
     )
 
 
-class JobItemPageSchema(ma.Schema):
-    items = fields.List(fields.Nested(JobItemSchema), required=True)
-    next_after = fields.Integer(
-        required=True, allow_none=True, metadata={"description": "pass as after= for more"}
-    )
+JobItemPageSchema = page_schema(
+    "JobItemPageSchema",
+    "items",
+    JobItemSchema,
+    description="pass as after= for more",
+    next_type=fields.Integer,
+)
 
 
 class JobSchema(ma.Schema):
@@ -118,11 +123,7 @@ class JobSchema(ma.Schema):
     finished_at = UtcDateTime(required=True, allow_none=True)
 
 
-class JobPageSchema(ma.Schema):
-    jobs = fields.List(fields.Nested(JobSchema), required=True)
-    next_cursor = fields.String(
-        required=True, allow_none=True, metadata={"description": "pass as cursor= for more"}
-    )
+JobPageSchema = cursor_page_schema("JobPageSchema", "jobs", JobSchema, "pass as cursor= for more")
 
 
 class SweepSchema(ma.Schema):
@@ -168,6 +169,11 @@ def job_json(job: jobs.Job, items: dict[str, int] | None = None) -> dict[str, An
     }
 
 
+def _job_json(state: ServiceState, job: jobs.Job) -> dict[str, Any]:
+    """The job with how many of its contacts are in each state (one more query)."""
+    return job_json(job, jobs.item_summary(state, job.id))
+
+
 @blp.route("/v1/accounts/<account_id>/contacts/bulk-delete")
 class BulkDelete(MethodView):
     @blp.arguments(BulkDeleteSchema)
@@ -189,8 +195,7 @@ class BulkDelete(MethodView):
             reason_code=body["reason_code"],
             reason_text=body.get("reason_text"),
         )
-        summary = jobs.item_summary(state, job.id)
-        return job_json(job, summary), 202, {"Location": f"/v1/jobs/{job.id}"}
+        return _job_json(state, job), 202, {"Location": f"/v1/jobs/{job.id}"}
 
 
 @blp.route("/v1/accounts/<account_id>/contacts/bulk-restore")
@@ -212,8 +217,7 @@ class BulkRestore(MethodView):
             filter=body.get("filter"),
             expected_count=body["expected_count"],
         )
-        summary = jobs.item_summary(state, job.id)
-        return job_json(job, summary), 202, {"Location": f"/v1/jobs/{job.id}"}
+        return _job_json(state, job), 202, {"Location": f"/v1/jobs/{job.id}"}
 
 
 @blp.route("/v1/accounts/<account_id>/jobs")
@@ -273,8 +277,7 @@ class JobView(MethodView):
     def get(self, job_id: str) -> dict[str, Any]:
         """A job's progress: total, processed, failed (skipped contacts), status."""
         state = get_state()
-        job = jobs.get_job(state, current_caller(), job_id)
-        return job_json(job, jobs.item_summary(state, job_id))
+        return _job_json(state, jobs.get_job(state, current_caller(), job_id))
 
 
 @blp.route("/v1/jobs/<job_id>/cancel")
@@ -283,8 +286,7 @@ class Cancel(MethodView):
     def post(self, job_id: str) -> dict[str, Any]:
         """Stop a job after the chunk under way; what is done stays done."""
         state = get_state()
-        job = jobs.cancel_job(state, current_caller(), job_id)
-        return job_json(job, jobs.item_summary(state, job_id))
+        return _job_json(state, jobs.cancel_job(state, current_caller(), job_id))
 
 
 @blp.route("/v1/retention/sweep")

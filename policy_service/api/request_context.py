@@ -40,20 +40,22 @@ CONSISTENCY_RETRY_AFTER_S = 1
 log = structlog.get_logger("policy_service.request")
 
 
-class InvalidConsistencyToken(BadRequest):
-    slug = "invalid-consistency-token"
-    title = "Invalid consistency token"
+class InvalidConsistencyToken(
+    BadRequest, slug="invalid-consistency-token", title="Invalid consistency token"
+):
+    pass
 
 
-class UnknownConsistencyToken(BadRequest):
-    slug = "unknown-consistency-token"
-    title = "Unknown consistency token"
+class UnknownConsistencyToken(
+    BadRequest, slug="unknown-consistency-token", title="Unknown consistency token"
+):
+    pass
 
 
-class NotYetConsistent(ServiceError):
-    status = 503
-    slug = "not-yet-consistent"
-    title = "Not yet consistent"
+class NotYetConsistent(
+    ServiceError, status=503, slug="not-yet-consistent", title="Not yet consistent"
+):
+    pass
 
 
 def _start() -> None:

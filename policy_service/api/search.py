@@ -63,27 +63,30 @@ class ResourceTypeSchema(_Lenient):
     )
 
 
-class ResourceSearchSchema(_Lenient):
-    subject = fields.Nested(SubjectSchema, required=True)
-    action = fields.Nested(ActionSchema, required=True)
-    resource = fields.Nested(ResourceTypeSchema, required=True)
+def _search_schema(name: str, **asked: fields.Field[Any]) -> type[ma.Schema]:
+    """A search request: what it asks about (``asked``), then its context and its page."""
     context = fields.Dict(keys=fields.String(), load_default=dict)
     page = fields.Nested(PageRequestSchema, load_default=dict)
+    return _Lenient.from_dict({**asked, "context": context, "page": page}, name=name)
 
 
-class SubjectSearchSchema(_Lenient):
-    subject = fields.Nested(SubjectTypeSchema, required=True)
-    action = fields.Nested(ActionSchema, required=True)
-    resource = fields.Nested(ResourceSchema, required=True)
-    context = fields.Dict(keys=fields.String(), load_default=dict)
-    page = fields.Nested(PageRequestSchema, load_default=dict)
-
-
-class ActionSearchSchema(_Lenient):
-    subject = fields.Nested(SubjectSchema, required=True)
-    resource = fields.Nested(ResourceSchema, required=True)
-    context = fields.Dict(keys=fields.String(), load_default=dict)
-    page = fields.Nested(PageRequestSchema, load_default=dict)
+ResourceSearchSchema = _search_schema(
+    "ResourceSearchSchema",
+    subject=fields.Nested(SubjectSchema, required=True),
+    action=fields.Nested(ActionSchema, required=True),
+    resource=fields.Nested(ResourceTypeSchema, required=True),
+)
+SubjectSearchSchema = _search_schema(
+    "SubjectSearchSchema",
+    subject=fields.Nested(SubjectTypeSchema, required=True),
+    action=fields.Nested(ActionSchema, required=True),
+    resource=fields.Nested(ResourceSchema, required=True),
+)
+ActionSearchSchema = _search_schema(
+    "ActionSearchSchema",
+    subject=fields.Nested(SubjectSchema, required=True),
+    resource=fields.Nested(ResourceSchema, required=True),
+)
 
 
 class PageResponseSchema(ma.Schema):

@@ -88,8 +88,16 @@ def read_events(
 
 
 def read_event(state: ServiceState, caller: Caller, event_id: str) -> StoredEvent:
+    return _visible_event(state, caller, event_id, state.audit.key_encryption_key)
+
+
+def _visible_event(
+    state: ServiceState, caller: Caller, event_id: str, key_encryption_key: bytes | None
+) -> StoredEvent:
+    """The event, if the caller may read it; otherwise the 404 an unknown id gets (ids are
+    not probed across tenants). ``key_encryption_key`` decrypts its personal data."""
     with state.unit_of_work(write=False) as uow:
-        event = get_event(uow.session, event_id, key_encryption_key=state.audit.key_encryption_key)
+        event = get_event(uow.session, event_id, key_encryption_key=key_encryption_key)
     if event is None:
         raise NotFound(f"no audit event {event_id}")
     require_visible(
@@ -250,28 +258,14 @@ def event_proof(
 ) -> InclusionProof:
     """An RFC 9162 inclusion proof of one event against a signed checkpoint; visible to
     whoever may read the event (others get the 404 an unknown id gets)."""
-    hidden = NotFound(f"no audit event {event_id}")
-    with state.unit_of_work(write=False) as uow:
-        event = get_event(uow.session, event_id)
-    if event is None:
-        raise hidden
-    require_visible(
-        state,
-        caller,
-        "audit",
-        "audit.read",
-        account_id=event.account_id,
-        hidden=hidden,
-        target_type="audit_event",
-        target_id=event_id,
-    )
+    _visible_event(state, caller, event_id, None)
     with state.unit_of_work(write=False) as uow:
         try:
             proof = prove_event(uow.session, event_id, tree_size)
         except ProofUnavailableError as error:
             raise NotFound(str(error)) from None
     if proof is None:  # pragma: no cover - the event was there a moment ago
-        raise hidden
+        raise NotFound(f"no audit event {event_id}")
     return proof
 
 

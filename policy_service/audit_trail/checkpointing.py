@@ -4,11 +4,14 @@ checkpoint gets one, and every chain's newest checkpoint goes to the witness dir
 Run by the scheduler once per ``audit_checkpoint_seconds`` across all workers (and by
 ``POST /v1/audit/checkpoints`` for one chain). Each chain is signed in a transaction of its
 own, so appenders to other chains never wait on this; the witness gets a note only after
-its checkpoint has committed.
+its checkpoint has committed. With ``POLICY_SERVICE_AUDIT_WITNESS_URL`` the same checkpoints
+also go to a C2SP tlog-witness over HTTP (``witnesses.py``); a failed submission is retried
+and counted, and sent again by the next pass.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import structlog
@@ -19,6 +22,7 @@ from audit.checkpoints import checkpoint_from_row
 from audit.tables import audit_checkpoints
 from audit.tree import catch_up
 from audit.witness import witness_path, write_witness
+from policy_service.audit_trail.witnesses import consistency_prover, http_witness, send_soon
 from policy_service.state import ServiceState
 
 log = structlog.get_logger(__name__)
@@ -41,11 +45,17 @@ def sign_due_checkpoints(state: ServiceState) -> dict[str, Any]:
             uow.commit()
         signed += 1
     witnessed = witness_newest(state)
-    return {"chains_due": len(due), "signed": signed, "witnessed": witnessed}
+    result: dict[str, Any] = {"chains_due": len(due), "signed": signed, "witnessed": witnessed}
+    sent = send_to_http_witness(state)
+    if sent is not None:
+        result["http_witness"] = sent
+    return result
 
 
 def witness(state: ServiceState, checkpoint: Checkpoint) -> None:
-    """Append one committed checkpoint to the witness directory, if there is one."""
+    """Append one committed checkpoint to the witness directory, if there is one, and
+    queue it for the HTTP witness, if there is one."""
+    send_soon(state, checkpoint)
     directory = state.settings.audit_witness_dir
     if directory is None:
         return
@@ -80,3 +90,46 @@ def witness_newest(state: ServiceState) -> int:
                 write_witness(directory, checkpoint)
                 written += 1
     return written
+
+
+_http_passes: dict[str, datetime] = {}  # witness URL -> when this process's last pass began
+
+
+def send_to_http_witness(state: ServiceState) -> dict[str, int] | None:
+    """Hand the HTTP witness each chain's newest checkpoint signed since the last pass (the
+    writer's, signed inside appends, included) or not cosigned before; its counters."""
+    sender = http_witness(state)
+    if sender is None:
+        return None
+    url = sender.url
+    since = _http_passes.get(url, state.started_at)
+    _http_passes[url] = datetime.now(since.tzinfo)
+    cps = audit_checkpoints
+    newest = (
+        select(cps.c.chain, func.max(cps.c.seq).label("seq"))
+        .where(cps.c.note.is_not(None))
+        .group_by(cps.c.chain)
+        .subquery()
+    )
+    pending = sender.pending()
+    with state.unit_of_work(write=False) as uow:
+        rows = uow.session.execute(
+            select(cps).join(newest, (cps.c.chain == newest.c.chain) & (cps.c.seq == newest.c.seq))
+        ).mappings()
+        due = [
+            checkpoint
+            for checkpoint in map(checkpoint_from_row, rows)
+            if (checkpoint.chain in pending or checkpoint.created_at >= since)
+            and sender.known_size(checkpoint.chain) < checkpoint.seq
+        ]
+    prove = consistency_prover(state)
+    for checkpoint in due:
+        sender.submit(checkpoint, prove)
+    stats = sender.stats
+    return {
+        "sent": len(due),
+        "accepted": stats.accepted,
+        "retries": stats.retries,
+        "failures": stats.failures,
+        "pending": len(sender.pending()),
+    }

@@ -8,6 +8,7 @@ goes out: a refused attempt is evidence too.
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Any
 
 from audit import AuditEvent
@@ -86,26 +87,33 @@ def operator_event(
     )
 
 
-def record_refusal(
-    state: ServiceState,
-    caller: Caller,
-    action: str,
-    *,
-    status: int,
-    code: str,
-    text: str,
-    account_id: str | None,
-    target_type: str | None = None,
-    target_id: str | None = None,
-    request: str | None = None,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refused attempt: what the audit log records and what the caller is answered."""
+
+    action: str
+    status: int  # 403, 404, 409 or 422
+    code: str
+    text: str
+    account_id: str | None
+    target_type: str | None = None
+    target_id: str | None = None
+    request: str | None = None  # what was asked, where the action alone does not say
+
+    def error(self, **extra: Any) -> ServiceError:
+        """The problem to raise (``extra``: further members of the problem document)."""
+        return refusal_error(self.status, self.code, self.text, **extra)
+
+
+def record_refusal(state: ServiceState, caller: Caller, refusal: Refusal) -> None:
     """Record a refused attempt, in a unit of work of its own (there is no change for it to
     ride with). It goes to the account's chain only when the account exists: a name a caller
     made up must not create a chain, so such a refusal is recorded in the platform chain with
     the name it gave."""
-    details: dict[str, Any] = {"reason": text, "status": status}
-    if request is not None:
-        details["request"] = request
+    details: dict[str, Any] = {"reason": refusal.text, "status": refusal.status}
+    if refusal.request is not None:
+        details["request"] = refusal.request
+    account_id = refusal.account_id
     chain = chain_account(account_id)
     if chain is not None and state.runtime.account(state.source, chain) is None:
         details["requested_account_id"] = chain
@@ -115,12 +123,12 @@ def record_refusal(
             caller_event(
                 state.runtime,
                 caller,
-                action,
-                "denied" if status in (401, 403) else "failed",
+                refusal.action,
+                "denied" if refusal.status in (401, 403) else "failed",
                 account_id=account_id,
-                target_type=target_type,
-                target_id=target_id,
-                reason_code=code,
+                target_type=refusal.target_type,
+                target_id=refusal.target_id,
+                reason_code=refusal.code,
                 details=details,
             )
         )
@@ -130,6 +138,12 @@ def record_refusal(
 def refusal_error(status: int, code: str, text: str, **extra: Any) -> ServiceError:
     error_class = {403: Forbidden, 404: NotFound, 409: Conflict, 422: Unprocessable}[status]
     return error_class(text, reason={"code": code, "text": text}, **extra)
+
+
+def refused(state: ServiceState, caller: Caller, refusal: Refusal, **extra: Any) -> ServiceError:
+    """Record the refusal, and return the problem to raise."""
+    record_refusal(state, caller, refusal)
+    return refusal.error(**extra)
 
 
 def refuse(
@@ -146,20 +160,9 @@ def refuse(
     request: str | None = None,
     **extra: Any,
 ) -> ServiceError:
-    """Record the refusal, and return the problem to raise."""
-    record_refusal(
-        state,
-        caller,
-        action,
-        status=status,
-        code=code,
-        text=text,
-        account_id=account_id,
-        target_type=target_type,
-        target_id=target_id,
-        request=request,
-    )
-    return refusal_error(status, code, text, **extra)
+    """``refused``, the refusal given member by member."""
+    refusal = Refusal(action, status, code, text, account_id, target_type, target_id, request)
+    return refused(state, caller, refusal, **extra)
 
 
 def require(
@@ -222,15 +225,10 @@ def require_visible(
             target_type=target_type,
             target_id=target_id,
         )
+    reason = verdict.reason
     record_refusal(
         state,
         caller,
-        action,
-        status=404,
-        code=verdict.reason.code,
-        text=verdict.reason.text,
-        account_id=account_id,
-        target_type=target_type,
-        target_id=target_id,
+        Refusal(action, 404, reason.code, reason.text, account_id, target_type, target_id),
     )
     raise hidden

@@ -20,6 +20,7 @@ from policy_service.cli import (
     rules,
     serve,
     tokens,
+    webhooks,
 )
 
 __all__ = ["main"]
@@ -42,5 +43,6 @@ for _command in (
     rules.rules,
     contacts.contacts,
     dsr.dsr,
+    webhooks.webhooks,
 ):
     main.add_command(_command)

@@ -149,7 +149,12 @@ def audit_checkpoint(account: str | None) -> None:
     with state.unit_of_work() as uow:
         checkpoint = state.audit.checkpoint(uow.session, chain_for(account))
         uow.commit()
-    witness(state, checkpoint)  # to POLICY_SERVICE_AUDIT_WITNESS_DIR, if set
+    witness(state, checkpoint)  # to POLICY_SERVICE_AUDIT_WITNESS_DIR / _URL, if set
+    from policy_service.audit_trail.witnesses import http_witness
+
+    sender = http_witness(state)
+    if sender is not None and not (sender.drain(timeout=30) and sender.stats.accepted):
+        click.echo("warning: the HTTP witness did not cosign it (the periodic pass retries)")
     click.echo(f"checkpoint {checkpoint.chain} seq {checkpoint.seq} {checkpoint.hash}")
 
 
@@ -193,3 +198,37 @@ def audit_prove(proof_file: str, public_key_file: str) -> None:
         click.echo(f"FAILED: {problem}")
         sys.exit(1)
     click.echo(f"OK: {what}")
+
+
+@audit.command("verify-certificate")
+@click.argument("certificate_file", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--public-key",
+    "public_key_file",
+    type=click.Path(exists=True, dir_okay=False),
+    required=True,
+    help="The PEM public key (GET /v1/audit/public-key).",
+)
+def audit_verify_certificate(certificate_file: str, public_key_file: str) -> None:
+    """Check a DSR completion certificate (GET /v1/dsr/ID/certificate) offline: its
+    signature, and for every audit event it embeds, the record, the inclusion proof and the
+    signed checkpoint. No database is used. Exit 1 if anything does not hold."""
+    import json
+
+    from policy_service.privacy.certificate_check import verify_certificate
+
+    try:
+        document = json.loads(Path(certificate_file).read_text(encoding="utf-8"))
+    except ValueError:
+        raise click.UsageError(f"{certificate_file} is not JSON") from None
+    if not isinstance(document, dict):
+        raise click.UsageError("not a certificate")
+    problems, events = verify_certificate(document, Path(public_key_file).read_text())
+    for problem in problems:
+        click.echo(f"FAILED: {problem}")
+    if problems:
+        sys.exit(1)
+    click.echo(
+        f"OK: certificate of request {document['certificate'].get('dsr_id')} is signed; "
+        f"{events} audit event(s) proven against signed checkpoints"
+    )

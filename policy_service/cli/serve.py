@@ -1,4 +1,4 @@
-"""``policy-service serve``: migrate, then serve the API with gunicorn."""
+"""``policy-service serve``: migrate, then serve the API (granian, or gunicorn)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from policy_service.config import Settings
 if TYPE_CHECKING:
     from sqlalchemy import Engine
 
+    from policy_service.serving import ServerName
     from policy_service.state import ServiceState
 
 T = TypeVar("T")
@@ -25,7 +26,20 @@ T = TypeVar("T")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=2, show_default=True, type=click.IntRange(1, 64))
-@click.option("--threads", default=1, show_default=True, type=click.IntRange(1, 64))
+@click.option(
+    "--threads",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    help="threads running requests in each worker",
+)
+@click.option(
+    "--server",
+    type=click.Choice(["granian", "gunicorn"]),
+    default="granian",
+    show_default=True,
+    help="granian keeps connections alive; gunicorn's sync workers close each one",
+)
 @click.option(
     "--demo/--no-demo",
     default=False,
@@ -40,9 +54,15 @@ T = TypeVar("T")
     "[default: demo-tokens.env beside the audit signing key, i.e. instance/demo-tokens.env]",
 )
 def serve(
-    host: str, port: int, workers: int, threads: int, demo: bool, demo_tokens: Path | None
+    host: str,
+    port: int,
+    workers: int,
+    threads: int,
+    server: ServerName,
+    demo: bool,
+    demo_tokens: Path | None,
 ) -> None:
-    """Migrate the database (waiting for it if it is away) and serve the API with gunicorn."""
+    """Migrate the database (waiting for it if it is away) and serve the API."""
     from policy_service.demo import (
         DEMO_ACCOUNTS,
         DEMO_TOKENS_FILE,
@@ -84,9 +104,9 @@ def serve(
         click.echo(f"API description: {base}/openapi.json")
         click.echo(f"API documentation to read: {base}/docs")
     state.engine.dispose()
-    click.echo(f"ready to serve after {time.perf_counter() - started:.2f}s; starting gunicorn")
+    click.echo(f"ready to serve after {time.perf_counter() - started:.2f}s; starting {server}")
     sys.stdout.flush()
-    run_server(host, port, workers, threads)
+    run_server(host, port, workers, threads, server=server)
 
 
 def when_database_answers(step: Callable[[], T]) -> T:

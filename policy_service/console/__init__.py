@@ -5,8 +5,9 @@ An HTTP edge like ``api/``: every page and button calls the same use cases
 API, so what the console shows and does is what the API would answer and record. It is a
 plain Flask blueprint, not a flask-smorest one: it is not part of the API document.
 
-Safety: sign-in with an API token gives a signed, HttpOnly, SameSite=Strict session cookie
-(Secure in production) that holds who signed in and until when - never the token. Every
+Safety: sign-in with an API token opens a session kept on the server (``session.py``); its
+HttpOnly, SameSite=Strict cookie (Secure in production) holds only a random session id,
+never the token. Sign-out, the idle and absolute limits, and revoking the token end it. Every
 form carries a CSRF token (flask-wtf, checked for this blueprint only: the JSON API has no
 cookies and needs none). Responses carry a strict Content-Security-Policy with no inline
 script.
@@ -31,13 +32,23 @@ csrf = CSRFProtect()
 
 
 def init_app(app: Flask, settings: Settings) -> None:
-    from policy_service.console.views import bp
+    from policy_service.console import (  # noqa: F401 (each page module registers its routes)
+        pages_audit,
+        pages_contacts,
+        pages_holds,
+        pages_policy,
+        pages_requests,
+        pages_trash,
+    )
+    from policy_service.console.web import bp
 
     # Production requires POLICY_SERVICE_SECRET_KEY (config.validate). Elsewhere the key is
     # derived from the audit signing key, which every worker of an instance shares, so a
     # session signed by one worker is good in the others.
     app.secret_key = settings.secret_key or _derived_key(get_state(app).signing_key)
     app.config.update(
+        # Flask's signed cookie keeps only the CSRF secret and one-time messages; who is
+        # signed in is the server-side session (console/session.py).
         SESSION_COOKIE_NAME="policy_console",
         SESSION_COOKIE_PATH="/console",
         SESSION_COOKIE_HTTPONLY=True,

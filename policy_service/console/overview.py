@@ -10,24 +10,24 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
 
-from audit import EventFilter
+from audit import EventFilter, StoredEvent
 from policy_service.audit_trail import access as audit_access
 from policy_service.decisions.authorization import Caller, check_in_account, decide_for_caller
 from policy_service.domain import dsr as dsr_rules
 from policy_service.domain.accounts import Account
 from policy_service.domain.clock import utcnow
-from policy_service.domain.contacts import Contact
+from policy_service.domain.contacts import Contact, ContactFacts
 from policy_service.lifecycle import jobs as job_service
 from policy_service.lifecycle import scheduler
-from policy_service.lifecycle.contacts import list_contacts
-from policy_service.lifecycle.legal_holds import LegalHold, list_holds
+from policy_service.lifecycle.legal_holds import LegalHold
 from policy_service.lifecycle.preview import TrashEntry, search_trash
 from policy_service.privacy.records import ALL, DataSubjectRequest
 from policy_service.privacy.requests import list_requests
 from policy_service.state import ServiceState
 from policy_service.storage import accounts as account_store
+from policy_service.storage import contacts as contact_store
+from policy_service.storage import legal_holds as hold_store
 from policy_service.storage import scheduled_tasks
 from policy_service.storage.jobs import QUEUED, RUNNING, Job
 
@@ -105,12 +105,14 @@ class TrashRow:
     may_purge: bool
 
 
-def trash(state: ServiceState, caller: Caller, account: Account) -> list[TrashRow] | None:
+def trash(
+    state: ServiceState, caller: Caller, account: Account, *, query: str | None = None
+) -> list[TrashRow] | None:
     """The trash with, per contact, whether the policy would let the caller restore or purge
     it now - asked of the same decision the actions make, so a button shown is one that works."""
     if not may(state, caller, account.id, "contact", "contact.read"):
         return None
-    entries = search_trash(state, caller, account.id, None, None, TRASH_LIMIT)
+    entries = search_trash(state, caller, account.id, query, None, TRASH_LIMIT)
     ids = [entry.contact.id for entry in entries]
     facts = state.runtime.contact_facts(state.source, account.id, ids) if ids else {}
     now = utcnow()
@@ -120,7 +122,9 @@ def trash(state: ServiceState, caller: Caller, account: Account) -> list[TrashRo
         if contact_facts is None:  # purged meanwhile
             continue
 
-        def allowed(action: str, cid: str = entry.contact.id, f: Any = contact_facts) -> bool:
+        def allowed(
+            action: str, cid: str = entry.contact.id, f: ContactFacts = contact_facts
+        ) -> bool:
             return decide_for_caller(state.runtime, caller, account, action, cid, f, now).allowed
 
         may_restore, may_purge = allowed("contact.restore"), allowed("contact.purge")
@@ -201,7 +205,7 @@ def audit_chart(state: ServiceState, caller: Caller, account_id: str) -> Chart |
     return Chart(days, truncated, max((d.total for d in days), default=0))
 
 
-def last_verification(state: ServiceState, caller: Caller, account_id: str) -> Any:
+def last_verification(state: ServiceState, caller: Caller, account_id: str) -> StoredEvent | None:
     """The last ``audit.verify`` event of the account's chain (None if never, or not visible)."""
     if not may(state, caller, account_id, "audit", "audit.read"):
         return None
@@ -220,7 +224,7 @@ def last_sweep(state: ServiceState) -> scheduled_tasks.TaskStatus | None:
 
 # -- legal holds ------------------------------------------------------------------------------
 
-HOLD_SCAN_LIMIT = 2000
+HOLD_LIMIT = 2000
 
 
 @dataclass(frozen=True)
@@ -232,35 +236,21 @@ class HeldContact:
 def held_contacts(
     state: ServiceState, caller: Caller, account_id: str
 ) -> tuple[list[HeldContact], bool] | None:
-    """Contacts with an active legal hold, and whether the scan stopped early. Read with
-    the holds' own use case (``lifecycle.legal_holds.list_holds``) once the contacts' facts
-    say which are held."""
+    """Contacts with an active legal hold (one account-wide query), and whether there were
+    more than ``HOLD_LIMIT`` holds. None if the caller may not read holds (the permission
+    ``lifecycle.legal_holds.list_holds`` asks for)."""
     if not may(state, caller, account_id, "contact", "legal_hold.read"):
         return None
-    candidates: list[Contact] = []
-    after: str | None = None
-    while len(candidates) < HOLD_SCAN_LIMIT:
-        page = list_contacts(
-            state, caller, account_id, query=None, tag=None, after=after, limit=500
+    with state.unit_of_work(write=False) as uow:
+        found, truncated = hold_store.active_holds_in_account(
+            uow.session, account_id, limit=HOLD_LIMIT
         )
-        candidates.extend(page)
-        if len(page) < 500:
-            break
-        after = page[-1].id
-    truncated = len(candidates) >= HOLD_SCAN_LIMIT
-    candidates.extend(e.contact for e in search_trash(state, caller, account_id, None, None, 500))
-    ids = [c.id for c in candidates]
-    facts = state.runtime.contact_facts(state.source, account_id, ids) if ids else {}
-    found = []
-    for contact in candidates:
-        known = facts.get(contact.id)
-        if known is None or not known.legal_hold:
-            continue
-        active = [
-            hold
-            for hold in list_holds(state, caller, account_id, contact.id)
-            if hold.released_at is None
-        ]
-        if active:
-            found.append(HeldContact(contact, active))
-    return found, truncated
+        contacts = contact_store.get_contacts(
+            uow.session, account_id, sorted({hold.contact_id for hold in found})
+        )
+    by_contact: dict[str, list[LegalHold]] = {}
+    for hold in found:
+        by_contact.setdefault(hold.contact_id, []).append(hold)
+    return [
+        HeldContact(contacts[cid], holds) for cid, holds in by_contact.items() if cid in contacts
+    ], truncated

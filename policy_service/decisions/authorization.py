@@ -27,7 +27,8 @@ from policy_service.domain.errors import BadRequest, Forbidden, NotFound
 from policy_service.domain.facts import Facts, FactSet, FactSource
 from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_account_id
 from policy_service.policy.pack import PolicyPack
-from policy_service.policy.runtime import PolicyRuntime, RuleEvaluation, SyncSource
+from policy_service.policy.refusals import RuleEvaluation
+from policy_service.policy.runtime import PolicyRuntime, SyncSource
 
 CONTACT_STATES = frozenset({"active", "trashed", "purged"})
 

@@ -47,7 +47,13 @@ from policy_service.policy.conditions import parse_condition_names
 from policy_service.policy.pack import PolicyPack
 from policy_service.policy.runtime import PolicyRuntime
 from policy_service.storage import memberships
-from policy_service.storage.contacts import contacts_t, holds_t, records_t
+from policy_service.storage.contact_predicates import (
+    contacts_t,
+    enrolled,
+    fact_columns,
+    facts_from_row,
+    held,
+)
 
 SQL = ColumnElement[bool]
 
@@ -65,31 +71,6 @@ class SqlContext:
     now: datetime
     facts: Facts  # the facts of a decision in this account for this subject, no contact
     guards: tuple[str, ...]  # the cascade profile's block_delete_when
-
-
-def _held() -> SQL:
-    return (
-        select(holds_t.c.id)
-        .where(
-            holds_t.c.account_id == contacts_t.c.account_id,
-            holds_t.c.contact_id == contacts_t.c.id,
-            holds_t.c.released_at.is_(None),
-        )
-        .exists()
-    )
-
-
-def _enrolled(kind: str) -> SQL:
-    return (
-        select(records_t.c.id)
-        .where(
-            records_t.c.account_id == contacts_t.c.account_id,
-            records_t.c.contact_id == contacts_t.c.id,
-            records_t.c.kind == kind,
-            records_t.c.state == "active",
-        )
-        .exists()
-    )
 
 
 GUARD_KINDS = {
@@ -120,7 +101,7 @@ def _retention_passed(ctx: SqlContext) -> SQL:
 
 def _delete_guarded(ctx: SqlContext) -> SQL:
     kinds = [GUARD_KINDS[guard] for guard in ctx.guards if guard in GUARD_KINDS]
-    return or_(*[_enrolled(kind) for kind in kinds]) if kinds else false()
+    return or_(*[enrolled(kind) for kind in kinds]) if kinds else false()
 
 
 # The SQL form of each condition that reads the contact. A unit test holds each to its Python
@@ -130,10 +111,10 @@ CONTACT_PREDICATES: dict[str, Callable[[SqlContext], SQL]] = {
     "active": lambda ctx: contacts_t.c.state == "active",
     "within_retention": _within_retention,
     "retention_passed": _retention_passed,
-    "on_legal_hold": lambda ctx: _held(),
-    "not_on_legal_hold": lambda ctx: not_(_held()),
-    "in_active_workflow": lambda ctx: _enrolled("workflow_enrollments"),
-    "no_active_workflow": lambda ctx: not_(_enrolled("workflow_enrollments")),
+    "on_legal_hold": lambda ctx: held(),
+    "not_on_legal_hold": lambda ctx: not_(held()),
+    "in_active_workflow": lambda ctx: enrolled("workflow_enrollments"),
+    "no_active_workflow": lambda ctx: not_(enrolled("workflow_enrollments")),
     "delete_guarded": _delete_guarded,
 }
 
@@ -267,14 +248,7 @@ def search_resources(
     with session() as db:
         while True:
             statement = (
-                select(
-                    contacts_t.c.id,
-                    contacts_t.c.state,
-                    contacts_t.c.deleted_at,
-                    _held(),
-                    _enrolled("workflow_enrollments"),
-                    _enrolled("campaign_enrollments"),
-                )
+                select(*fact_columns())
                 .where(contacts_t.c.account_id == account.id, predicate)
                 .order_by(contacts_t.c.id)
                 .limit(batch)
@@ -283,7 +257,7 @@ def search_resources(
                 statement = statement.where(contacts_t.c.id > after)
             rows = db.execute(statement).all()
             for row in rows:
-                contact = ContactFacts(row[1], row[2], bool(row[3]), bool(row[4]), bool(row[5]))
+                contact = facts_from_row(row)
                 request = DecisionRequest(
                     subject,
                     Action(action_name),
@@ -319,18 +293,12 @@ def search_subjects(
     with session() as db:
         members = sorted(memberships.members_of(db, account.id))
     contact = _contact_facts(runtime, source, account, resource)
-    found: list[Decision] = []
-    for member in members:
-        if after is not None and member <= after:
-            continue
+
+    def ask(member: str) -> Decision:
         request = DecisionRequest(Subject("user", member), Action(action_name), resource)
-        decision = decide(runtime, account, request, contact, now)
-        if decision.allowed:
-            found.append(decision)
-            if len(found) == limit:
-                more = member != members[-1]
-                return Page(found, encode_token(member, *query) if more else None)
-    return Page(found, None)
+        return decide(runtime, account, request, contact, now)
+
+    return _allowed_page(members, ask, after, limit, query)
 
 
 def searchable_actions(runtime: PolicyRuntime, resource_type: str) -> list[str]:
@@ -356,17 +324,33 @@ def search_actions(
     after = decode_token(token, *query)
     contact = _contact_facts(runtime, source, account, resource)
     actions = searchable_actions(runtime, resource.type)
-    found: list[Decision] = []
-    for action in actions:
-        if after is not None and action <= after:
-            continue
+
+    def ask(action: str) -> Decision:
         request = DecisionRequest(subject, Action(action), resource)
-        decision = decide(runtime, account, request, contact, now)
+        return decide(runtime, account, request, contact, now)
+
+    return _allowed_page(actions, ask, after, limit, query)
+
+
+def _allowed_page(
+    candidates: list[str],
+    ask: Callable[[str], Decision],
+    after: str | None,
+    limit: int,
+    query: tuple[str, ...],
+) -> Page:
+    """The first ``limit`` candidates (sorted) after ``after`` whose decision ``ask`` allows,
+    with a token for the next page when candidates remain."""
+    found: list[Decision] = []
+    for candidate in candidates:
+        if after is not None and candidate <= after:
+            continue
+        decision = ask(candidate)
         if decision.allowed:
             found.append(decision)
             if len(found) == limit:
-                more = action != actions[-1]
-                return Page(found, encode_token(action, *query) if more else None)
+                more = candidate != candidates[-1]
+                return Page(found, encode_token(candidate, *query) if more else None)
     return Page(found, None)
 
 

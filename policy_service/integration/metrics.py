@@ -52,6 +52,18 @@ DECISION_LOG_FAILED = Counter(
     "Decision log entries lost because their batch could not be written",
 )
 
+WEBHOOK_DELIVERIES = Counter(
+    "policy_service_webhook_deliveries_total",
+    "Webhook delivery attempts, by event type and what the delivery became (succeeded, "
+    "pending: to be retried, failed: given up)",
+    ["event", "outcome"],
+)
+WEBHOOK_FAILURES = Counter(
+    "policy_service_webhook_failures_total",
+    "Webhook delivery attempts that failed (not a 2xx answer, or none), by event type",
+    ["event"],
+)
+
 
 class _StateCollector(Collector):
     """Gauges computed at scrape time from the service state."""
@@ -61,6 +73,7 @@ class _StateCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         from policy_service.storage.tables import JobRow, ScheduledTaskRow
+        from policy_service.storage.webhooks import count_by_status
 
         cache = self.state.runtime.cache
         lookups = cache.hits + cache.misses
@@ -83,6 +96,12 @@ class _StateCollector(Collector):
             "When each scheduled task (the retention sweep, ...) last finished",
             labels=["task", "outcome"],
         )
+        outbox = GaugeMetricFamily(
+            "policy_service_webhook_outbox",
+            "Webhook deliveries in the outbox by status: pending (to send or retry), "
+            "succeeded, failed (given up; all workers)",
+            labels=["status"],
+        )
         try:
             with self.state.session_factory() as session:
                 for status, count in session.execute(
@@ -98,10 +117,13 @@ class _StateCollector(Collector):
                 ):
                     if finished is not None:
                         sweep.add_metric([name, outcome or ""], finished.timestamp())
+                for status, count in count_by_status(session).items():
+                    outbox.add_metric([status], float(count))
         except Exception:  # a scrape answers what it can while the database is away
             log.warning("metrics could not read the database", exc_info=True)
         yield jobs
         yield sweep
+        yield outbox
 
 
 def exposition(state: Any) -> tuple[bytes, str]:
@@ -120,4 +142,4 @@ def exposition(state: Any) -> tuple[bytes, str]:
 
 def _default_collectors() -> list[Collector]:
     return [REQUEST_SECONDS, DECISIONS, DECISION_LOG_DROPPED, DECISION_LOG_WRITTEN,
-            DECISION_LOG_FAILED]  # fmt: skip
+            DECISION_LOG_FAILED, WEBHOOK_DELIVERIES, WEBHOOK_FAILURES]  # fmt: skip

@@ -19,6 +19,8 @@ What an action would do, without doing it, and the trash are in ``lifecycle/prev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
 
 from audit import destroy_subject_key
 from policy_service.decisions.authorization import Caller
@@ -34,7 +36,7 @@ from policy_service.domain.contacts import (
     Contact,
     audit_subject,
 )
-from policy_service.domain.errors import Conflict
+from policy_service.domain.errors import Conflict, ServiceError
 from policy_service.lifecycle.events import contact_action_event
 from policy_service.lifecycle.guards import (
     check_reason,
@@ -47,7 +49,9 @@ from policy_service.lifecycle.guards import (
     refuse_on_contact,
 )
 from policy_service.state import ServiceState
+from policy_service.storage import cascade
 from policy_service.storage import contacts as store
+from policy_service.storage.action_reads import ContactForAction
 from policy_service.storage.unit_of_work import UnitOfWork
 
 DELETE_CONFIRMATION = "DELETE"
@@ -62,6 +66,16 @@ class LifecycleResult:
     profile: CascadeProfile
     counts: CascadeCounts
     event_id: str
+
+
+def _gate_and_load(
+    state: ServiceState, caller: Caller, account_id: str, contact_id: str, action: str
+) -> tuple[Account, CascadeProfile]:
+    """The account gate (refused and recorded before anything is read), then the account and
+    its cascade profile."""
+    gate(state, caller, account_id, action, contact_id)
+    account = load_account(state, account_id)
+    return account, profile_for(state, account)
 
 
 # -- delete -------------------------------------------------------------------------------------
@@ -113,9 +127,15 @@ def delete_contact(
         f"profile {profile.name} has no trash: this delete cannot be undone. Send "
         f'{{"confirm": "{DELETE_CONFIRMATION}"}} to go ahead'
     )
-    raise refuse_on_contact(
-        state, caller, account_id, contact_id, action, 422, "confirmation_required", text
-    )
+    raise _refuse_unconfirmed(state, caller, account_id, contact_id, action, text)
+
+
+def _refuse_unconfirmed(
+    state: ServiceState, caller: Caller, account_id: str, contact_id: str, action: str, text: str
+) -> ServiceError:
+    """An action that cannot be undone, asked for without its confirmation: 422, recorded."""
+    code = "confirmation_required"
+    return refuse_on_contact(state, caller, account_id, contact_id, action, 422, code, text)
 
 
 def _delete_in(
@@ -124,7 +144,7 @@ def _delete_in(
     caller: Caller,
     account: Account,
     profile: CascadeProfile,
-    read: store.ContactForAction,
+    read: ContactForAction,
     reason_code: str,
     reason_text: str | None,
 ) -> LifecycleResult:
@@ -144,43 +164,29 @@ def _delete_in(
             reason_code=reason_code,
         )
     contact = read.contact
-    actions = dict(profile.on_delete)
-    # What the cascade will do, and the tags left, follow from what was read: no second read.
-    counts = store.plan_cascade(read.open_counts(), actions, "delete")
-    updated = store.change_contact(
-        session,
-        account.id,
-        contact.id,
-        contact.version,
-        tags=read.tags_after(store.cascade_moves(actions, "delete")),
-        state=TRASHED,
-        deleted_at=now,
-        deleted_by=caller.acting_subject,
-        delete_operation_id=operation_id,
-        delete_reason=reason_code,
-    )
-    if updated is None:
-        raise Conflict(f"contact {contact.id} was changed by someone else; reload and retry")
-    store.run_cascade(session, account.id, [contact.id], actions, "delete", operation_id, now)
     protected = contact.personal_fields()
     if reason_text:
         protected["reason_text"] = reason_text
-    event = uow.record(
-        contact_action_event(
-            state,
-            caller,
-            "contact.delete",
-            contact,
-            profile,
-            operation_id,
-            counts,
-            reason_code=reason_code,
-            protected=protected,
-            extra_details={"to": "trash"},
-        )
+    event = {"reason_code": reason_code, "protected": protected, "extra_details": {"to": "trash"}}
+    updated, counts, event_id = _change_cascade_and_record(
+        state,
+        uow,
+        caller,
+        account,
+        profile,
+        read,
+        ("contact.delete", "delete", operation_id, now),
+        event,
+        {
+            "state": TRASHED,
+            "deleted_at": now,
+            "deleted_by": caller.acting_subject,
+            "delete_operation_id": operation_id,
+            "delete_reason": reason_code,
+        },
     )
     state.contacts_changed(session, account.id)
-    return LifecycleResult(updated, "delete", operation_id, profile, counts, event.event_id)
+    return LifecycleResult(updated, "delete", operation_id, profile, counts, event_id)
 
 
 # -- purge --------------------------------------------------------------------------------------
@@ -192,7 +198,7 @@ def _purge_in(
     caller: Caller,
     account: Account,
     profile: CascadeProfile,
-    read: store.ContactForAction,
+    read: ContactForAction,
     operation_id: str,
     action: str,
     *,
@@ -201,55 +207,44 @@ def _purge_in(
     session = uow.session
     now = utcnow()
     contact = read.contact
-    actions = dict(profile.on_purge)
-    counts = store.plan_cascade(read.open_counts(), actions, "purge")
-    updated = store.change_contact(
-        session,
-        account.id,
-        contact.id,
-        contact.version,
-        tags=read.tags_after(store.cascade_moves(actions, "purge")),
-        state=PURGED,
-        name=None,
-        email=None,
-        phone=None,
-        phone_normalized=None,
-        purged_at=now,
-        deleted_at=contact.deleted_at or now,
-        deleted_by=contact.deleted_by or caller.acting_subject,
-        delete_operation_id=contact.delete_operation_id or operation_id,
-        delete_reason=contact.delete_reason or reason_code,
-    )
-    if updated is None:
-        raise Conflict(f"contact {contact.id} was changed by someone else; reload and retry")
-    store.run_cascade(session, account.id, [contact.id], actions, "purge", operation_id, now)
-    event = uow.record(
-        contact_action_event(
-            state,
-            caller,
-            action,
-            contact,
-            profile,
-            operation_id,
-            counts,
-            reason_code=reason_code,
-            extra_details={"to": "purged", "from_state": contact.state},
-        )
+    event = {
+        "reason_code": reason_code,
+        "extra_details": {"to": "purged", "from_state": contact.state},
+    }
+    updated, counts, event_id = _change_cascade_and_record(
+        state,
+        uow,
+        caller,
+        account,
+        profile,
+        read,
+        (action, "purge", operation_id, now),
+        event,
+        {
+            "state": PURGED,
+            "name": None,
+            "email": None,
+            "phone": None,
+            "phone_normalized": None,
+            "purged_at": now,
+            "deleted_at": contact.deleted_at or now,
+            "deleted_by": contact.deleted_by or caller.acting_subject,
+            "delete_operation_id": contact.delete_operation_id or operation_id,
+            "delete_reason": contact.delete_reason or reason_code,
+        },
     )
     # The contact's personal data in the audit log becomes unreadable; the chain still
     # verifies because the hashes cover the ciphertext, not the key.
     destroy_subject_key(session, audit_subject(account.id, contact.id))
     state.contacts_changed(session, account.id)
-    return LifecycleResult(updated, "purge", operation_id, profile, counts, event.event_id)
+    return LifecycleResult(updated, "purge", operation_id, profile, counts, event_id)
 
 
 def purge_contact(
     state: ServiceState, caller: Caller, account_id: str, contact_id: str, confirm: str | None
 ) -> LifecycleResult:
     action = "contact.purge"
-    gate(state, caller, account_id, action, contact_id)
-    account = load_account(state, account_id)
-    profile = profile_for(state, account)
+    account, profile = _gate_and_load(state, caller, account_id, contact_id, action)
     with state.unit_of_work() as uow:
         read = read_for_action(uow, account_id, contact_id)
         decision = decide_on_contact(state, caller, account, contact_id, action, read.facts)
@@ -262,9 +257,46 @@ def purge_contact(
     if not decision.allowed:
         raise refuse_decision(state, caller, contact_id, decision)
     text = f'purge cannot be undone: send {{"confirm": "{PURGE_CONFIRMATION}"}} to go ahead'
-    raise refuse_on_contact(
-        state, caller, account_id, contact_id, action, 422, "confirmation_required", text
+    raise _refuse_unconfirmed(state, caller, account_id, contact_id, action, text)
+
+
+def _change_cascade_and_record(
+    state: ServiceState,
+    uow: UnitOfWork,
+    caller: Caller,
+    account: Account,
+    profile: CascadeProfile,
+    read: ContactForAction,
+    step: tuple[str, str, str, datetime],
+    event: dict[str, Any],
+    values: dict[str, Any],
+) -> tuple[Contact, CascadeCounts, str]:
+    """One delete or purge of a contact that has been decided on. ``step``: the action, the
+    cascade's phase, the operation id and the time. The contact is changed to ``values``
+    (only if nobody changed it since it was read), the phase's cascade runs over its records
+    and the action's event (with ``event``'s members) is recorded. What the cascade does,
+    and the tags left, follow from what was read: nothing is read twice. Returns the contact
+    as stored, what the cascade did and the event's id."""
+    action, phase, operation_id, now = step
+    session = uow.session
+    contact = read.contact
+    actions = dict(profile.on_delete if phase == "delete" else profile.on_purge)
+    counts = cascade.plan_cascade(read.open_counts(), actions, phase)
+    updated = store.change_contact(
+        session,
+        account.id,
+        contact.id,
+        contact.version,
+        tags=read.tags_after(cascade.cascade_moves(actions, phase)),
+        **values,
     )
+    if updated is None:
+        raise Conflict(f"contact {contact.id} was changed by someone else; reload and retry")
+    cascade.run_cascade(session, account.id, [contact.id], actions, phase, operation_id, now)
+    recorded = uow.record(
+        contact_action_event(state, caller, action, contact, profile, operation_id, counts, **event)
+    )
+    return updated, counts, recorded.event_id
 
 
 # -- restore ------------------------------------------------------------------------------------
@@ -274,9 +306,7 @@ def restore_contact(
     state: ServiceState, caller: Caller, account_id: str, contact_id: str
 ) -> LifecycleResult:
     action = "contact.restore"
-    gate(state, caller, account_id, action, contact_id)
-    account = load_account(state, account_id)
-    profile = profile_for(state, account)
+    account, profile = _gate_and_load(state, caller, account_id, contact_id, action)
     with state.unit_of_work() as uow:
         read = read_for_action(uow, account_id, contact_id)
         decision = decide_on_contact(state, caller, account, contact_id, action, read.facts)
@@ -296,7 +326,7 @@ def restore_in(
     contact: Contact,
     job_id: str | None = None,
     *,
-    read: store.ContactForAction | None = None,
+    read: ContactForAction | None = None,
 ) -> LifecycleResult:
     """Restore a contact that has been decided on: exactly what its delete hid comes back.
     With ``read`` (the contact as ``read_for_action`` found it) nothing is read again: the
@@ -305,8 +335,8 @@ def restore_in(
     now = utcnow()
     # A trashed contact always carries the id of the delete that put it there.
     operation_id = contact.delete_operation_id or store.new_id("op")
-    known = store.restorable_counts(read.groups, operation_id) if read is not None else None
-    tags = read.tags_after(store.restore_moves(operation_id)) if read is not None else ()
+    known = cascade.restorable_counts(read.groups, operation_id) if read is not None else None
+    tags = read.tags_after(cascade.restore_moves(operation_id)) if read is not None else ()
     restored = store.change_contact(
         session,
         account.id,
@@ -321,7 +351,9 @@ def restore_in(
     )
     if restored is None:
         raise Conflict(f"contact {contact.id} was changed by someone else; retry")
-    counts = store.restore_records(session, account.id, contact.id, operation_id, now, counts=known)
+    counts = cascade.restore_records(
+        session, account.id, contact.id, operation_id, now, counts=known
+    )
     event = uow.record(
         contact_action_event(
             state,

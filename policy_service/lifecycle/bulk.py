@@ -9,8 +9,10 @@ none of it: no contact is ever half-cascaded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
 
 from audit import destroy_subject_key
 from policy_service.decisions.authorization import Caller
@@ -22,7 +24,6 @@ from policy_service.domain.contacts import (
     TRASHED,
     CascadeCounts,
     Contact,
-    ContactFacts,
     audit_subject,
 )
 from policy_service.domain.errors import Conflict
@@ -30,6 +31,7 @@ from policy_service.lifecycle.actions import restore_in
 from policy_service.lifecycle.events import contact_action_event
 from policy_service.lifecycle.guards import decide_on_contact
 from policy_service.state import ServiceState
+from policy_service.storage import cascade
 from policy_service.storage import contacts as store
 from policy_service.storage.unit_of_work import UnitOfWork
 
@@ -40,19 +42,26 @@ class ChunkOutcome:
     # contact -> (reason code, text, status): left alone, and why (recorded, never retried).
     skipped: dict[str, tuple[str, str, int]] = field(default_factory=dict)
 
+    def finished(self, done: list[Contact]) -> ChunkOutcome:
+        """This outcome, with ``done`` the contacts the chunk acted on."""
+        self.done = [contact.id for contact in done]
+        return self
+
 
 def _decide_chunk(
     state: ServiceState,
+    uow: UnitOfWork,
     caller: Caller,
     account: Account,
-    found: dict[str, Contact],
-    facts: dict[str, ContactFacts],
     contact_ids: Sequence[str],
     action: str,
     outcome: ChunkOutcome,
 ) -> list[Contact]:
-    """The contacts the one decision lets ``action`` touch; the others are skipped, with the
-    same reason code and status a single action would have answered."""
+    """The contacts the one decision lets ``action`` touch, as the store holds them; the
+    others are skipped, with the same reason code and status a single action would have
+    answered."""
+    found = store.get_contacts(uow.session, account.id, contact_ids)
+    facts = store.facts_of(uow.session, account.id, contact_ids)
     eligible: list[Contact] = []
     for contact_id in contact_ids:
         contact = found.get(contact_id)
@@ -81,18 +90,14 @@ def restore_chunk(
     """Restore what is eligible. Each contact is restored from its own delete (they differ),
     so this goes one contact at a time, within the chunk's one transaction."""
     outcome = ChunkOutcome()
-    found = store.get_contacts(uow.session, account.id, contact_ids)
-    facts = store.facts_of(uow.session, account.id, contact_ids)
-    eligible = _decide_chunk(
-        state, caller, account, found, facts, contact_ids, "contact.restore", outcome
-    )
+    action = "contact.restore"
+    eligible = _decide_chunk(state, uow, caller, account, contact_ids, action, outcome)
     for contact in eligible:
         try:
             restore_in(state, uow, caller, account, profile, contact, job_id=job_id)
         except Conflict as race:
             raise ChunkRaced(str(race)) from None
-    outcome.done = [contact.id for contact in eligible]
-    return outcome
+    return outcome.finished(eligible)
 
 
 def delete_chunk(
@@ -108,13 +113,9 @@ def delete_chunk(
     job_id: str | None,
 ) -> ChunkOutcome:
     """Delete (to the trash, or for good where the profile has no trash) what is eligible."""
-    session = uow.session
     outcome = ChunkOutcome()
-    found = store.get_contacts(session, account.id, contact_ids)
-    facts = store.facts_of(session, account.id, contact_ids)
-    eligible = _decide_chunk(
-        state, caller, account, found, facts, contact_ids, "contact.delete", outcome
-    )
+    action = "contact.delete"
+    eligible = _decide_chunk(state, uow, caller, account, contact_ids, action, outcome)
     if not eligible:
         return outcome
     if profile.trash:
@@ -132,8 +133,7 @@ def delete_chunk(
             operation_id=operation_id,
             job_id=job_id,
         )
-    outcome.done = [contact.id for contact in eligible]
-    return outcome
+    return outcome.finished(eligible)
 
 
 def _trash(
@@ -150,7 +150,7 @@ def _trash(
     session = uow.session
     now = utcnow()
     ids = [contact.id for contact in contacts]
-    per_contact = store.open_counts_per_contact(session, account.id, ids)
+    per_contact = cascade.open_counts_per_contact(session, account.id, ids)
     moved = store.set_states(
         session,
         account.id,
@@ -164,24 +164,18 @@ def _trash(
     )
     if moved != len(ids):  # someone changed one of them since the read: retry the chunk
         raise ChunkRaced(f"{len(ids) - moved} contact(s) changed while the chunk ran")
-    actions = dict(profile.on_delete)
-    store.run_cascade(session, account.id, ids, actions, "delete", operation_id, now)
-    uow.record_many(
-        [
-            contact_action_event(
-                state,
-                caller,
-                "contact.delete",
-                contact,
-                profile,
-                operation_id,
-                store.plan_cascade(per_contact.get(contact.id, {}), actions, "delete"),
-                reason_code=reason_code,
-                job_id=job_id,
-                protected=contact.personal_fields(),
-            )
-            for contact in contacts
-        ]
+    _cascade_and_record(
+        state,
+        uow,
+        caller,
+        account,
+        profile,
+        contacts,
+        per_contact,
+        ("contact.delete", "delete", operation_id, now),
+        lambda contact: {"protected": contact.personal_fields()},
+        reason_code=reason_code,
+        job_id=job_id,
     )
     state.contacts_changed(session, account.id)
 
@@ -212,7 +206,7 @@ def purge_chunk_rows(
     for contact in contacts:
         by_state.setdefault(contact.state, []).append(contact.id)
     ids = [contact.id for contact in contacts]
-    per_contact = store.open_counts_per_contact(session, account.id, ids)
+    per_contact = cascade.open_counts_per_contact(session, account.id, ids)
     for from_state, state_ids in by_state.items():
         values = {
             "state": PURGED,
@@ -231,12 +225,50 @@ def purge_chunk_rows(
             )
         if store.set_states(session, account.id, state_ids, from_state, **values) != len(state_ids):
             raise ChunkRaced("a contact changed while the chunk ran")
-    actions = dict(profile.on_purge)
+    counts = _cascade_and_record(
+        state,
+        uow,
+        caller,
+        account,
+        profile,
+        contacts,
+        per_contact,
+        (action, "purge", operation_id, now),
+        lambda contact: {"extra_details": {"to": "purged", "from_state": contact.state}},
+        reason_code=reason_code,
+        job_id=job_id,
+        dsr_id=dsr_id,
+    )
+    for contact in contacts:
+        destroy_subject_key(session, audit_subject(account.id, contact.id))
+    state.contacts_changed(session, account.id)
+    return counts
+
+
+def _cascade_and_record(
+    state: ServiceState,
+    uow: UnitOfWork,
+    caller: Caller,
+    account: Account,
+    profile: CascadeProfile,
+    contacts: list[Contact],
+    per_contact: dict[str, dict[tuple[str, str], int]],
+    step: tuple[str, str, str, datetime],
+    details_of: Callable[[Contact], dict[str, Any]],
+    **event: Any,
+) -> dict[str, CascadeCounts]:
+    """Run the chunk's cascade (``step``: the action, the phase, the operation id and the
+    time) over its records in one UPDATE and record one event per contact, with ``event``'s
+    members and ``details_of`` the contact. Returns what each contact's cascade did, from
+    ``per_contact``'s open records as read before."""
+    action, phase, operation_id, now = step
+    actions = dict(profile.on_delete if phase == "delete" else profile.on_purge)
     counts = {
-        contact.id: store.plan_cascade(per_contact.get(contact.id, {}), actions, "purge")
+        contact.id: cascade.plan_cascade(per_contact.get(contact.id, {}), actions, phase)
         for contact in contacts
     }
-    store.run_cascade(session, account.id, ids, actions, "purge", operation_id, now)
+    ids = [contact.id for contact in contacts]
+    cascade.run_cascade(uow.session, account.id, ids, actions, phase, operation_id, now)
     uow.record_many(
         [
             contact_action_event(
@@ -247,15 +279,10 @@ def purge_chunk_rows(
                 profile,
                 operation_id,
                 counts[contact.id],
-                reason_code=reason_code,
-                job_id=job_id,
-                dsr_id=dsr_id,
-                extra_details={"to": "purged", "from_state": contact.state},
+                **details_of(contact),
+                **event,
             )
             for contact in contacts
         ]
     )
-    for contact in contacts:
-        destroy_subject_key(session, audit_subject(account.id, contact.id))
-    state.contacts_changed(session, account.id)
     return counts

@@ -15,6 +15,7 @@ from policy_service.domain.contacts import Contact, RelatedRecord
 from policy_service.lifecycle.contacts import get_contact
 from policy_service.lifecycle.events import export_event
 from policy_service.state import ServiceState
+from policy_service.storage import contact_search
 from policy_service.storage import contacts as store
 
 CSV_COLUMNS = ("id", "name", "email", "phone", "tags", "state", "created_at")
@@ -70,7 +71,7 @@ def _rows(
     after: str | None = None
     while True:
         with state.unit_of_work(write=False) as uow:
-            page = store.search_contacts(
+            page = contact_search.search_contacts(
                 uow.session, account_id, contact_state, query, after=after, limit=PAGE, tag=tag
             )
         for contact in page:

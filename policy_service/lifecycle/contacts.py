@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any
 
-from policy_service.audit_trail.recording import refuse, require
+from policy_service.audit_trail.recording import Refusal, refused, require
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.cascade import ACTIVE, ENROLLMENTS, RELATED_KINDS, STOPPED
 from policy_service.domain.clock import utcnow
@@ -21,6 +21,7 @@ from policy_service.lifecycle.events import (
 from policy_service.lifecycle.guards import load_account
 from policy_service.privacy.suppression import is_suppressed
 from policy_service.state import ServiceState
+from policy_service.storage import contact_search
 from policy_service.storage import contacts as store
 
 MAX_RECORD_BYTES = 65_536
@@ -129,7 +130,7 @@ def list_contacts(
 ) -> list[Contact]:
     require(state, caller, "contact", "contact.read", account_id=account_id)
     with state.unit_of_work(write=False) as uow:
-        return store.search_contacts(
+        return contact_search.search_contacts(
             uow.session, account_id, "active", query, after=after, limit=limit, tag=tag
         )
 
@@ -212,16 +213,8 @@ def end_enrollment(
             assert ended is not None
             return ended
     status, code, text = refusal
-    raise refuse(
-        state,
-        caller,
-        action,
-        status=status,
-        code=code,
-        text=text,
-        account_id=account_id,
-        target_type="record",
-        target_id=record_id,
+    raise refused(
+        state, caller, Refusal(action, status, code, text, account_id, "record", record_id)
     )
 
 

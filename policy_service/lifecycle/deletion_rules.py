@@ -17,7 +17,7 @@ from policy_service.lifecycle.actions import delete_contact
 from policy_service.lifecycle.events import rule_event
 from policy_service.lifecycle.guards import check_reason, load_account
 from policy_service.state import ServiceState
-from policy_service.storage import contacts as store
+from policy_service.storage import contact_search
 from policy_service.storage import deletion_rules as rules
 from policy_service.storage.deletion_rules import DeletionRule
 
@@ -110,7 +110,7 @@ def run_rules(
     runs = []
     for rule in _rules_for(state, account_id, None):
         with state.unit_of_work(write=False) as uow:
-            matched = store.select_active_ids(uow.session, account_id, tag=rule.tag)
+            matched = contact_search.select_active_ids(uow.session, account_id, tag=rule.tag)
         deleted: list[str] = []
         refused: dict[str, str] = {}
         if not dry_run:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from policy_service.audit_trail.recording import refuse
+from policy_service.audit_trail.recording import Refusal, refused
 from policy_service.decisions.authorization import Caller, account_gate, decide_for_caller
 from policy_service.domain.accounts import Account
 from policy_service.domain.cascade import CascadeProfile
@@ -28,7 +28,9 @@ from policy_service.domain.errors import (
     Unprocessable,
 )
 from policy_service.state import ServiceState
+from policy_service.storage import action_reads
 from policy_service.storage import contacts as store
+from policy_service.storage.action_reads import ContactForAction
 from policy_service.storage.unit_of_work import UnitOfWork
 
 
@@ -87,18 +89,8 @@ def refuse_on_contact(
 ) -> ServiceError:
     """Record the refusal, and return the error to raise (``problem``: extra members of the
     problem document)."""
-    return refuse(
-        state,
-        caller,
-        action,
-        status=status,
-        code=code,
-        text=text,
-        account_id=account_id,
-        target_type="contact",
-        target_id=contact_id,
-        **problem,
-    )
+    refusal = Refusal(action, status, code, text, account_id, "contact", contact_id)
+    return refused(state, caller, refusal, **problem)
 
 
 def refuse_decision(
@@ -125,12 +117,12 @@ def read_contact(
     return contact, facts
 
 
-def read_for_action(uow: UnitOfWork, account_id: str, contact_id: str) -> store.ContactForAction:
+def read_for_action(uow: UnitOfWork, account_id: str, contact_id: str) -> ContactForAction:
     """The contact (locked for the action), its facts and its open records' counts, in one
     statement: all that the decision, the cascade's counts and the answer need."""
     read = None
     if is_valid_contact_id(contact_id):
-        read = store.read_for_action(uow.session, account_id, contact_id)
+        read = action_reads.read_for_action(uow.session, account_id, contact_id)
     if read is None:
         raise NotFound(f"contact {contact_id} does not exist in account {account_id}")
     return read

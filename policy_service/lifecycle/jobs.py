@@ -14,7 +14,13 @@ import json
 from datetime import datetime
 from typing import Any
 
-from policy_service.audit_trail.recording import refuse, require, require_visible
+from policy_service.audit_trail.recording import (
+    Refusal,
+    refuse,
+    refused,
+    require,
+    require_visible,
+)
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.cascade import CascadeProfile
 from policy_service.domain.clock import iso, utcnow
@@ -37,7 +43,7 @@ from policy_service.lifecycle.job_runner import (
     start_background_runner,
 )
 from policy_service.state import ServiceState
-from policy_service.storage import contacts as store
+from policy_service.storage import contact_search
 from policy_service.storage import jobs as job_store
 from policy_service.storage.jobs import CANCELLED, CANCELLING, FINAL, QUEUED, Job, JobItem
 from policy_service.storage.unit_of_work import UnitOfWork
@@ -89,30 +95,13 @@ def create_bulk_delete(
     require(state, caller, "contact", action, account_id=account_id)
     if confirm != DELETE_CONFIRMATION:
         text = f'type DELETE to confirm: send "confirm": "{DELETE_CONFIRMATION}"'
-        raise refuse(
-            state,
-            caller,
-            action,
-            status=422,
-            code="confirmation_required",
-            text=text,
-            account_id=account_id,
-            target_type="job",
-        )
+        refusal = Refusal(action, 422, "confirmation_required", text, account_id, "job")
+        raise refused(state, caller, refusal)
     try:
         check_reason(reason_code, reason_text)
-    except Unprocessable as refusal:
-        raise refuse(
-            state,
-            caller,
-            action,
-            status=422,
-            code="not_a_delete",
-            text=refusal.detail,
-            account_id=account_id,
-            target_type="job",
-            see=OPT_OUT_GUIDANCE,
-        ) from None
+    except Unprocessable as error:
+        refusal = Refusal(action, 422, "not_a_delete", error.detail, account_id, "job")
+        raise refused(state, caller, refusal, see=OPT_OUT_GUIDANCE) from None
     selection = _Selection(ids, filter, expected_count)
     return _create(
         state, caller, account_id, "bulk_delete", ACTIVE, selection, reason_code, reason_text
@@ -178,7 +167,7 @@ def _create(
     profile = profile_for(state, account)
     given = selection.filter or {}
     with state.unit_of_work() as uow:
-        selected = store.select_ids(
+        selected = contact_search.select_ids(
             uow.session,
             account_id,
             contact_state,

@@ -23,6 +23,7 @@ from policy_service.lifecycle.guards import (
     read_contact,
 )
 from policy_service.state import ServiceState
+from policy_service.storage import cascade, contact_search
 from policy_service.storage import contacts as store
 from policy_service.storage.unit_of_work import UnitOfWork
 
@@ -64,7 +65,7 @@ def impact(
     profile = profile_for(state, account)
     with state.unit_of_work(write=False) as uow:
         contact, facts = read_contact(uow, account_id, contact_id, for_update=False)
-        open_counts = store.open_counts(uow.session, account_id, [contact_id])
+        open_counts = cascade.open_counts(uow.session, account_id, [contact_id])
         if action == "restore":
             counts = (
                 _restore_preview(uow, account_id, contact_id, contact.delete_operation_id)
@@ -72,9 +73,9 @@ def impact(
                 else CascadeCounts()
             )
         elif action == "delete" and profile.trash:
-            counts = store.plan_cascade(open_counts, dict(profile.on_delete), "delete")
+            counts = cascade.plan_cascade(open_counts, dict(profile.on_delete), "delete")
         else:
-            counts = store.plan_cascade(open_counts, dict(profile.on_purge), "purge")
+            counts = cascade.plan_cascade(open_counts, dict(profile.on_purge), "purge")
     decision = decide_on_contact(state, caller, account, contact_id, f"contact.{action}", facts)
     return Impact(
         action,
@@ -117,7 +118,7 @@ def search_trash(
     profile = profile_for(state, account)
     retention = profile.effective_retention(account.retention_days)
     with state.unit_of_work(write=False) as uow:
-        found = store.search_contacts(
+        found = contact_search.search_contacts(
             uow.session, account_id, TRASHED, query, after=after, limit=limit
         )
     now = utcnow()

@@ -35,7 +35,9 @@ from policy_service.lifecycle.events import sweep_event
 from policy_service.lifecycle.guards import decide_on_contact, profile_for
 from policy_service.state import ServiceState
 from policy_service.storage import accounts as account_store
+from policy_service.storage import contact_search
 from policy_service.storage import contacts as store
+from policy_service.storage import retention as retention_store
 from policy_service.storage.unit_of_work import UnitOfWork
 
 SWEEPER = Caller("retention-sweeper", "system")
@@ -69,9 +71,9 @@ def sweep(
     state.runtime.roles.add_link(SWEEPER.principal_id, SWEEPER_ROLE, PLATFORM_DOMAIN)
     report = SweepReport()
     with state.unit_of_work(write=False) as uow:
-        account_ids = account_store.all_account_ids(uow.session)
-    for account_id in account_ids:
-        _sweep_account(state, account_id, now, report)
+        oldest = retention_store.oldest_trash_by_account(uow.session)
+    for account_id in sorted(oldest):
+        _sweep_account(state, account_id, oldest[account_id], now, report)
     with state.unit_of_work() as uow:
         event = sweep_event(
             state,
@@ -87,18 +89,21 @@ def sweep(
 
 
 def _sweep_account(
-    state: ServiceState, account_id: str, now: datetime, report: SweepReport
+    state: ServiceState, account_id: str, oldest: datetime, now: datetime, report: SweepReport
 ) -> None:
-    state.runtime.forget_account(account_id)
-    account = state.runtime.account(state.source, account_id)
+    # Read fresh: the window is the account's setting now, not what this worker cached.
+    with state.unit_of_work(write=False) as uow:
+        account = account_store.get_account(uow.session, account_id)
     if account is None:
         return
     profile = profile_for(state, account)
     cutoff = now - timedelta(days=profile.effective_retention(account.retention_days))
+    if oldest >= cutoff:
+        return  # nothing in this account's trash is past its window yet
     after = ""
     while True:
         with state.unit_of_work() as uow:
-            ids = store.expired_trash_ids(
+            ids = contact_search.expired_trash_ids(
                 uow.session, account_id, cutoff, after=after, limit=state.settings.job_chunk_size
             )
             if not ids:

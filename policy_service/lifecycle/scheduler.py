@@ -1,4 +1,5 @@
-"""Scheduled maintenance: the retention sweep, and the recovery of orphaned bulk jobs.
+"""Scheduled maintenance: the retention sweep, the recovery of orphaned bulk jobs, audit
+checkpoints, and sending the webhook deliveries that are due.
 
 Every worker runs a scheduler thread (``create_app``); the database decides which one runs
 a task that is due, so each task runs once per interval across all workers and hosts:
@@ -38,6 +39,7 @@ import structlog
 from policy_service.audit_trail.checkpointing import sign_due_checkpoints
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import utcnow
+from policy_service.integration.webhooks import deliver_due, prune_log
 from policy_service.lifecycle.job_runner import orphaned_jobs, run_job
 from policy_service.lifecycle.retention import sweep
 from policy_service.privacy.execution import resume_executions
@@ -55,10 +57,12 @@ __all__ = [
     "AUDIT_CHECKPOINTS",
     "JOB_RECOVERY",
     "RETENTION_SWEEP",
+    "WEBHOOK_DELIVERY",
     "Scheduler",
     "Task",
     "TaskStatus",
     "advisory_key",
+    "deliver_webhooks",
     "read_status",
     "recover_jobs",
     "scheduled_tasks",
@@ -71,6 +75,7 @@ log = structlog.get_logger(__name__)
 RETENTION_SWEEP = "retention_sweep"
 JOB_RECOVERY = "job_recovery"
 AUDIT_CHECKPOINTS = "audit_checkpoints"
+WEBHOOK_DELIVERY = "webhook_delivery"
 # The actor of the audit events of scheduled runs.
 SCHEDULER = Caller("scheduler", "system")
 # A run that failed is tried again after this long (or its interval, if shorter).
@@ -116,6 +121,14 @@ def recover_jobs(state: ServiceState) -> dict[str, Any]:
     return {"orphaned": len(orphaned) + dsr_found, "resumed": resumed + dsr_completed}
 
 
+def deliver_webhooks(state: ServiceState) -> dict[str, Any]:
+    """Send the webhook deliveries that are due (each leased on its own as well, so a
+    redeliver or a second runner never sends one attempt twice)."""
+    report: dict[str, Any] = dict(deliver_due(state).as_dict())
+    report["pruned"] = prune_log(state)
+    return report
+
+
 def scheduled_tasks(state: ServiceState) -> list[Task]:
     """The tasks the settings turn on."""
     settings = state.settings
@@ -137,6 +150,10 @@ def scheduled_tasks(state: ServiceState) -> list[Task]:
     if settings.audit_checkpoint_seconds > 0:
         seconds = timedelta(seconds=settings.audit_checkpoint_seconds)
         tasks.append(Task(AUDIT_CHECKPOINTS, seconds, sign_due_checkpoints))
+    # Webhooks (issue 11): the outbox's due deliveries, with backoff between attempts.
+    if settings.webhook_delivery_seconds > 0:
+        every = timedelta(seconds=settings.webhook_delivery_seconds)
+        tasks.append(Task(WEBHOOK_DELIVERY, every, deliver_webhooks))
     return tasks
 
 

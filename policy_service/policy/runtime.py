@@ -11,7 +11,9 @@ Authenticated tokens are cached the same way and dropped when a token is revoked
 Decisions are cached per worker, keyed by everything the enforcer sees: (account, subject)
 then (object, action, facts). A membership change drops that (account, subject) entry; a
 policy reload or a platform-admin change drops everything. Facts include the account's
-settings and the contact's state, so a change there simply makes a new key.
+settings and the contact's state, so a change there simply makes a new key
+(``policy/decision_cache.py``). A refusal's reason is named from the rules by
+``policy/refusals.py``.
 """
 
 from __future__ import annotations
@@ -19,84 +21,29 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 import structlog
 
 from policy_service.domain.accounts import Account
 from policy_service.domain.changes import Change
 from policy_service.domain.contacts import ContactFacts
-from policy_service.domain.decisions import Reason, RuleRef, Verdict
+from policy_service.domain.decisions import RuleRef, Verdict
 from policy_service.domain.errors import PolicyPackError
 from policy_service.domain.facts import Facts
-from policy_service.domain.identifiers import ANY_ACCOUNT, PLATFORM_DOMAIN
-from policy_service.policy.conditions import (
-    REGISTRY,
-    Refusal,
-    evaluate_each,
-    refusal_code,
-    refusal_text,
-)
+from policy_service.domain.identifiers import PLATFORM_DOMAIN
+from policy_service.policy.change_feed import LOAD_LOOKBACK, ChangeFeed
+from policy_service.policy.decision_cache import DecisionCache
 from policy_service.policy.enforcer import build_enforcers
 from policy_service.policy.pack import PolicyPack, PolicyRule
+from policy_service.policy.refusals import (
+    RuleEvaluation,
+    allowed_verdict,
+    evaluate_rules,
+    refusal_verdict,
+)
 from policy_service.policy.roles import RoleIndex
 
 log = structlog.get_logger(__name__)
-
-CacheKey = tuple[str, str, Facts]
-
-
-@dataclass(frozen=True, slots=True)
-class RuleEvaluation:
-    """One rule considered for a request, for explanations."""
-
-    rule: PolicyRule
-    role_held: bool
-    conditions: tuple[tuple[str, bool], ...]
-
-    @property
-    def matched(self) -> bool:
-        return self.role_held and all(value for _, value in self.conditions)
-
-
-class DecisionCache:
-    def __init__(self, max_entries: int) -> None:
-        self.max_entries = max_entries
-        self._entries: dict[tuple[str, str], dict[CacheKey, Verdict]] = {}
-        self._count = 0
-        self.hits = 0
-        self.misses = 0
-
-    def get(self, domain: str, subject: str, key: CacheKey) -> Verdict | None:
-        bucket = self._entries.get((domain, subject))
-        verdict = bucket.get(key) if bucket is not None else None
-        if verdict is None:
-            self.misses += 1
-        else:
-            self.hits += 1
-        return verdict
-
-    def put(self, domain: str, subject: str, key: CacheKey, verdict: Verdict) -> None:
-        if self.max_entries == 0:
-            return
-        if self._count >= self.max_entries:
-            # Dropping everything is crude but O(1) amortised and never serves a stale entry;
-            # a working set larger than the cache simply runs at enforcer speed.
-            self.clear()
-        self._entries.setdefault((domain, subject), {})[key] = verdict
-        self._count += 1
-
-    def forget(self, domain: str, subject: str) -> None:
-        bucket = self._entries.pop((domain, subject), None)
-        if bucket is not None:
-            self._count -= len(bucket)
-
-    def clear(self) -> None:
-        self._entries = {}
-        self._count = 0
-
-    def __len__(self) -> int:
-        return self._count
 
 
 class SyncSource:
@@ -124,6 +71,17 @@ class SyncSource:
         """What the store knows about these contacts; none by default (no contact store)."""
         return {}
 
+    def account_contact_facts(
+        self, account_id: str, at_most: int
+    ) -> dict[str, ContactFacts] | None:
+        """Every contact of the account, or None when it has more than ``at_most`` (or the
+        source cannot list them: then contacts are asked for by id)."""
+        return None
+
+    def changes_in(self, versions: list[int]) -> list[Change]:
+        """The changes at these versions that have committed by now."""
+        return []
+
 
 class PolicyRuntime:
     def __init__(
@@ -140,7 +98,8 @@ class PolicyRuntime:
         self._rules_by_row = {tuple(rule.as_casbin()): rule for rule in pack.rules}
         self.cache = DecisionCache(cache_size)
         self.sync_interval = sync_interval
-        self.synced_version = 0
+        self.synced_version = 0  # the change feed's watermark
+        self.feed = ChangeFeed()
         # The store's version at the last check: what exists, applied here or not yet.
         self.store_version = 0
         self._last_sync_check = 0.0
@@ -149,11 +108,18 @@ class PolicyRuntime:
         # lifecycle change writes a "contacts" change for its account in its transaction.
         self._contacts: dict[str, dict[str, ContactFacts | None]] = {}
         self._contacts_cached = 0
+        # Accounts whose every contact is in ``_contacts`` (an id not there is not in the
+        # store), and accounts found too big to read whole.
+        self._complete: set[str] = set()
+        self._large: set[str] = set()
         # Authenticated tokens by hash -> (principal id, kind, platform admin). Revocations and
         # principal changes arrive through the change log like every other change.
         self.tokens: dict[str, tuple[str, str, bool]] = {}
         self._pack_loader = pack_loader
         self._lock = threading.RLock()
+        # Change kinds other parts of the worker keep caches for (the webhook outbox's
+        # subscriptions): each is told of its changes as they are applied.
+        self.change_listeners: dict[str, Callable[[Change], None]] = {}
 
     # -- loading ---------------------------------------------------------------------------
 
@@ -165,9 +131,12 @@ class PolicyRuntime:
             self.forget_all_contacts()
             self.tokens.clear()
             self.cache.clear()
-            self.synced_version = version
+            now = time.monotonic()
+            recent = [c.version for c in source.changes_since(max(version - LOAD_LOOKBACK, 0))]
+            self.feed.loaded(version, recent, now)
+            self.synced_version = self.feed.watermark
             self.store_version = version
-            self._last_sync_check = time.monotonic()
+            self._last_sync_check = now
 
     @staticmethod
     def _static_rows(pack: PolicyPack) -> list[tuple[str, str, str]]:
@@ -198,10 +167,15 @@ class PolicyRuntime:
             # read, every request tries again (and fails) rather than answering on state
             # older than the interval.
             store_version = source.current_version()
-            if store_version != self.synced_version:
-                for change in source.changes_since(self.synced_version):
+            feed = self.feed
+            if store_version > feed.watermark or feed.waiting:
+                for change in feed.take(source.changes_since(feed.watermark), now):
                     self._apply(change, source)
-                    self.synced_version = change.version
+            passed = feed.passed_gaps(now)
+            if passed:
+                for change in feed.landed(source.changes_in(passed)):
+                    self._apply(change, source)
+            self.synced_version = feed.watermark
             self.store_version = max(store_version, self.synced_version)
             self._last_sync_check = now
 
@@ -233,6 +207,8 @@ class PolicyRuntime:
         elif change.kind == "policy":
             if self._pack_loader is not None and change.detail != self.pack.version:
                 self._install_accepted_pack(change.detail)
+        elif change.kind in self.change_listeners:
+            self.change_listeners[change.kind](change)
         else:
             log.warning("sync.unknown_change", kind=change.kind, version=change.version)
 
@@ -275,6 +251,11 @@ class PolicyRuntime:
         self._accounts.pop(account_id, None)
 
     MAX_CACHED_CONTACTS = 500_000
+    # An account with this many contacts or fewer is read whole on its first miss: one
+    # statement then answers every question about it, "no such contact" included, until a
+    # change to its contacts. Bigger accounts are read by id, as a whole read after every
+    # change would cost more than it saves.
+    READ_WHOLE_ACCOUNT_UP_TO = 256
 
     def contact_facts(
         self, source: SyncSource, account_id: str, contact_ids: list[str]
@@ -284,7 +265,18 @@ class PolicyRuntime:
         if cached is None:
             cached = self._contacts[account_id] = {}
         missing = [c for c in contact_ids if c not in cached]
-        if missing:
+        if missing and account_id not in self._complete and account_id not in self._large:
+            whole = source.account_contact_facts(account_id, self.READ_WHOLE_ACCOUNT_UP_TO)
+            if whole is None:
+                self._large.add(account_id)
+            else:
+                self.forget_contacts(account_id)  # the partial view it replaces
+                if self._contacts_cached + len(whole) > self.MAX_CACHED_CONTACTS:
+                    self.forget_all_contacts()
+                cached = self._contacts[account_id] = dict(whole)
+                self._contacts_cached += len(cached)
+                self._complete.add(account_id)
+        if missing and account_id not in self._complete:
             found = source.contact_facts(account_id, missing)
             if self._contacts_cached + len(missing) > self.MAX_CACHED_CONTACTS:
                 self.forget_all_contacts()
@@ -295,6 +287,8 @@ class PolicyRuntime:
         return {c: cached.get(c) for c in contact_ids}
 
     def forget_contacts(self, account_id: str) -> None:
+        self._complete.discard(account_id)
+        self._large.discard(account_id)
         dropped = self._contacts.pop(account_id, None)
         if dropped:
             self._contacts_cached -= len(dropped)
@@ -302,6 +296,8 @@ class PolicyRuntime:
     def forget_all_contacts(self) -> None:
         self._contacts = {}
         self._contacts_cached = 0
+        self._complete = set()
+        self._large = set()
 
     # -- deciding ------------------------------------------------------------------------------
 
@@ -341,113 +337,12 @@ class PolicyRuntime:
     ) -> Verdict:
         ref: RuleRef | None = rule.ref if rule else None
         if allowed:
-            where = f"{ref.file}:{ref.line}" if ref is not None else "the policy"
-            return Verdict(True, Reason("allowed", f"allowed by {where}"), ref, status=200)
-        return self._refusal(subject, domain, obj, action, facts, ref)
-
-    def _refusal(
-        self,
-        subject: str,
-        domain: str,
-        obj: str,
-        action: str,
-        facts: Facts,
-        deny_ref: RuleRef | None,
-    ) -> Verdict:
-        """Name a refusal in terms a caller can act on, from the rules themselves.
-
-        First who asks: with no allow rule for any role the subject holds, it is 403 whatever
-        the contact's state. Otherwise every condition in the way - one an allow rule needed
-        and did not get, or one that made a deny rule match - names a refusal, and the one
-        of lowest rank wins (``conditions.Refusal``).
-        """
+            return allowed_verdict(ref)
         evaluations = self.candidate_rules(subject, domain, obj, action, facts)
-        allows = [e for e in evaluations if e.rule.effect == "allow" and e.role_held]
-        if not allows:
-            roles = sorted(self.roles.roles_of(subject, domain))
-            if not roles and domain != PLATFORM_DOMAIN:
-                # Platform roles that grant nothing here change nothing: the same answer the
-                # account gate gives before a route reads anything.
-                return Verdict(
-                    False,
-                    Reason("no_role_in_account", f"{subject} holds no role in account {domain}"),
-                    None,
-                )
-            held = ", ".join(roles) if roles else "no role"
-            return Verdict(
-                False,
-                Reason("not_permitted", f"{held} in {domain} does not grant {action} on {obj}"),
-                None,
-            )
-        blockers: list[tuple[Refusal, str, RuleRef]] = []
-        for evaluation in allows:
-            for name, value in evaluation.conditions:
-                refusal = REGISTRY[name].when_missing
-                if not value and refusal is not None:
-                    blockers.append((refusal, name, evaluation.rule.ref))
-        for evaluation in evaluations:
-            if evaluation.rule.effect == "deny" and evaluation.matched:
-                for name, _ in evaluation.conditions:
-                    refusal = REGISTRY[name].when_present
-                    if refusal is not None:
-                        blockers.append((refusal, name, evaluation.rule.ref))
-        if not blockers:  # a condition with no refusal of its own, or a deny without any
-            return self._unnamed_refusal(action, deny_ref, evaluations, facts)
-        refusal, name, ref = min(blockers, key=lambda blocker: blocker[0].rank)
-        verb = "refuses it when" if ref.effect == "deny" else "needs"
-        text = f"{refusal_text(refusal, facts)} ({ref.file}:{ref.line} {verb} {name})"
-        return Verdict(
-            False,
-            Reason(refusal_code(refusal, facts, action), text),
-            ref if ref.effect == "deny" else None,
-            tuple(n for r, n, _ in blockers if r.rank == refusal.rank),
-            refusal.status,
-        )
-
-    def _unnamed_refusal(
-        self,
-        action: str,
-        deny_ref: RuleRef | None,
-        evaluations: list[RuleEvaluation],
-        facts: Facts,
-    ) -> Verdict:
-        if deny_ref is not None:
-            return Verdict(
-                False,
-                Reason("denied_by_rule", f"{action} is denied by {deny_ref.file}:{deny_ref.line}"),
-                deny_ref,
-            )
-        for evaluation in evaluations:
-            if evaluation.rule.effect == "allow" and evaluation.role_held:
-                failed = [name for name, value in evaluation.conditions if not value]
-                r = evaluation.rule.ref
-                return Verdict(
-                    False,
-                    Reason(
-                        "condition_not_met",
-                        f"{r.file}:{r.line} allows {action} only when "
-                        f"{' and '.join(failed)}, which does not hold",
-                    ),
-                    None,
-                    tuple(failed),
-                )
-        return Verdict(False, Reason("not_permitted", f"nothing grants {action}"), None)
+        return refusal_verdict(evaluations, self.roles, subject, domain, obj, action, facts, ref)
 
     def candidate_rules(
         self, subject: str, domain: str, obj: str, action: str, facts: Facts
     ) -> list[RuleEvaluation]:
         """The rules that speak to this action on this object in this domain."""
-        evaluations = []
-        for rule in self.pack.rules:
-            if rule.action != action or rule.obj not in ("*", obj):
-                continue
-            if rule.domain == PLATFORM_DOMAIN:
-                held = self.roles.has_link(subject, rule.role, PLATFORM_DOMAIN)
-            elif rule.domain in (ANY_ACCOUNT, domain):
-                held = rule.role == "*" or self.roles.has_link(subject, rule.role, domain)
-            else:
-                continue
-            evaluations.append(
-                RuleEvaluation(rule, held, tuple(evaluate_each(rule.conditions, facts)))
-            )
-        return evaluations
+        return evaluate_rules(self.pack.rules, self.roles, subject, domain, obj, action, facts)

@@ -17,6 +17,7 @@ from typing import Any
 
 from audit import EventFilter, query_events
 from audit.keys import key_id
+from policy_service.audit_trail.evidence import dsr_evidence
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import iso
 from policy_service.domain.contacts import Contact, RelatedRecord, audit_subject
@@ -156,12 +157,14 @@ def certificate(state: ServiceState, caller: Caller, dsr_id: str) -> Document:
         row = load_visible(state, uow.session, caller, dsr_id)
         if row.result is None or row.signature is None:
             raise Conflict(f"request {dsr_id} is {row.status}; it has no certificate yet")
-        return {
+        document = {
             "certificate": json.loads(row.result),
             "signature": row.signature,
             "algorithm": "Ed25519",
             "signed": "the UTF-8 JSON of `certificate` with sorted keys and no spaces",
         }
+    # Outside the signature: each proof stands on its own signed checkpoint note.
+    return {**document, "evidence": dsr_evidence(state, dsr_id)}
 
 
 def access_package(state: ServiceState, caller: Caller, dsr_id: str) -> Document:

@@ -42,11 +42,8 @@ from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import Conflict
 from policy_service.lifecycle.actions import decide_on_contact, load_account
 from policy_service.lifecycle.bulk import ChunkRaced, purge_chunk_rows
-from policy_service.privacy.certificate import (
-    access_summary_and_package,
-    erasure_summary,
-    sign_certificate,
-)
+from policy_service.privacy.certificate import access_summary_and_package
+from policy_service.privacy.completion import finish, finish_erasure
 from policy_service.privacy.records import (
     ALL,
     Accounts,
@@ -56,10 +53,11 @@ from policy_service.privacy.records import (
 )
 from policy_service.privacy.sealing import open_identity, seal
 from policy_service.privacy.steps import record_transition, step
-from policy_service.privacy.suppression import suppress
+from policy_service.privacy.systems import awaiting_systems, certificate_entries
 from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage import dsr as queries
+from policy_service.storage.dsr_systems import tasks_of as system_tasks
 from policy_service.storage.tables import DsrRow
 from policy_service.storage.unit_of_work import UnitOfWork
 
@@ -299,24 +297,25 @@ def erase_chunk(
 
 def _complete(state: ServiceState, plan: _Plan, owner: str) -> None:
     """Finish the request in one transaction: suppression entries or the sealed package, the
-    signed certificate, the identity wiped, the lease released."""
+    signed certificate, the identity wiped, the lease released. An erasure whose accounts
+    have downstream systems first gives each its task and waits for their confirmations
+    (``privacy/systems.py``): the last of them completes it."""
     with state.unit_of_work() as uow:
         row = _hold(uow, plan.dsr_id, owner)
-        items = queries.items_of(uow.session, plan.dsr_id)
         if plan.kind == "erasure":
-            suppress(state, uow.session, row.id, plan.accounts, plan.account_ids, plan.identity)
-            result = erasure_summary(items)
+            if awaiting_systems(state, uow, plan.caller, row, plan.account_ids):
+                # Nothing is left for a runner to do: no job recovery picks it up again.
+                row.executor = None
+                row.lease_owner = row.lease_until = None
+                uow.commit()
+                return
+            entries = certificate_entries(system_tasks(uow.session, row.id))
+            finish_erasure(state, uow, plan.caller, row, entries)
         else:
+            items = queries.items_of(uow.session, plan.dsr_id)
             result, package = access_summary_and_package(state, uow.session, items)
             row.package_ciphertext = seal(state, row.id, package)
-        now = utcnow()
-        sign_certificate(state, row, result, now)
-        row.identity_ciphertext = None
-        row.completed_at = now
-        row.lease_owner = row.lease_until = None
-        record_transition(
-            state, uow, plan.caller, row, "complete", rules.COMPLETED, details={"result": result}
-        )
+            finish(state, uow, plan.caller, row, result)
         uow.commit()
 
 

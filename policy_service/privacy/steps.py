@@ -17,8 +17,10 @@ from policy_service.domain import dsr as rules
 from policy_service.domain.clock import as_utc, iso, utcnow
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from policy_service.domain.suggestions import closest_choice
+from policy_service.integration.outbox import DSR_STEP_EVENTS
 from policy_service.privacy.events import dsr_step_event
 from policy_service.privacy.records import (
+    ALL,
     DataSubjectRequest,
     accounts_of,
     authorize,
@@ -69,6 +71,28 @@ def record_transition(
             note=note,
             details=details,
         )
+    )
+    _announce(state, uow, row, step, to_status)
+
+
+def _announce(state: ServiceState, uow: UnitOfWork, row: DsrRow, step: str, status: str) -> None:
+    """The step's webhook event, if it has one, to the endpoints of the request's accounts
+    that want it (outbox rows in this transaction). Ids and dates only: no identity."""
+    event_type = DSR_STEP_EVENTS.get(step)
+    if event_type is None:
+        return
+    accounts = accounts_of(row)
+    data: dict[str, object] = {
+        "dsr_id": row.id,
+        "type": row.type,
+        "jurisdiction": row.jurisdiction,
+        "status": status,
+        "due_at": iso(row.due_at),
+    }
+    if step == "deny":
+        data["exemption_code"] = row.exemption_code
+    state.outbox.publish(
+        uow.session, None if accounts == ALL else accounts, event_type, data, dsr_id=row.id
     )
 
 

@@ -1,8 +1,16 @@
 """The change log other workers read to pick up membership, account and policy changes.
 
-``record_change`` runs inside the writer's transaction. Bumping the single ``sync_state``
-row takes its row lock until commit, so versions become visible in the order they were
-handed out and a reader that has seen version N will never later find an N-1 it missed.
+``record_change`` only notes a change in the writer's session; the change is written, with
+its version, just before the transaction commits (``before_commit``). A transaction that
+rolls back therefore takes no version, and one that records the same change twice writes it
+once.
+
+Versions. On PostgreSQL they come from the ``change_versions`` sequence: no lock, so writers
+in different accounts never queue behind each other (issue 11 section 6). Two writers can
+then commit their versions out of order, so a reader may briefly see N+1 before N: readers
+apply whatever has committed at once and keep a watermark, the highest version below which
+nothing is missing (``policy.change_feed``). On SQLite, where writers are serialised anyway,
+the single ``sync_state`` row is bumped as before.
 
 A caller can learn the highest version its own work committed (the consistency token an HTTP
 write answers with): ``start_tracking`` opens a ``ChangeTracker`` for the current context
@@ -16,48 +24,55 @@ from __future__ import annotations
 from contextvars import ContextVar
 from typing import Any, cast
 
-from sqlalchemy import Integer, String, Table, Text, bindparam, event, insert, select, update
+from sqlalchemy import (
+    Integer,
+    String,
+    Table,
+    Text,
+    bindparam,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session, SessionTransaction
 
 from policy_service.domain.changes import Change
 from policy_service.domain.clock import utcnow
-from policy_service.storage.tables import ChangeRow, SyncStateRow, UtcDateTime
+from policy_service.storage.tables import (
+    CHANGE_VERSIONS,
+    ChangeRow,
+    SyncStateRow,
+    UtcDateTime,
+)
 
 # Built once: building a statement costs more Python than running a cached one.
 _sync_t = cast(Table, SyncStateRow.__table__)
 _change_t = cast(Table, ChangeRow.__table__)
+_COLUMNS = {
+    "kind": bindparam("p_kind", type_=String()),
+    "account_id": bindparam("p_account_id", type_=String()),
+    "subject_id": bindparam("p_subject_id", type_=String()),
+    "detail": bindparam("p_detail", type_=Text()),
+    "created_at": bindparam("p_created_at", type_=UtcDateTime()),
+}
+# PostgreSQL: the version from the sequence and the row in one statement.
+_LOG_NEXT = (
+    insert(_change_t)
+    .values(version=CHANGE_VERSIONS.next_value(), **_COLUMNS)
+    .returning(_change_t.c.version)
+)
+# SQLite: bump the single row (its writers are serialised), then log at that version.
 _BUMP = (
     update(_sync_t)
     .where(_sync_t.c.id == 1)
     .values(version=_sync_t.c.version + 1)
     .returning(_sync_t.c.version)
 )
-_BUMPED = _BUMP.cte("bumped")
-# PostgreSQL: the bump and the log row in one statement (a data-modifying CTE), one round
-# trip, under the same row lock as before.
-_BUMP_AND_LOG = (
-    insert(_change_t)
-    .from_select(
-        ["version", "kind", "account_id", "subject_id", "detail", "created_at"],
-        select(
-            _BUMPED.c.version,
-            bindparam("p_kind", type_=String()),
-            bindparam("p_account_id", type_=String()),
-            bindparam("p_subject_id", type_=String()),
-            bindparam("p_detail", type_=Text()),
-            bindparam("p_created_at", type_=UtcDateTime()),
-        ),
-    )
-    .returning(_change_t.c.version)
-)
-_LOG = insert(_change_t).values(
-    version=bindparam("p_version", type_=Integer()),
-    kind=bindparam("p_kind", type_=String()),
-    account_id=bindparam("p_account_id", type_=String()),
-    subject_id=bindparam("p_subject_id", type_=String()),
-    detail=bindparam("p_detail", type_=Text()),
-    created_at=bindparam("p_created_at", type_=UtcDateTime()),
-)
+_LOG = insert(_change_t).values(version=bindparam("p_version", type_=Integer()), **_COLUMNS)
+
+_NOTED_KEY = "policy_service.changes_noted"  # in Session.info: changes to write at commit
 
 
 def record_change(
@@ -67,22 +82,37 @@ def record_change(
     account_id: str | None = None,
     subject_id: str | None = None,
     detail: str = "",
-) -> int:
-    params: dict[str, object] = {
-        "p_kind": kind,
-        "p_account_id": account_id,
-        "p_subject_id": subject_id,
-        "p_detail": detail,
-        "p_created_at": utcnow(),
-    }
-    if session.get_bind().dialect.name == "postgresql":
-        version = session.execute(_BUMP_AND_LOG, params).scalar_one()
-    else:  # SQLite has no data-modifying CTEs; its writers are serialised anyway
-        version = session.execute(_BUMP).scalar_one()
-        session.execute(_LOG, {**params, "p_version": version})
+) -> None:
+    """Note a change; it is written, and takes its version, when the transaction commits."""
+    noted: dict[tuple[str, str | None, str | None, str], None] = session.info.setdefault(
+        _NOTED_KEY, {}
+    )
+    noted[(kind, account_id, subject_id, detail)] = None
+
+
+def _write_noted(session: Session) -> None:
+    noted: dict[tuple[str, str | None, str | None, str], None] | None = session.info.pop(
+        _NOTED_KEY, None
+    )
+    if not noted:
+        return
+    postgresql = session.get_bind().dialect.name == "postgresql"
+    created_at = utcnow()
     pending: list[int] = session.info.setdefault(_PENDING_KEY, [])
-    pending.append(int(version))
-    return int(version)
+    for kind, account_id, subject_id, detail in noted:
+        params: dict[str, object] = {
+            "p_kind": kind,
+            "p_account_id": account_id,
+            "p_subject_id": subject_id,
+            "p_detail": detail,
+            "p_created_at": created_at,
+        }
+        if postgresql:
+            version = session.execute(_LOG_NEXT, params).scalar_one()
+        else:
+            version = session.execute(_BUMP).scalar_one()
+            session.execute(_LOG, {**params, "p_version": version})
+        pending.append(int(version))
 
 
 class ChangeTracker:
@@ -118,20 +148,31 @@ def _after_commit(session: Session) -> None:
 
 
 def _after_transaction_end(session: Session, transaction: SessionTransaction, *_: Any) -> None:
-    # A rolled back (or closed) transaction's versions were never written. after_commit has
-    # already taken a committed one's. A savepoint's end is not the transaction's.
+    # A rolled back (or closed) transaction's changes were never written. after_commit has
+    # already taken a committed one's versions. A savepoint's end is not the transaction's.
     if transaction.parent is None:
         session.info.pop(_PENDING_KEY, None)
+        session.info.pop(_NOTED_KEY, None)
 
 
+event.listen(Session, "before_commit", _write_noted)
 event.listen(Session, "after_commit", _after_commit)
 event.listen(Session, "after_transaction_end", _after_transaction_end)
 
 
 def current_version(session: Session) -> int:
+    """The highest version committed (lower ones may still be committing, on PostgreSQL)."""
     return int(
-        session.execute(select(SyncStateRow.version).where(SyncStateRow.id == 1)).scalar_one()
+        session.execute(select(func.coalesce(func.max(_change_t.c.version), 0))).scalar_one()
     )
+
+
+def changes_in(session: Session, versions: list[int]) -> list[Change]:
+    """The changes at these versions that have committed by now."""
+    rows = session.execute(
+        select(ChangeRow).where(ChangeRow.version.in_(versions)).order_by(ChangeRow.version)
+    ).scalars()
+    return [Change(r.version, r.kind, r.account_id, r.subject_id, r.detail) for r in rows]
 
 
 def changes_since(session: Session, version: int, limit: int = 10_000) -> list[Change]:

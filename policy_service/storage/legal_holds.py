@@ -103,3 +103,18 @@ def holds_of(session: Session, account_id: str, contact_id: str) -> list[LegalHo
         .order_by(LegalHoldRow.placed_at)
     ).scalars()
     return [_hold(row) for row in rows]
+
+
+def active_holds_in_account(
+    session: Session, account_id: str, *, limit: int
+) -> tuple[list[LegalHold], bool]:
+    """Every hold in the account not yet released, by contact then oldest first (one query on
+    ``ix_legal_holds_contact``), at most ``limit``; the flag says whether there were more."""
+    rows = session.execute(
+        select(LegalHoldRow)
+        .where(LegalHoldRow.account_id == account_id, LegalHoldRow.released_at.is_(None))
+        .order_by(LegalHoldRow.contact_id, LegalHoldRow.placed_at, LegalHoldRow.id)
+        .limit(limit + 1)
+    ).scalars()
+    found = [_hold(row) for row in rows]
+    return found[:limit], len(found) > limit

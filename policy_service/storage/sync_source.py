@@ -25,6 +25,10 @@ class SqlSyncSource(SyncSource):
         with self._session_factory() as session:
             return changes.changes_since(session, version)
 
+    def changes_in(self, versions: list[int]) -> list[Change]:
+        with self._session_factory() as session:
+            return changes.changes_in(session, versions)
+
     def all_assignments(self) -> Iterator[tuple[str, str, str]]:
         with self._session_factory() as session:
             yield from memberships.all_assignments(session)
@@ -47,3 +51,11 @@ class SqlSyncSource(SyncSource):
         engine = self._session_factory.kw["bind"]
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             return contacts.facts_of(connection, account_id, contact_ids)
+
+    def account_contact_facts(
+        self, account_id: str, at_most: int
+    ) -> dict[str, ContactFacts] | None:
+        engine = self._session_factory.kw["bind"]
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            facts = contacts.account_facts(connection, account_id, at_most + 1)
+        return None if len(facts) > at_most else facts

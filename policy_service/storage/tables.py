@@ -15,6 +15,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Sequence,
     String,
     Text,
 )
@@ -111,12 +112,16 @@ class MembershipRow(Base):
     __table_args__ = (Index("ix_memberships_user_id", "user_id"),)
 
 
-class SyncStateRow(Base):
-    """A single row whose version every worker polls to learn of changes made elsewhere.
+# Change-log versions on PostgreSQL: handed out without a lock (storage/changes.py).
+CHANGE_VERSIONS = Sequence("change_versions", metadata=Base.metadata)
 
-    Writers bump it with ``UPDATE ... SET version = version + 1`` inside their transaction;
-    the row lock makes change-log sequence numbers commit in order, so a worker that has
-    applied every change up to N has never skipped one that commits later with a lower N.
+
+class SyncStateRow(Base):
+    """The change-log version counter on SQLite, bumped at commit by the one writer there is.
+
+    (PostgreSQL takes versions from ``change_versions`` instead: a row every writer bumps
+    held its lock until commit, and so queued writers in different accounts behind each
+    other.)
     """
 
     __tablename__ = "sync_state"
@@ -407,3 +412,133 @@ class DecisionLogRow(Base):
         Index("ix_decision_logs_resource", "account_id", "resource_id", "decided_at"),
         Index("ix_decision_logs_time", "decided_at"),
     )
+
+
+# -- console sessions (issue 12) -------------------------------------------------------------
+
+
+class ConsoleSessionRow(Base):
+    """A signed-in /console session. The cookie holds a random session id; only its SHA-256
+    is kept, with the API token the session was opened with (by its id, never the token), so
+    revoking that token ends the session, and sign-out deletes the row."""
+
+    __tablename__ = "console_sessions"
+
+    id_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    principal_id: Mapped[str] = mapped_column(
+        ForeignKey("principals.id", ondelete="CASCADE"), index=True
+    )
+    token_id: Mapped[str] = mapped_column(
+        ForeignKey("api_tokens.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Absolute end (created_at + CONSOLE_SESSION_MINUTES); the idle end is last_seen_at +
+    # the idle limit, checked on every request.
+    expires_at: Mapped[datetime] = mapped_column()
+
+    __table_args__ = (Index("ix_console_sessions_expires_at", "expires_at"),)
+
+
+# -- webhooks and downstream DSR systems (issue 11) ------------------------------------------
+
+
+class WebhookEndpointRow(Base):
+    """An account's webhook endpoint: where to send which events. The signing secret is kept
+    sealed (AES-GCM under a key derived from the service secret): it signs every delivery,
+    so it must be readable, and it is shown to the account once, when the endpoint is made."""
+
+    __tablename__ = "webhook_endpoints"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"))
+    url: Mapped[str] = mapped_column(String(2000))
+    events: Mapped[str] = mapped_column(Text)  # JSON: the event types wanted
+    description: Mapped[str] = mapped_column(String(200), default="")
+    secret_ciphertext: Mapped[str] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(ID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_webhook_endpoints_account", "account_id"),)
+
+
+class WebhookOutboxRow(Base):
+    """The transactional outbox: one delivery of one event to one endpoint, written in the
+    transaction of the change it announces, then sent (leased, retried with backoff) by the
+    scheduled delivery task. ``message_id`` is the ``webhook-id`` header, the same on every
+    attempt so the receiver can drop duplicates."""
+
+    __tablename__ = "webhook_outbox"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    message_id: Mapped[str] = mapped_column(String(40))
+    endpoint_id: Mapped[str] = mapped_column(String(40))
+    account_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    event_type: Mapped[str] = mapped_column(String(40))
+    # JSON, never personal data: a DSR system's task gets the identity added as it is sent,
+    # from the request (so it is gone once the request completes and wipes it).
+    payload: Mapped[str] = mapped_column(Text)
+    dsr_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=utcnow)
+    lease_owner: Mapped[str | None] = mapped_column(String(200), default=None)
+    lease_until: Mapped[datetime | None] = mapped_column(default=None)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    last_error: Mapped[str | None] = mapped_column(String(500), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    delivered_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    __table_args__ = (
+        # The delivery task asks for pending rows that are due; the log lists an endpoint's.
+        Index("ix_webhook_outbox_due", "status", "next_attempt_at"),
+        Index("ix_webhook_outbox_endpoint", "endpoint_id", "created_at", "id"),
+    )
+
+
+class WebhookAttemptRow(Base):
+    """One attempt at a delivery: when, what the receiver answered (or what went wrong)."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    delivery_id: Mapped[str] = mapped_column(String(40))
+    attempted_at: Mapped[datetime] = mapped_column(default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)
+    error: Mapped[str | None] = mapped_column(String(500), default=None)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+    __table_args__ = (Index("ix_webhook_attempts_delivery", "delivery_id", "id"),)
+
+
+class DsrSystemRow(Base):
+    """A system downstream of the CRM that an erasure must also reach (seed 004: deletion
+    "based on system settings"): told by webhook when it has an endpoint, else a manual task."""
+
+    __tablename__ = "dsr_systems"
+
+    account_id: Mapped[str] = mapped_column(
+        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
+    )
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    endpoint_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    created_by: Mapped[str] = mapped_column(String(ID_LENGTH))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class DsrSystemTaskRow(Base):
+    """One system's part of one erasure, and its confirmation (counts, or an officer's note)."""
+
+    __tablename__ = "dsr_system_tasks"
+
+    dsr_id: Mapped[str] = mapped_column(ForeignKey("dsr_requests.id"), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    system: Mapped[str] = mapped_column(String(64), primary_key=True)
+    mode: Mapped[str] = mapped_column(String(16))  # webhook or manual
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    delivery_id: Mapped[str | None] = mapped_column(String(40), default=None)
+    counts: Mapped[str | None] = mapped_column(Text, default=None)  # JSON
+    note: Mapped[str | None] = mapped_column(Text, default=None)
+    confirmed_by: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
+    confirmed_at: Mapped[datetime | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,11 +1,14 @@
 """A unit of work: one database transaction that rolls back unless ``commit()`` is called.
 
 Services write through it so that a change, its audit event (``uow.record``) and the notice
-other workers read to pick the change up all commit together or not at all.
+other workers read to pick the change up all commit together or not at all. An ``observer``
+sees every event appended, in the same transaction: the webhook outbox
+(``integration/outbox.py``) writes its rows there, so they commit with the change too.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -15,6 +18,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from audit import AuditEvent, AuditWriter, StoredEvent
 from policy_service.storage.database import BEGIN_MODE_OPTION, is_sqlite
 
+# Sees the events a unit of work appended, with its session (before it commits).
+EventObserver = Callable[[Session, Sequence[StoredEvent]], None]
+
 
 class UnitOfWork:
     def __init__(
@@ -23,10 +29,12 @@ class UnitOfWork:
         *,
         write: bool = True,
         audit: AuditWriter | None = None,
+        observer: EventObserver | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._write = write
         self._audit = audit
+        self._observer = observer
         self._session: Session | None = None
         self._committed = False
 
@@ -50,13 +58,19 @@ class UnitOfWork:
         """Append an audit event in this transaction: it commits with the change or not at all."""
         if self._audit is None:
             raise RuntimeError("this unit of work has no audit writer")
-        return self._audit.append(self.session, event)
+        stored = self._audit.append(self.session, event)
+        if self._observer is not None:
+            self._observer(self.session, [stored])
+        return stored
 
     def record_many(self, events: list[AuditEvent]) -> list[StoredEvent]:
         """Append many events in one statement (bulk jobs), in this transaction."""
         if self._audit is None:
             raise RuntimeError("this unit of work has no audit writer")
-        return self._audit.append_many(self.session, events)
+        stored = self._audit.append_many(self.session, events)
+        if self._observer is not None:
+            self._observer(self.session, stored)
+        return stored
 
     def commit(self) -> None:
         self.session.commit()

@@ -177,3 +177,20 @@ def test_an_invalid_event_is_refused_before_anything_is_written(
 def test_a_writer_needs_a_32_byte_key_encryption_key() -> None:
     with pytest.raises(ValueError, match="32 bytes"):
         AuditWriter(b"short")
+
+
+def test_nested_details_are_stored_as_canonical_text_and_returned_as_a_copy(
+    writer: AuditWriter, uow: Callable[..., UnitOfWork]
+) -> None:
+    details: dict[str, Any] = {"z": [1, {"é": '\u2028 "q"', "t": (True, None)}], "a": {"b": []}}
+    with uow() as work:
+        stored = writer.append(work.session, make_event(details=details, actor_roles=("b", "a")))
+        work.commit()
+    details["z"][1]["é"] = "changed"
+    assert stored.details == {"z": [1, {"é": '\u2028 "q"', "t": [True, None]}], "a": {"b": []}}
+    with uow(write=False) as work:
+        roles, text = work.session.execute(
+            select(audit_events.c.actor_roles, audit_events.c.details)
+        ).one()
+    assert roles == '["a","b"]'
+    assert text == '{"a":{"b":[]},"z":[1,{"t":[true,null],"é":"\u2028 \\"q\\""}]}'

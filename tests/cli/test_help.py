@@ -34,6 +34,7 @@ def test_the_command_tree_is_unchanged() -> None:
         "rules", "rules run",
         "serve",
         "tokens", "tokens create", "tokens list", "tokens revoke",
+        "webhooks", "webhooks deliver",
     }  # fmt: skip
 
 

@@ -1,4 +1,4 @@
-"""``policy-service serve`` up to the point where gunicorn takes over (it is replaced here;
+"""``policy-service serve`` up to the point where the HTTP server takes over (it is replaced here;
 tests/e2e/test_server.py starts the real one)."""
 
 from __future__ import annotations
@@ -21,9 +21,12 @@ from tests.cli.runner import add_rule, cli
 
 @pytest.fixture
 def started(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
-    """Each gunicorn start ``serve`` asks for, instead of starting one."""
+    """Each server start ``serve`` asks for, instead of starting one."""
     calls: list[tuple[Any, ...]] = []
-    monkeypatch.setattr("policy_service.serving.serve", lambda *args: calls.append(args))
+    monkeypatch.setattr(
+        "policy_service.serving.serve",
+        lambda *args, server: calls.append((*args, server)),
+    )
     return calls
 
 
@@ -43,12 +46,12 @@ def test_serve_with_demo_migrates_seeds_and_prints_working_tokens(
         "serve", "--demo", "--host", "127.0.0.2", "--port", "8123", "--workers", "3", env=env
     )
     assert result.exit_code == 0, result.output
-    assert started == [("127.0.0.2", 8123, 3, 1)]
+    assert started == [("127.0.0.2", 8123, 3, 1, "granian")]
     lines = result.stdout.splitlines()
     assert lines[0].startswith("Demo accounts, one per seed article (README, Tour): demo ")
     for account in ("demo-cascade", "demo-guarded", "demo-purge"):
         assert account in lines[0]
-    assert re.fullmatch(r"ready to serve after \d+\.\d\ds; starting gunicorn", lines[-1])
+    assert re.fullmatch(r"ready to serve after \d+\.\d\ds; starting granian", lines[-1])
     assert "API description: http://127.0.0.2:8123/openapi.json" in lines
     tokens = dict(re.findall(r"^\s+(demo-[a-z]+)\s+\S+\s+.*?(pst_\S+)$", result.stdout, re.M))
     assert set(tokens) == {"demo-admin", "demo-user", "demo-officer", "demo-crm", "demo-platform"}
@@ -74,7 +77,7 @@ def test_serve_without_demo_prints_no_tokens(
 ) -> None:
     result = cli("serve", env=fresh_env(tmp_path, tmp_path / "fresh.sqlite3"))
     assert result.exit_code == 0, result.output
-    assert started == [("127.0.0.1", 8000, 2, 1)]
+    assert started == [("127.0.0.1", 8000, 2, 1, "granian")]
     assert "pst_" not in result.output
     assert result.stdout.startswith("ready to serve after ")
 
@@ -131,3 +134,14 @@ def test_an_invalid_pack_stops_the_start_naming_the_file_and_line(
     assert f"rules.csv:{lines}" in result.stderr
     assert "effect" in result.stderr
     assert started == []
+
+
+def test_serve_can_still_hand_over_to_gunicorn(
+    tmp_path: Path, started: list[tuple[Any, ...]]
+) -> None:
+    result = cli(
+        "serve", "--server", "gunicorn", env=fresh_env(tmp_path, tmp_path / "fresh.sqlite3")
+    )
+    assert result.exit_code == 0, result.output
+    assert started == [("127.0.0.1", 8000, 2, 1, "gunicorn")]
+    assert result.stdout.rstrip().endswith("starting gunicorn")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,8 +50,8 @@ def test_sign_out_ends_the_session(console: Console) -> None:
 def test_the_session_expires(console: Console, monkeypatch: pytest.MonkeyPatch) -> None:
     client = console.signed_in(console.admin)
     assert client.get("/console/accounts/a").status_code == 200
-    later = time.time() + 60 * 60 + 1  # the default: 60 minutes
-    monkeypatch.setattr(console_session.time, "time", lambda: later)
+    later = datetime.now(UTC) + timedelta(minutes=60, seconds=1)  # the default: 60 minutes
+    monkeypatch.setattr(console_session, "utcnow", lambda: later)
     response = client.get("/console/accounts/a")
     assert response.status_code == 302
     assert response.headers["Location"].endswith("/console/sign-in")
@@ -59,10 +59,10 @@ def test_the_session_expires(console: Console, monkeypatch: pytest.MonkeyPatch) 
 
 def test_a_post_without_its_csrf_token_is_refused_and_changes_nothing(console: Console) -> None:
     client = console.signed_in(console.admin)
-    refused = client.post("/console/accounts/a/trash/ada/restore", data={})
+    refused = client.post("/console/accounts/a/contacts/ada/restore", data={})
     assert refused.status_code == 400
     assert "CSRF" in refused.get_data(as_text=True)
-    forged = client.post("/console/accounts/a/trash/ada/restore", data={"csrf_token": "x.y.z"})
+    forged = client.post("/console/accounts/a/contacts/ada/restore", data={"csrf_token": "x.y.z"})
     assert forged.status_code == 400
     trash = console.service.request("GET", "/v1/accounts/a/trash", console.admin).get_json()
     assert "ada" in {c["id"] for c in trash["contacts"]}
@@ -104,7 +104,7 @@ def test_an_admin_of_another_account_sees_nothing_of_it(console: Console) -> Non
         assert "Ada" not in body
         assert "Lovelace" not in body
     token = csrf_token(client, "/console/")
-    refused = client.post("/console/accounts/a/trash/ada/restore", data={"csrf_token": token})
+    refused = client.post("/console/accounts/a/contacts/ada/restore", data={"csrf_token": token})
     assert refused.status_code == 403
     trash = console.service.request("GET", "/v1/accounts/a/trash", console.admin).get_json()
     assert "ada" in {c["id"] for c in trash["contacts"]}
@@ -131,7 +131,9 @@ def test_a_plain_user_sees_the_trash_without_buttons_the_policy_refuses(console:
 def test_restore_from_the_console_is_the_api_restore_and_is_audited(console: Console) -> None:
     client = console.signed_in(console.admin)
     token = csrf_token(client, "/console/accounts/a/trash")
-    done = client.post("/console/accounts/a/trash/ada/restore", data={"csrf_token": token})
+    done = client.post(
+        "/console/accounts/a/contacts/ada/restore", data={"csrf_token": token, "back": "trash"}
+    )
     assert done.status_code == 302
     assert "Restored ada" in client.get("/console/accounts/a/trash").get_data(as_text=True)
     contact = console.service.request("GET", "/v1/accounts/a/contacts/ada", console.admin)
@@ -147,11 +149,13 @@ def test_restore_from_the_console_is_the_api_restore_and_is_audited(console: Con
 def test_purge_needs_the_word_typed(console: Console) -> None:
     client = console.signed_in(console.admin)
     token = csrf_token(client, "/console/accounts/a/trash")
-    client.post("/console/accounts/a/trash/bob/purge", data={"csrf_token": token, "confirm": "x"})
+    client.post(
+        "/console/accounts/a/contacts/bob/purge", data={"csrf_token": token, "confirm": "x"}
+    )
     page = client.get("/console/accounts/a/trash").get_data(as_text=True)
     assert "Purge of bob refused" in page
     client.post(
-        "/console/accounts/a/trash/bob/purge", data={"csrf_token": token, "confirm": "PURGE"}
+        "/console/accounts/a/contacts/bob/purge", data={"csrf_token": token, "confirm": "PURGE"}
     )
     contact = console.service.request("GET", "/v1/accounts/a/contacts/bob", console.admin)
     assert contact.get_json()["state"] == "purged"

@@ -57,6 +57,12 @@ def _dsr(world: World, type_: str, email: str) -> str:
 def build_world(service: Service) -> World:
     crm = make_crm(service, "trash-retains-all", purge_enabled=True)
     world = World(crm, {})
+    hook = world.ok(
+        "POST",
+        f"/v1/accounts/{ACCOUNT}/webhooks",
+        crm.admin,
+        {"url": "https://hooks.example.com/in", "events": ["contact.deleted", "dsr.completed"]},
+    ).get_json()
     crm.contact("c-1")  # active, with one record of every related kind
     crm.contact("c-2", with_records=False, email="bob@example.com")
     crm.delete("c-2")  # in the trash
@@ -80,6 +86,11 @@ def build_world(service: Service) -> World:
     crm.contact("c-5", with_records=False, email="eve@example.com")
     erasure = _dsr(world, "erasure", "eve@example.com")
     access = _dsr(world, "access", "ada@example.com")
+    # Registered after the requests ran, so that they completed without waiting on it.
+    world.ok("POST", f"/v1/accounts/{ACCOUNT}/dsr-systems", crm.admin, {"name": "mailer"})
+    deliveries = world.ok(
+        "GET", f"/v1/accounts/{ACCOUNT}/webhooks/{hook['id']}/deliveries", crm.admin
+    ).get_json()["deliveries"]
     world.ok("POST", "/v1/audit/checkpoints", crm.root, {"account_id": ACCOUNT})
     events = world.ok("GET", f"/v1/audit/events?account_id={ACCOUNT}&limit=1").get_json()
     world.existing.update(
@@ -91,6 +102,9 @@ def build_world(service: Service) -> World:
         job_id=(job["id"],),
         dsr_id=(erasure, access),  # completed: a certificate; a package
         event_id=(events["events"][0]["event_id"],),
+        webhook_id=(hook["id"],),
+        delivery_id=(deliveries[0]["id"],),
+        system=("mailer",),
     )
     assert hold["contact_id"] == "c-3"
     return world

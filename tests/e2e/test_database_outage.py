@@ -14,8 +14,6 @@ import os
 import signal
 import threading
 import time
-import urllib.error
-import urllib.request
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -24,7 +22,7 @@ import pytest
 from sqlalchemy import Engine
 
 from tests.outage import allow_connections, database_away
-from tests.server_process import cli, running_server
+from tests.server_process import cli, fetch, running_server
 
 pytestmark = [pytest.mark.e2e, pytest.mark.postgres, pytest.mark.slow]
 
@@ -39,24 +37,6 @@ def evaluation() -> dict[str, Any]:
         "action": {"name": "delete"},
         "resource": {"type": "contact", "id": "c-1", "properties": {"account_id": "before"}},
     }
-
-
-def fetch(
-    base: str, method: str, path: str, token: str | None = None, body: Any = None
-) -> tuple[int, Message, Any]:
-    data = None if body is None else json.dumps(body).encode()
-    request = urllib.request.Request(base + path, data=data, method=method)
-    if body is not None:
-        request.add_header("Content-Type", "application/json")
-    if token:
-        request.add_header("Authorization", f"Bearer {token}")
-    try:
-        with urllib.request.urlopen(request, timeout=30) as response:
-            payload = response.read()
-            return response.status, response.headers, json.loads(payload) if payload else None
-    except urllib.error.HTTPError as error:
-        payload = error.read()
-        return error.code, error.headers, json.loads(payload) if payload else None
 
 
 def worker_pids(master: int) -> set[int]:

@@ -153,3 +153,36 @@ def test_two_server_processes_see_each_others_membership_changes_within_two_seco
             for _ in range(4)
         }
         assert len(versions) == 1
+
+
+@pytest.mark.parametrize(("server", "kept_alive"), [("granian", True), ("gunicorn", False)])
+def test_the_default_server_keeps_a_callers_connection_alive_between_decisions(
+    tmp_path: Path, server: str, kept_alive: bool
+) -> None:
+    import http.client
+    import json
+
+    env = env_for(f"sqlite:///{tmp_path / 'fresh.sqlite3'}", tmp_path)
+    log = tmp_path / "server.log"
+    with running_server(env, "--demo", "--server", server, log=log) as (base, _):
+        token = dict(re.findall(r"^\s+(demo-crm)\s+\S+\s+.*?(pst_\S+)$", log.read_text(), re.M))
+        connection = http.client.HTTPConnection(base.removeprefix("http://"), timeout=10)
+        sockets = set()
+        for subject in ("demo-admin", "demo-user", "demo-admin"):
+            connection.request(
+                "POST",
+                "/access/v1/evaluation",
+                json.dumps(evaluation(subject, "delete")),
+                {
+                    "Authorization": f"Bearer {token['demo-crm']}",
+                    "Content-Type": "application/json",
+                },
+            )
+            assert connection.sock is not None
+            sockets.add(connection.sock.getsockname()[1])  # the caller's port: one connection?
+            response = connection.getresponse()
+            assert response.status == 200
+            json.loads(response.read())
+            assert (response.getheader("Connection") != "close") is kept_alive
+        connection.close()
+        assert (len(sockets) == 1) is kept_alive

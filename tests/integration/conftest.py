@@ -35,6 +35,16 @@ def tenants(service: Service) -> Tenants:
     )
 
 
+def with_officers(tenants: Tenants) -> Tenants:
+    """``tenants`` with a compliance officer in each account (cora in acme, gail in globex)
+    and an audited change to read: zed made a user of acme by its admin."""
+    service = tenants.service
+    service.caller("cora", roles={"acme": ["compliance_officer"]})
+    service.caller("gail", roles={"globex": ["compliance_officer"]})
+    service.request("PUT", "/v1/accounts/acme/members/zed", tenants.ada, json={"roles": ["user"]})
+    return tenants
+
+
 def evaluation(
     subject: str = "ada",
     action: str = "delete",
@@ -50,3 +60,18 @@ def evaluation(
             "properties": {"account_id": account, **properties},
         },
     }
+
+
+def two_workers(
+    make_service: Any, database_url: str, sync_interval: float, **overrides: Any
+) -> tuple[Service, Service]:
+    """Two apps on one database, standing for two gunicorn workers: acme with a calling
+    service (pep), a user (uma) and a platform admin (root), whose tokens both accept."""
+    first = make_service(database_url, sync_interval=sync_interval, **overrides)
+    first.account("acme")
+    first.caller("pep", roles={"acme": ["service"]}, kind="service")
+    first.caller("uma", roles={"acme": ["user"]})
+    first.caller("root", platform_admin=True)
+    second = make_service(database_url, sync_interval=sync_interval, **overrides)
+    second.tokens = first.tokens
+    return first, second

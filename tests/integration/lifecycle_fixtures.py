@@ -71,6 +71,11 @@ class Crm:
         return {kind: records[0]["state"] for kind, records in self.records(contact_id).items()}
 
 
+def refusal(response: Any) -> tuple[int, str]:
+    """A refused answer's status and reason code, to compare with what a test expects."""
+    return response.status_code, response.get_json()["reason"]["code"]
+
+
 def make_crm(service: Service, profile: str, **account: Any) -> Crm:
     service.account("acme", cascade_profile=profile, **account)
     return Crm(

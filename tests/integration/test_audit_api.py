@@ -9,17 +9,13 @@ import pytest
 from sqlalchemy import text
 
 from audit import verify_export
-from tests.integration.conftest import Tenants
+from tests.integration.conftest import Tenants, with_officers
 
 
 @pytest.fixture
 def audited(tenants: Tenants) -> Tenants:
-    service = tenants.service
-    service.caller("cora", roles={"acme": ["compliance_officer"]})
-    service.caller("gail", roles={"globex": ["compliance_officer"]})
-    # Some history: a membership change by an admin, one refused attempt, a service acting
-    # for a user.
-    service.request("PUT", "/v1/accounts/acme/members/zed", tenants.ada, json={"roles": ["user"]})
+    service = with_officers(tenants).service
+    # More history: one refused attempt, a service acting for a user.
     service.request(
         "PUT", "/v1/accounts/globex/members/zed", tenants.ada, json={"roles": ["admin"]}
     )

@@ -86,3 +86,43 @@ def test_verification_over_http_checks_the_witness_too(
     body = report.get_json()
     assert body["ok"] is False
     assert body["reason"].startswith("truncated"), body
+
+
+def test_checkpoints_go_to_the_http_witness_after_they_commit(
+    make_service: Any, database_url: str
+) -> None:
+    from policy_service.audit_trail.witnesses import http_witness
+    from tests.audit.witness_receiver import Receiver, serving
+
+    service = make_service(database_url)
+    state = service.state
+    receiver = Receiver(state.signing_key.public_key())
+    with serving(receiver) as url:
+        service = make_service(database_url, audit_witness_url=url)
+        state = service.state
+        service.account("acme")
+        root = service.caller("root", platform_admin=True)
+        service.request("POST", "/v1/audit/verify", root, json={"account_id": "acme"})
+
+        first = sign_due_checkpoints(state)  # the periodic pass: every chain it signed
+        assert first["http_witness"]["accepted"] == first["signed"] > 0
+        assert first["http_witness"]["failures"] == 0
+        origin = "policy-service/audit/acme"
+        held = receiver.trees[origin][0]
+
+        service.request("POST", "/v1/audit/verify", root, json={"account_id": "acme"})
+        signed = service.request(
+            "POST", "/v1/audit/checkpoints", root, json={"account_id": "acme"}
+        ).get_json()  # on demand: queued to the background sender
+        sender = http_witness(state)
+        assert sender is not None
+        assert sender.drain(timeout=10)
+        assert receiver.trees[origin][0] == signed["tree_size"] > held
+        assert (held, signed["tree_size"]) in receiver.requests  # proven from what it held
+
+    # The witness is gone: signing still works, the failure is counted and sent again later.
+    service.request("POST", "/v1/audit/verify", root, json={"account_id": "acme"})
+    again = sign_due_checkpoints(state)
+    assert again["signed"] >= 1
+    assert again["http_witness"]["failures"] >= 1
+    assert again["http_witness"]["pending"] >= 1

@@ -15,16 +15,12 @@ from audit import (
     verify_inclusion_proof,
 )
 from audit.note import open_note
-from tests.integration.conftest import Tenants
+from tests.integration.conftest import Tenants, with_officers
 
 
 @pytest.fixture
 def audited(tenants: Tenants) -> Tenants:
-    service = tenants.service
-    service.caller("cora", roles={"acme": ["compliance_officer"]})
-    service.caller("gail", roles={"globex": ["compliance_officer"]})
-    service.request("PUT", "/v1/accounts/acme/members/zed", tenants.ada, json={"roles": ["user"]})
-    return tenants
+    return with_officers(tenants)
 
 
 def _get(tenants: Tenants, path: str, token: str) -> Any:

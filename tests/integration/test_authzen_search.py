@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import update
 
 from policy_service.domain.clock import utcnow
-from policy_service.storage.contacts import contacts_t
+from policy_service.storage.contact_predicates import contacts_t
 from tests.integration.conftest import Tenants
 
 PROBLEM = "application/problem+json"

@@ -200,3 +200,17 @@ def test_a_batch_that_does_not_fit_keeps_what_fits(make_service: Any, sqlite_url
         item["context"]["decision_id"] for item in items[:3]
     }
     assert page["dropped"] == 2
+
+
+def test_batch_items_without_context_are_logged_all_the_same(
+    tenants: Tenants, officer: str
+) -> None:
+    batch = {"evaluations": [evaluation("ada", "delete"), evaluation("uma", "delete")]}
+    items = _ok(tenants.post("/access/v1/evaluations", batch))["evaluations"]
+    assert items == [{"decision": True}, {"decision": False}]  # the bare AuthZEN answer
+    get_decision_log(tenants.service.app).flush()
+    entries = _ok(_logs(tenants, officer))["entries"]
+    assert [(e["subject"]["id"], e["decision"]) for e in entries[-2:]] in (
+        [("ada", True), ("uma", False)],
+        [("uma", False), ("ada", True)],
+    )

@@ -3,6 +3,7 @@
 import base64
 import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,8 @@ from policy_service.lifecycle.scheduler import (
     recover_jobs,
 )
 from policy_service.privacy import execution
+from policy_service.privacy.certificate_check import verify_certificate
+from tests.cli.runner import cli
 from tests.conftest import Service
 from tests.integration.lifecycle_fixtures import Crm, make_crm
 
@@ -106,6 +109,61 @@ def test_the_certificate_lists_what_was_erased_and_verifies_with_the_public_key(
     key = load_pem_public_key(pem)
     body = json.dumps(certificate, sort_keys=True, separators=(",", ":")).encode()
     key.verify(base64.b64decode(signed["signature"]), body)  # type: ignore[union-attr]
+
+
+def test_the_certificate_embeds_a_proof_of_each_audit_event_checkable_offline(
+    crm: Crm, tmp_path: Path
+) -> None:
+    crm.contact("c-1")
+    in_globex(crm, "g-1")
+    dsr_id = run_erasure(crm)
+    served = crm.call("GET", f"/v1/dsr/{dsr_id}/certificate", crm.officer)
+    assert served.status_code == 200, served.get_json()
+    signed = served.get_json()
+    pem = crm.service.client.get("/v1/audit/public-key").get_data()
+    assert verify_certificate(signed, pem) == ([], len(signed["evidence"]))
+    records = [json.loads(item["record"]) for item in signed["evidence"]]
+    assert {r["dsr_id"] for r in records} == {dsr_id}
+    actions = {r["action"] for r in records}
+    assert {"contact.erased", "dsr.complete"} <= actions, actions
+    assert {r["chain"] for r in records} >= {"acme", "globex"}
+    # The last event was covered by a checkpoint signed at certificate time.
+    last = max(r["seq"] for r in records if r["chain"] == "acme")
+    proof = next(i["proof"] for i in signed["evidence"] if i["proof"]["chain"] == "acme")
+    assert proof["tree_size"] >= last
+    assert "ada@example.com" not in json.dumps(signed["evidence"]).lower()
+    offline = {"POLICY_SERVICE_DATABASE_URL": "sqlite:////nonexistent/never-opened.db"}
+    (tmp_path / "key.pem").write_bytes(pem)
+    (tmp_path / "certificate.json").write_text(json.dumps(signed))
+    check = ("audit", "verify-certificate", str(tmp_path / "certificate.json"))
+    result = cli(*check, "--public-key", str(tmp_path / "key.pem"), env=offline)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith(f"OK: certificate of request {dsr_id} is signed")
+
+    again = crm.call("GET", f"/v1/dsr/{dsr_id}/certificate", crm.officer).get_json()
+    assert [i["proof"]["tree_size"] for i in again["evidence"]] == [
+        i["proof"]["tree_size"] for i in signed["evidence"]
+    ]  # nothing new to sign: the same checkpoints
+
+    edited = json.loads(json.dumps(signed))
+    edited["evidence"][0]["record"] = edited["evidence"][0]["record"].replace(
+        '"outcome":"succeeded"', '"outcome":"failed"'
+    )
+    problems, _ = verify_certificate(edited, pem)
+    assert any("hash" in p for p in problems), problems
+    other = json.loads(json.dumps(signed))
+    other["certificate"]["dsr_id"] = "dsr-other"
+    problems, _ = verify_certificate(other, pem)
+    assert any("signature" in p for p in problems)
+    assert any("dsr_id" in p for p in problems)
+    moved = json.loads(json.dumps(signed))
+    moved["evidence"][0]["proof"]["audit_path"].reverse()
+    moved["evidence"][0]["proof"]["audit_path"].append("00" * 32)
+    assert verify_certificate(moved, pem)[0]
+    (tmp_path / "certificate.json").write_text(json.dumps(edited))
+    result = cli(*check, "--public-key", str(tmp_path / "key.pem"), env=offline)
+    assert result.exit_code == 1
+    assert result.stdout.startswith("FAILED: ")
 
 
 def test_a_held_contact_is_restricted_not_erased(crm: Crm) -> None:

@@ -6,7 +6,7 @@ from sqlalchemy import text
 
 from policy_service.domain.cascade import RELATED_KINDS
 from tests.conftest import Service
-from tests.integration.lifecycle_fixtures import make_crm
+from tests.integration.lifecycle_fixtures import Crm, make_crm, refusal
 
 
 def test_seed_000_trash_keeps_everything_and_restore_brings_it_back(service: Service) -> None:
@@ -53,8 +53,7 @@ def test_seed_003_immediate_purge_leaves_nothing_to_restore(service: Service) ->
     assert contact["state"] == "purged"
     assert (contact["name"], contact["email"], contact["phone"]) == (None, None, None)
     restored = crm.restore("c-1")
-    assert restored.status_code == 409
-    assert restored.get_json()["reason"]["code"] == "not_in_trash"
+    assert refusal(restored) == (409, "not_in_trash")
 
 
 def test_commission_records_survive_every_shipped_profile_without_personal_data(
@@ -90,30 +89,28 @@ def test_commission_records_survive_every_shipped_profile_without_personal_data(
         assert record["contact_id"] is None
 
 
-def test_a_restore_on_day_61_is_refused(service: Service) -> None:
+def deleted_ago(service: Service, age: timedelta) -> Crm:
+    """Contact c-1 under cascade-on-delete, deleted ``age`` ago."""
     crm = make_crm(service, "cascade-on-delete")
     crm.contact("c-1", with_records=False)
     crm.delete("c-1")
     with service.state.engine.begin() as connection:
         connection.execute(
             text("UPDATE contacts SET deleted_at = :at WHERE id = 'c-1'"),
-            {"at": datetime.now(UTC) - timedelta(days=61)},
+            {"at": datetime.now(UTC) - age},
         )
+    return crm
+
+
+def test_a_restore_on_day_61_is_refused(service: Service) -> None:
+    crm = deleted_ago(service, timedelta(days=61))
     refused = crm.restore("c-1")
-    assert refused.status_code == 409
-    assert refused.get_json()["reason"]["code"] == "retention_expired"
+    assert refusal(refused) == (409, "retention_expired")
     assert "60-day" in refused.get_json()["detail"]
 
 
 def test_a_restore_on_day_59_is_allowed(service: Service) -> None:
-    crm = make_crm(service, "cascade-on-delete")
-    crm.contact("c-1", with_records=False)
-    crm.delete("c-1")
-    with service.state.engine.begin() as connection:
-        connection.execute(
-            text("UPDATE contacts SET deleted_at = :at WHERE id = 'c-1'"),
-            {"at": datetime.now(UTC) - timedelta(days=59, hours=23)},
-        )
+    crm = deleted_ago(service, timedelta(days=59, hours=23))
     assert crm.restore("c-1").status_code == 200
 
 
@@ -163,8 +160,7 @@ def test_purge_needs_the_account_to_allow_it_and_the_confirmation(service: Servi
     assert "purge_enabled" in refused.get_json()["detail"]
     crm.call("PATCH", "/v1/accounts/acme", crm.root, {"purge_enabled": True})
     unconfirmed = crm.purge("c-1", confirm="yes")
-    assert unconfirmed.status_code == 422
-    assert unconfirmed.get_json()["reason"]["code"] == "confirmation_required"
+    assert refusal(unconfirmed) == (422, "confirmation_required")
     purged = crm.purge("c-1")
     assert purged.status_code == 200
     assert purged.get_json()["contact"]["state"] == "purged"
@@ -177,8 +173,7 @@ def test_a_legal_hold_blocks_purge_but_not_delete_or_restore(service: Service) -
     assert hold.status_code == 201
     assert crm.delete("c-1").status_code == 200
     refused = crm.purge("c-1")
-    assert refused.status_code == 409
-    assert refused.get_json()["reason"]["code"] == "legal_hold"
+    assert refusal(refused) == (409, "legal_hold")
     assert crm.restore("c-1").status_code == 200
     crm.delete("c-1")
     released = crm.call("DELETE", f"{crm.path('c-1')}/legal-holds", crm.officer)
@@ -197,8 +192,7 @@ def test_an_active_workflow_blocks_delete_under_the_guarded_profile(service: Ser
     crm = make_crm(service, "cascade-on-delete-guarded")
     crm.contact("c-1")
     refused = crm.delete("c-1")
-    assert refused.status_code == 409
-    assert refused.get_json()["reason"]["code"] == "active_workflow_enrollment"
+    assert refusal(refused) == (409, "active_workflow_enrollment")
 
 
 def test_the_impact_preview_counts_per_kind_and_says_whether_it_is_allowed(

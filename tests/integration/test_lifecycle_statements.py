@@ -17,7 +17,8 @@ from typing import Any
 from sqlalchemy import Engine, event, select
 from sqlalchemy.engine.default import CacheStats
 
-from policy_service.storage.contacts import contacts_t, one_of
+from policy_service.storage.contact_predicates import contacts_t
+from policy_service.storage.sql_constructs import one_of
 from tests.conftest import Service
 from tests.integration.lifecycle_fixtures import Crm, make_crm
 
@@ -154,7 +155,7 @@ def test_the_cascade_anonymizes_in_sql_as_the_python_rule_would(engine: Engine) 
 
     from policy_service.domain.accounts import Account
     from policy_service.domain.clock import utcnow
-    from policy_service.storage import accounts
+    from policy_service.storage import accounts, cascade
     from policy_service.storage import contacts as store
 
     now = utcnow()
@@ -169,7 +170,7 @@ def test_the_cascade_anonymizes_in_sql_as_the_python_rule_would(engine: Engine) 
         store.add_record(session, "acme", "c-1", "opportunities", {"stage": "won", "x": 1})
         store.add_record(session, "acme", "c-1", "notes", {"text": "about Ada"}, "n")
         actions = {"commission_records": "anonymize", "opportunities": "anonymize"}
-        store.run_cascade(
+        cascade.run_cascade(
             session, "acme", ["c-1"], {**actions, "notes": "destroy"}, "purge", "op-1", now
         )
         session.commit()

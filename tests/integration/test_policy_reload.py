@@ -1,23 +1,17 @@
 """Reloading the policy pack from disk, and refusing an invalid one."""
 
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import DEFAULT_PACK, Service
+from tests.conftest import Service, add_rule, copy_of_default_pack
 from tests.integration.conftest import evaluation
 
 
 @pytest.fixture
 def pack_copy(tmp_path: Path) -> Path:
-    directory = tmp_path / "pack"
-    shutil.copytree(DEFAULT_PACK, directory)
-    manifest = directory / "pack.toml"
-    model = (DEFAULT_PACK.parent / "casbin_model.conf").resolve()
-    manifest.write_text(manifest.read_text().replace('"../casbin_model.conf"', f'"{model}"'))
-    return directory
+    return copy_of_default_pack(tmp_path)
 
 
 @pytest.fixture
@@ -42,8 +36,7 @@ def test_a_reload_applies_new_rules_and_reports_the_new_version(
     body = evaluation("uma", "export")
     before = ask(reloadable, body)
     assert before["decision"] is False
-    with (pack_copy / "rules.csv").open("a") as rules:
-        rules.write("p, user, *, contact, contact.export, , allow\n")
+    add_rule(pack_copy, "p, user, *, contact, contact.export, , allow\n")
     response = reloadable.request("POST", "/v1/policy/reload", reloadable.tokens["root"])
     assert response.status_code == 200
     assert response.get_json()["previous_version"] == before["context"]["policy_version"]
@@ -57,8 +50,7 @@ def test_an_invalid_pack_is_refused_and_the_running_policy_kept(
     reloadable: Service, pack_copy: Path
 ) -> None:
     version = reloadable.state.runtime.version
-    with (pack_copy / "rules.csv").open("a") as rules:
-        rules.write("p, user, *, contact, contact.export, when_pigs_fly, allow\n")
+    add_rule(pack_copy, "p, user, *, contact, contact.export, when_pigs_fly, allow\n")
     response = reloadable.request("POST", "/v1/policy/reload", reloadable.tokens["root"])
     assert response.status_code == 422
     problem = response.get_json()
@@ -99,8 +91,7 @@ def test_a_reload_whose_policy_tests_fail_is_refused_and_the_running_policy_kept
     version = reloadable.state.runtime.version
     body = evaluation("uma", "delete", state="active")
     assert ask(reloadable, body)["decision"] is False
-    with (pack_copy / "rules.csv").open("a") as rules:
-        rules.write(USERS_DELETE)
+    add_rule(pack_copy, USERS_DELETE)
     response = reloadable.request("POST", "/v1/policy/reload", reloadable.tokens["root"])
     assert response.status_code == 422
     assert response.mimetype == "application/problem+json"
@@ -122,8 +113,7 @@ def test_a_reload_refused_for_failing_policy_tests_is_recorded_in_the_audit_log(
     reloadable: Service, pack_copy: Path
 ) -> None:
     version = reloadable.state.runtime.version
-    with (pack_copy / "rules.csv").open("a") as rules:
-        rules.write(USERS_DELETE)
+    add_rule(pack_copy, USERS_DELETE)
     reloadable.request("POST", "/v1/policy/reload", reloadable.tokens["root"])
     found = reloadable.request(
         "GET", "/v1/audit/events?action=policy.reload", reloadable.tokens["root"]
@@ -141,8 +131,7 @@ def test_a_changed_pack_whose_policy_tests_pass_is_accepted_and_takes_effect(
     reloadable: Service, pack_copy: Path
 ) -> None:
     version = reloadable.state.runtime.version
-    with (pack_copy / "rules.csv").open("a") as rules:
-        rules.write("p, user, *, contact, contact.export, , allow\n")
+    add_rule(pack_copy, "p, user, *, contact, contact.export, , allow\n")
     (pack_copy / "tests" / "exports.toml").write_text(
         '[[accounts]]\nid = "acme"\n\n[[members]]\naccount = "acme"\nuser = "uma"\n'
         'roles = ["user"]\n\n[[cases]]\nname = "a user may export contacts"\nsubject = "uma"\n'
@@ -161,14 +150,12 @@ def test_another_worker_takes_up_only_the_pack_version_that_was_accepted(
     other = make_service(database_url, policy_pack=pack_copy)
     other.tokens = reloadable.tokens
     running = other.state.runtime.version
-    with (pack_copy / "rules.csv").open("a") as rules:
-        rules.write("p, user, *, contact, contact.export, , allow\n")
+    add_rule(pack_copy, "p, user, *, contact, contact.export, , allow\n")
     accepted = reloadable.request("POST", "/v1/policy/reload", reloadable.tokens["root"])
     assert accepted.status_code == 200
     # Before the other worker syncs, the pack on disk changes again, into one that breaks
     # its promises: the other worker must not take that up in place of the accepted one.
-    with (pack_copy / "rules.csv").open("a") as rules:
-        rules.write(USERS_DELETE)
+    add_rule(pack_copy, USERS_DELETE)
     other.state.sync_now()
     assert other.state.runtime.version == running
     assert ask(other, evaluation("uma", "delete", state="active"))["decision"] is False

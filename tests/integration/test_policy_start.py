@@ -1,7 +1,6 @@
 """Starting on a pack whose own policy test cases fail: refused in production, a warning
 elsewhere so a developer can start the service and fix the pack."""
 
-import shutil
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +12,7 @@ from policy_service.audit_trail.keys import load_or_create_kek
 from policy_service.decisions import policy_admin
 from policy_service.decisions.policy_tests import PolicyTestsFailed
 from policy_service.policy.pack import load_pack
-from tests.conftest import DEFAULT_PACK, settings_for_tests
+from tests.conftest import DEFAULT_PACK, add_rule, copy_of_default_pack, settings_for_tests
 
 CASE = "a user may not delete a contact"
 
@@ -21,13 +20,8 @@ CASE = "a user may not delete a contact"
 @pytest.fixture
 def failing_pack(tmp_path: Path) -> Path:
     """The shipped pack with a rule that lets plain users delete, against its own cases."""
-    directory = tmp_path / "pack"
-    shutil.copytree(DEFAULT_PACK, directory)
-    manifest = directory / "pack.toml"
-    model = (DEFAULT_PACK.parent / "casbin_model.conf").resolve()
-    manifest.write_text(manifest.read_text().replace('"../casbin_model.conf"', f'"{model}"'))
-    with (directory / "rules.csv").open("a") as rules:
-        rules.write("p, user, *, contact, contact.delete, , allow\n")
+    directory = copy_of_default_pack(tmp_path)
+    add_rule(directory, "p, user, *, contact, contact.delete, , allow\n")
     return directory
 
 

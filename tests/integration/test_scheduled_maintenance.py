@@ -19,6 +19,7 @@ from policy_service.lifecycle.scheduler import (
     AUDIT_CHECKPOINTS,
     JOB_RECOVERY,
     RETENTION_SWEEP,
+    WEBHOOK_DELIVERY,
     Scheduler,
     Task,
     recover_jobs,
@@ -69,7 +70,12 @@ def test_a_scheduled_tick_purges_contacts_past_their_window_and_health_reports_i
 
     outcomes = Scheduler.for_state(service.state).tick()
 
-    assert outcomes == {RETENTION_SWEEP: "ran", JOB_RECOVERY: "ran", AUDIT_CHECKPOINTS: "ran"}
+    assert outcomes == {
+        RETENTION_SWEEP: "ran",
+        JOB_RECOVERY: "ran",
+        AUDIT_CHECKPOINTS: "ran",
+        WEBHOOK_DELIVERY: "ran",
+    }
     assert (state_of(crm, "old"), state_of(crm, "young")) == ("purged", "trashed")
     (event,) = sweep_events(crm)
     assert (event["actor_type"], event["actor_id"]) == ("system", "scheduler")
@@ -178,6 +184,7 @@ def test_a_tick_while_the_database_is_unreachable_does_not_kill_the_thread(
             RETENTION_SWEEP: "deferred",
             JOB_RECOVERY: "deferred",
             AUDIT_CHECKPOINTS: "deferred",
+            WEBHOOK_DELIVERY: "deferred",
         }
         scheduler.start()
         wait_until(lambda: scheduler.ticks >= 4, 10, "the scheduler stopped ticking")

@@ -6,21 +6,15 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.conftest import DEFAULT_PACK, Service
+from tests.conftest import DEFAULT_PACK, Service, add_rule
 from tests.integration.conftest import evaluation
+from tests.integration.conftest import two_workers as workers_on_one_database
 
 SYNC_INTERVAL = 0.2
 
 
 def two_workers(make_service: Any, database_url: str, **overrides: Any) -> tuple[Service, Service]:
-    first = make_service(database_url, sync_interval=SYNC_INTERVAL, **overrides)
-    first.account("acme")
-    first.caller("pep", roles={"acme": ["service"]}, kind="service")
-    first.caller("uma", roles={"acme": ["user"]})
-    first.caller("root", platform_admin=True)
-    second = make_service(database_url, sync_interval=SYNC_INTERVAL, **overrides)
-    second.tokens = first.tokens
-    return first, second
+    return workers_on_one_database(make_service, database_url, SYNC_INTERVAL, **overrides)
 
 
 def ask(service: Service, body: dict[str, Any]) -> bool:
@@ -77,8 +71,7 @@ def test_a_policy_reload_through_one_worker_reaches_the_other(
     first, second = two_workers(make_service, database_url, policy_pack=pack)
     body = evaluation("uma", "export")
     assert ask(second, body) is False
-    with (pack / "rules.csv").open("a") as rules:
-        rules.write("p, user, *, contact, contact.export, , allow\n")
+    add_rule(pack, "p, user, *, contact, contact.export, , allow\n")
     response = first.request("POST", "/v1/policy/reload", first.tokens["root"])
     assert response.status_code == 200
     time.sleep(SYNC_INTERVAL * 1.5)

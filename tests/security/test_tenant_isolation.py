@@ -25,6 +25,7 @@ B_SECRETS = (
     "matter-b-secret",
     "b-secret-tag",
     "note-b-secret",
+    "hooks.bravo-secret.example",
 )
 # Routes that hold no tenant's data, open to any authenticated caller.
 GLOBAL_READS = {
@@ -97,7 +98,14 @@ def world(service: Service) -> World:
              {"reason": "matter-b-secret"}),
         201,
     )  # fmt: skip
+    hook = _ok(
+        call("POST", "/v1/accounts/b/webhooks", bob,
+             {"url": "https://hooks.bravo-secret.example/in", "events": ["contact.deleted"]}),
+        201,
+    )  # fmt: skip
+    _ok(call("POST", "/v1/accounts/b/dsr-systems", bob, {"name": "b-mirror"}), 201)
     _ok(call("POST", "/v1/accounts/b/contacts/b-c2/delete", bob, {"reason_code": "duplicate"}))
+    deliveries = _ok(call("GET", f"/v1/accounts/b/webhooks/{hook['id']}/deliveries", bob))
     rule = _ok(
         call("POST", "/v1/accounts/b/deletion-rules", bob,
              {"tag": "b-secret-tag-rule", "reason_code": "data_cleanup"}),
@@ -126,10 +134,15 @@ def world(service: Service) -> World:
         "job_id": job["id"],
         "dsr_id": dsr["id"],
         "event_id": events[0]["event_id"],
+        "webhook_id": hook["id"],
+        "delivery_id": deliveries["deliveries"][0]["id"],
+        "system": "b-mirror",
         "name": "trash-retains-all",
         "step": "approve",  # a console request step
         "hold_id": "hold-1",  # a console hold's lift button
         "fmt": "csv",  # a console audit export
+        "action": "delete",  # a console contact action and its impact preview
+        "document": "certificate",  # a console request download
     }
     outsiders = {
         "no role anywhere": (nobody, {}),
@@ -187,6 +200,11 @@ def _bodies(values: dict[str, str]) -> dict[tuple[str, str], Any]:
         ("POST", "/v1/accounts/<account_id>/deletion-rules"): {
             "tag": "t", "reason_code": "data_cleanup"
         },
+        ("POST", "/v1/accounts/<account_id>/webhooks"): {
+            "url": "https://x.example/h", "events": ["contact.deleted"]
+        },
+        ("POST", "/v1/accounts/<account_id>/dsr-systems"): {"name": "x"},
+        ("POST", "/v1/dsr/<dsr_id>/systems/<system>/confirm"): {"counts": {"x": 1}},
         ("POST", "/v1/dsr"): {
             "type": "access", "identity": {"email": "bea.secret@b.example"},
             "jurisdiction": "gdpr", "accounts": ["b"], "received_at": "2026-11-01T00:00:00Z"
@@ -284,6 +302,9 @@ def test_unknown_and_foreign_accounts_and_contacts_answer_alike(world: World, wh
          "/v1/accounts/zzz/contacts/nope/impact?action=purge"),
         ("/v1/accounts/b/trash", "/v1/accounts/zzz/trash"),
         ("/v1/accounts/b", "/v1/accounts/zzz"),
+        (f"/v1/accounts/b/webhooks/{world.values['webhook_id']}",
+         "/v1/accounts/zzz/webhooks/whep_nope"),
+        (f"/v1/dsr/{dsr}/systems", "/v1/dsr/dsr_nope/systems"),
         (f"/v1/jobs/{job}", "/v1/jobs/job_nope"),
         (f"/v1/dsr/{dsr}", "/v1/dsr/dsr_nope"),
         (f"/v1/audit/events/{event}", "/v1/audit/events/00000000-0000-0000-0000-000000000000"),

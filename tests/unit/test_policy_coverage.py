@@ -1,24 +1,16 @@
 """A pack keeps its own promises: which rules its cases exercise, and a worker that takes up
 only the pack version that was accepted."""
 
-import shutil
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
-from policy_service.decisions.policy_tests import (
-    load_test_file,
-    rule_coverage,
-    run_file,
-    run_pack_tests,
-)
+from policy_service.decisions.policy_test_files import load_test_file
+from policy_service.decisions.policy_tests import rule_coverage, run_file, run_pack_tests
 from policy_service.domain.changes import Change
 from policy_service.domain.errors import PolicyPackError
 from policy_service.policy.pack import PolicyPack, PolicyRule, load_pack
 from policy_service.policy.runtime import PolicyRuntime
-
-PACK = Path(__file__).resolve().parents[2] / "policies"
-MODEL = Path(__file__).resolve().parents[2] / "casbin_model.conf"
+from tests.conftest import DEFAULT_PACK, add_rule
 
 FIXTURES = """
 [[accounts]]
@@ -42,14 +34,6 @@ roles = ["service"]
 """
 
 
-@pytest.fixture
-def pack_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "pack"
-    shutil.copytree(PACK, directory)
-    shutil.copy(MODEL, tmp_path / "casbin_model.conf")
-    return directory
-
-
 def rule(pack: PolicyPack, text: str) -> PolicyRule:
     return next(r for r in pack.rules if r.ref.text == text)
 
@@ -58,13 +42,13 @@ def exercised_by(tmp_path: Path, case: str) -> set[str]:
     """The rules (their text) one case exercises, run on the shipped pack."""
     path = tmp_path / "one.toml"
     path.write_text(FIXTURES + "\n[[cases]]\n" + case)
-    [result] = run_file(load_pack(PACK), load_test_file(path))
+    [result] = run_file(load_pack(DEFAULT_PACK), load_test_file(path))
     assert result.passed, result.describe()
     return {r.ref.text for r in result.exercised}
 
 
 def test_the_shipped_cases_exercise_every_rule_of_the_shipped_pack() -> None:
-    pack = load_pack(PACK)
+    pack = load_pack(DEFAULT_PACK)
     coverage = rule_coverage(pack, run_pack_tests(pack))
     assert [f"{r.ref.file}:{r.ref.line} {r.ref.text}" for r in coverage.uncovered] == []
     assert (
@@ -109,8 +93,7 @@ def test_a_case_through_a_service_exercises_its_right_to_act_for_the_user(
 
 
 def test_a_rule_no_case_exercises_is_reported_with_its_file_and_line(pack_dir: Path) -> None:
-    with (pack_dir / "rules.csv").open("a") as rules:
-        rules.write("p, user, *, contact, contact.export, , allow\n")
+    add_rule(pack_dir, "p, user, *, contact, contact.export, , allow\n")
     pack = load_pack(pack_dir)
     coverage = rule_coverage(pack, run_pack_tests(pack))
     added = rule(pack, "p, user, *, contact, contact.export, , allow")
@@ -128,30 +111,35 @@ def reload_change(version: str) -> Change:
     return Change(1, "policy", None, None, version)
 
 
+def reloaded(running: PolicyPack, loader: Callable[[], PolicyPack], version: str) -> str:
+    """The version a worker running ``running`` holds once told of an accepted reload of
+    ``version``, with ``loader`` reading the pack on disk."""
+    runtime = PolicyRuntime(running, pack_loader=loader)
+    runtime._apply(reload_change(version), source=None)  # type: ignore[arg-type]
+    return runtime.version
+
+
+def running_and_accepted(pack_dir: Path) -> tuple[PolicyPack, PolicyPack]:
+    """The pack as a worker runs it, and the pack with a rule added, as a reload accepted."""
+    running = load_pack(pack_dir)
+    add_rule(pack_dir, "p, user, *, contact, contact.export, , allow\n")
+    return running, load_pack(pack_dir)
+
+
 def test_a_worker_takes_up_the_reloaded_pack_when_it_is_the_accepted_version(
     pack_dir: Path,
 ) -> None:
-    running = load_pack(pack_dir)
-    with (pack_dir / "rules.csv").open("a") as rules:
-        rules.write("p, user, *, contact, contact.export, , allow\n")
-    accepted = load_pack(pack_dir)
-    runtime = PolicyRuntime(running, pack_loader=lambda: load_pack(pack_dir))
-    runtime._apply(reload_change(accepted.version), source=None)  # type: ignore[arg-type]
-    assert runtime.version == accepted.version
+    running, accepted = running_and_accepted(pack_dir)
+    assert reloaded(running, lambda: load_pack(pack_dir), accepted.version) == accepted.version
 
 
 def test_a_worker_keeps_its_policy_when_the_pack_on_disk_is_not_the_accepted_version(
     pack_dir: Path,
 ) -> None:
-    running = load_pack(pack_dir)
-    with (pack_dir / "rules.csv").open("a") as rules:
-        rules.write("p, user, *, contact, contact.export, , allow\n")
-    accepted = load_pack(pack_dir)
-    with (pack_dir / "rules.csv").open("a") as rules:  # changed again, never tested
-        rules.write("p, user, *, contact, contact.delete, , allow\n")
-    runtime = PolicyRuntime(running, pack_loader=lambda: load_pack(pack_dir))
-    runtime._apply(reload_change(accepted.version), source=None)  # type: ignore[arg-type]
-    assert runtime.version == running.version
+    running, accepted = running_and_accepted(pack_dir)
+    # Changed again after the reload was accepted: this version was never tested.
+    add_rule(pack_dir, "p, user, *, contact, contact.delete, , allow")
+    assert reloaded(running, lambda: load_pack(pack_dir), accepted.version) == running.version
 
 
 def test_a_worker_keeps_its_policy_when_the_pack_on_disk_no_longer_loads(
@@ -162,6 +150,4 @@ def test_a_worker_keeps_its_policy_when_the_pack_on_disk_no_longer_loads(
     def broken() -> PolicyPack:
         raise PolicyPackError("rules.csv", 3, "expected 6 fields")
 
-    runtime = PolicyRuntime(running, pack_loader=broken)
-    runtime._apply(reload_change("sha256:0000000000000000"), source=None)  # type: ignore[arg-type]
-    assert runtime.version == running.version
+    assert reloaded(running, broken, "sha256:0000000000000000") == running.version

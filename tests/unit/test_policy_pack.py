@@ -1,6 +1,5 @@
 """Loading a policy pack: every problem names the file and the line."""
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -8,17 +7,7 @@ import pytest
 from policy_service.decisions.policy_tests import load_test_files, run_pack_tests
 from policy_service.domain.errors import PolicyPackError
 from policy_service.policy.pack import load_pack
-
-PACK = Path(__file__).resolve().parents[2] / "policies"
-MODEL = Path(__file__).resolve().parents[2] / "casbin_model.conf"
-
-
-@pytest.fixture
-def pack_dir(tmp_path: Path) -> Path:
-    directory = tmp_path / "pack"
-    shutil.copytree(PACK, directory)
-    shutil.copy(MODEL, tmp_path / "casbin_model.conf")
-    return directory
+from tests.conftest import DEFAULT_PACK
 
 
 def append(path: Path, text: str) -> int:
@@ -29,7 +18,7 @@ def append(path: Path, text: str) -> int:
 
 
 def test_the_shipped_pack_loads_with_a_content_hash_version() -> None:
-    pack = load_pack(PACK)
+    pack = load_pack(DEFAULT_PACK)
     assert pack.version.startswith("sha256:")
     assert {"admin", "user", "compliance_officer", "service"} <= pack.roles
 
@@ -41,7 +30,7 @@ def test_the_version_changes_with_the_rules(pack_dir: Path) -> None:
 
 
 def test_every_shipped_policy_case_passes() -> None:
-    results = run_pack_tests(load_pack(PACK))
+    results = run_pack_tests(load_pack(DEFAULT_PACK))
     assert results, "the pack ships policy cases"
     assert [r.describe() for r in results if not r.passed] == []
 

@@ -23,7 +23,7 @@ from policy_service.domain.decisions import Action, DecisionRequest, Resource, S
 from policy_service.policy.conditions import REGISTRY, parse_condition_names
 from policy_service.policy.pack import load_pack
 from policy_service.storage import accounts
-from policy_service.storage.contacts import contacts_t, holds_t, records_t
+from policy_service.storage.contact_predicates import contacts_t, holds_t, records_t
 from tests.conftest import DEFAULT_PACK
 
 NOW = datetime(2026, 11, 22, 12, 0, tzinfo=UTC)

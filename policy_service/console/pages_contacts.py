@@ -1,0 +1,155 @@
+"""Contacts: search, one contact with its related records, and delete / restore / purge,
+each through the impact preview first (``lifecycle.preview.impact``, the API's dry run).
+
+Which buttons a contact shows is asked of the decision function, action by action, over the
+actions the running pack names for contacts (``decisions.search.searchable_actions``, as the
+AuthZEN action search does): a button the policy would refuse is not shown."""
+
+from __future__ import annotations
+
+from flask import flash, redirect, request, url_for
+from werkzeug.wrappers import Response as BaseResponse
+
+from policy_service.api.app_state import get_state
+from policy_service.console import overview as data
+from policy_service.console.web import View, account_page, bp, caller, page, refused, totals
+from policy_service.decisions.authorization import Caller, decide_for_caller
+from policy_service.decisions.search import searchable_actions
+from policy_service.domain.clock import utcnow
+from policy_service.domain.contacts import DELETE_REASONS
+from policy_service.domain.errors import NotFound, ServiceError
+from policy_service.lifecycle import contacts as contact_service
+from policy_service.lifecycle import legal_holds, preview
+from policy_service.lifecycle.actions import (
+    DELETE_CONFIRMATION,
+    PURGE_CONFIRMATION,
+    delete_contact,
+    purge_contact,
+    restore_contact,
+)
+from policy_service.lifecycle.guards import load_account, profile_for
+from policy_service.state import ServiceState
+
+PAGE = 50
+LIFECYCLE = ("delete", "restore", "purge")
+
+
+def allowed_actions(
+    state: ServiceState, me: Caller, account_id: str, contact_id: str
+) -> frozenset[str]:
+    """The contact actions the decision function allows the caller now (``contact.delete``...)."""
+    account = load_account(state, account_id)
+    facts = state.runtime.contact_facts(state.source, account_id, [contact_id]).get(contact_id)
+    if facts is None:
+        return frozenset()
+    now = utcnow()
+    return frozenset(
+        action
+        for action in searchable_actions(state.runtime, "contact")
+        if decide_for_caller(state.runtime, me, account, action, contact_id, facts, now).allowed
+    )
+
+
+def _confirm_word(state: ServiceState, account_id: str, action: str) -> str | None:
+    """The word to type: PURGE for a purge, DELETE where the profile has no trash."""
+    if action == "purge":
+        return PURGE_CONFIRMATION
+    if action == "delete" and not profile_for(state, load_account(state, account_id)).trash:
+        return DELETE_CONFIRMATION
+    return None
+
+
+@bp.route("/accounts/<account_id>/contacts")
+@page
+def contacts(account_id: str) -> View:
+    state, me = get_state(), caller()
+    query = request.args.get("q", "").strip() or None
+    after = request.args.get("after") or None
+    found = None
+    if data.may(state, me, account_id, "contact", "contact.read"):
+        found = contact_service.list_contacts(
+            state, me, account_id, query=query, tag=None, after=after, limit=PAGE
+        )
+    return account_page(
+        "console/contacts.html",
+        account_id,
+        contacts=found,
+        query=query or "",
+        next_after=found[-1].id if found and len(found) == PAGE else None,
+    )
+
+
+@bp.route("/accounts/<account_id>/contacts/<contact_id>")
+@page
+def contact(account_id: str, contact_id: str) -> View:
+    state, me = get_state(), caller()
+    found = contact_service.get_contact(state, me, account_id, contact_id)
+    records = contact_service.list_records(state, me, account_id, contact_id)
+    allowed = allowed_actions(state, me, account_id, contact_id)
+    may_read_holds = data.may(state, me, account_id, "contact", "legal_hold.read")
+    return account_page(
+        "console/contact.html",
+        account_id,
+        contact=found,
+        records=records,
+        buttons=[a for a in LIFECYCLE if f"contact.{a}" in allowed],
+        holds=legal_holds.list_holds(state, me, account_id, contact_id) if may_read_holds else None,
+        may_place="legal_hold.place" in allowed,
+        may_release="legal_hold.release" in allowed,
+    )
+
+
+@bp.route("/accounts/<account_id>/contacts/<contact_id>/<action>")
+@page
+def impact(account_id: str, contact_id: str, action: str) -> View:
+    """What the action would do, and whether the policy lets it go ahead, before the form."""
+    if action not in LIFECYCLE:
+        raise NotFound(f"no action {action}")
+    state = get_state()
+    found = preview.impact(state, caller(), account_id, contact_id, action)
+    return account_page(
+        "console/impact.html",
+        account_id,
+        impact=found,
+        cascade=found.counts.as_dict(),
+        totals=found.counts.totals(),
+        confirm_word=_confirm_word(state, account_id, action),
+        reasons=DELETE_REASONS,
+        back="trash" if request.args.get("back") == "trash" else "contact",
+    )
+
+
+@bp.route("/accounts/<account_id>/contacts/<contact_id>/<action>", methods=["POST"])
+@page
+def act(account_id: str, contact_id: str, action: str) -> BaseResponse:
+    """The API's delete, restore or purge (same use case, same audit event)."""
+    state, me, form = get_state(), caller(), request.form
+    confirm = form.get("confirm", "").strip() or None
+    try:
+        if action == "delete":
+            result = delete_contact(
+                state,
+                me,
+                account_id,
+                contact_id,
+                form.get("reason_code", ""),
+                form.get("reason_text", "").strip() or None,
+                confirm,
+            )
+        elif action == "restore":
+            result = restore_contact(state, me, account_id, contact_id)
+        elif action == "purge":
+            result = purge_contact(state, me, account_id, contact_id, confirm)
+        else:
+            raise NotFound(f"no action {action}")
+    except ServiceError as error:
+        refused(f"{action.capitalize()} of {contact_id}", error)
+        back = url_for(
+            "console.impact", account_id=account_id, contact_id=contact_id, action=action
+        )
+        return redirect(back)
+    done = {"delete": "Deleted", "restore": "Restored", "purge": "Purged"}[action]
+    flash(f"{done} {contact_id} ({totals(result.counts.totals())}).", "ok")
+    if form.get("back") == "trash" or result.contact.state == "trashed":
+        return redirect(url_for("console.trash", account_id=account_id))
+    return redirect(url_for("console.contact", account_id=account_id, contact_id=contact_id))

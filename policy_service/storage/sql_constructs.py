@@ -1,0 +1,120 @@
+"""SQL constructs the contact statements share, each compiled per dialect and cacheable.
+
+``one_of`` is ``column IN (...)`` that binds one array on PostgreSQL; ``kept_fields`` is the
+part of a record's JSON that ``anonymize`` keeps, cut out by the database itself. Both carry
+a cache key (their own traversal): a construct without one makes every statement that uses
+it compile afresh on each call (tests/integration/test_lifecycle_statements.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Boolean, String, any_, bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.visitors import InternalTraversal
+
+
+class _OneOf(ColumnElement[bool]):
+    """``column IN (...)`` for a list of ids. On PostgreSQL it binds one array parameter
+    (``= ANY(%(ids)s)``) instead of one parameter per id: for a 500-contact chunk, rendering
+    and parsing the expanded list cost more than running the statement."""
+
+    # The cache key covers the column and both parameters (each dialect renders one of them),
+    # so a cached statement takes each call's own values. Without a traversal of its own the
+    # construct had no cache key at all: every statement using it was compiled on each call.
+    _traverse_internals = [
+        ("column", InternalTraversal.dp_clauseelement),
+        ("values", InternalTraversal.dp_clauseelement),
+        ("plain", InternalTraversal.dp_clauseelement),
+    ]
+    inherit_cache = True
+    type = Boolean()
+
+    def __init__(self, column: Any, values: Sequence[str] | str) -> None:
+        self.column = column
+        if isinstance(values, str):  # the name of a parameter given at execution, twice
+            self.values = bindparam(values, type_=ARRAY(String()))
+            self.plain = column.in_(bindparam(f"{values}_list", expanding=True))
+        else:
+            self.values = bindparam(None, list(values), type_=ARRAY(String()))
+            self.plain = column.in_(list(values))
+
+
+@compiles(_OneOf)
+def _one_of_default(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.plain, **kw))
+
+
+@compiles(_OneOf, "postgresql")
+def _one_of_postgresql(element: _OneOf, compiler: Any, **kw: Any) -> str:
+    return str(compiler.process(element.column == any_(element.values), **kw))
+
+
+def one_of(column: Any, values: Sequence[str]) -> Any:
+    return _OneOf(column, values)
+
+
+def one_of_param(column: Any, name: str) -> Any:
+    """``one_of`` for a statement built once: the ids are given at execution, as
+    ``one_of_values(name, ids)``."""
+    return _OneOf(column, name)
+
+
+def one_of_values(name: str, values: Sequence[str]) -> dict[str, list[str]]:
+    return {name: list(values), f"{name}_list": list(values)}
+
+
+class _KeptFields(ColumnElement[str]):
+    """A record's JSON ``data`` cut down to ``fields`` (those present), as JSON text: what
+    ``anonymize`` keeps, computed by the database so the cascade stays one statement."""
+
+    _traverse_internals = [
+        ("data", InternalTraversal.dp_clauseelement),
+        ("array", InternalTraversal.dp_clauseelement),
+        ("expanding", InternalTraversal.dp_clauseelement),
+    ]
+    inherit_cache = True
+    type = String()
+
+    def __init__(self, data: Any, fields: Sequence[str]) -> None:
+        self.data = data
+        self.array = bindparam(None, list(fields), type_=ARRAY(String()))
+        self.expanding = bindparam(None, list(fields), expanding=True, type_=String())
+
+
+# json_each gives JSON true/false as 1/0 on SQLite: they are put back as JSON, not numbers.
+# Only compiled SQL goes into the holes: the data column and a bound parameter.
+_KEPT_SQLITE = (
+    "COALESCE((SELECT json_group_object(e.key, CASE e.type WHEN 'true' THEN json('true')"
+    " WHEN 'false' THEN json('false') ELSE e.value END) FROM json_each({data}) AS e"
+    " WHERE e.key IN {fields}), '{{}}')"
+)
+_KEPT_POSTGRESQL = (
+    "COALESCE((SELECT json_object_agg(e.key, e.value) FROM json_each(CAST({data} AS json))"
+    " AS e WHERE e.key = ANY({fields}))::text, '{{}}')"
+)
+
+
+@compiles(_KeptFields)
+def _kept_fields_sqlite(element: _KeptFields, compiler: Any, **kw: Any) -> str:
+    return _KEPT_SQLITE.format(
+        data=compiler.process(element.data, **kw),
+        fields=compiler.process(element.expanding, **kw),
+    )
+
+
+@compiles(_KeptFields, "postgresql")
+def _kept_fields_postgresql(element: _KeptFields, compiler: Any, **kw: Any) -> str:
+    return _KEPT_POSTGRESQL.format(
+        data=compiler.process(element.data, **kw),
+        fields=compiler.process(element.array, **kw),
+    )
+
+
+def kept_fields(data: Any, fields: Sequence[str]) -> Any:
+    """``data`` (a JSON text column) cut down to ``fields``, as JSON text."""
+    return _KeptFields(data, fields)
