@@ -99,9 +99,11 @@ def checked_copy(value: Mapping[str, Any], where: str = "details") -> dict[str, 
     for key, item in value.items():
         if not isinstance(key, str):
             raise ValueError(f"{where}: object keys must be strings, got {key!r}")
-        if item is None or type(item) is str or type(item) is bool:
+        kind = type(item)
+        scalar = item is None or kind is str or kind is bool
+        if scalar or (kind is int and -_MAX_SAFE_INT <= item <= _MAX_SAFE_INT):
             copy[key] = item
-        elif isinstance(item, Mapping):
+        elif kind is dict or isinstance(item, Mapping):
             copy[key] = checked_copy(item, f"{where}.{key}")
         else:
             check_json_value(item, f"{where}.{key}")

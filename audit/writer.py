@@ -91,6 +91,7 @@ _PG_APPEND_SQL: Final = """
     )
     SELECT (SELECT seq FROM head), (SELECT hash FROM head), (SELECT count(*) FROM added)
 """
+_CURSOR: Final = "audit_writer_cursor"
 _select_head = select(audit_chain_heads.c.seq, audit_chain_heads.c.hash)
 _insert_events = insert(audit_events)
 
@@ -197,6 +198,11 @@ class AuditWriter:
         connection = session if isinstance(session, Connection) else session.connection()
         driver = connection.connection.dbapi_connection
         assert driver is not None
+        # One cursor per driver connection, reused by every append on it.
+        info = connection.connection.info
+        cursor = info.get(_CURSOR)
+        if cursor is None or cursor.connection is not driver or cursor.closed:
+            cursor = info[_CURSOR] = driver.cursor()
         for _attempt in range(3):
             records = _link(items, *guess)
             last = (items[-1].row["seq"], items[-1].row["hash"])
@@ -209,7 +215,7 @@ class AuditWriter:
                 "last_hash": last[1],
             }
             try:
-                seq, head_hash, added = driver.cursor().execute(_PG_APPEND_SQL, params).fetchone()
+                seq, head_hash, added = cursor.execute(_PG_APPEND_SQL, params).fetchone()
             except connection.dialect.loaded_dbapi.Error as error:
                 # Raised as SQLAlchemy would have raised it (IntegrityError, ...).
                 raise DBAPIError.instance(

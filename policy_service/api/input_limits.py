@@ -37,6 +37,12 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKET = bytes(set(range(256)) - set(b"[]{}"))
 _NO_BODY = object()
+# What ``check_value`` refuses can only come from these, so a body without any of them (and
+# no longer than a string may be) skips the walk: NUL and lone surrogates reach a parsed
+# string only through \u escapes (a raw control byte is not JSON, an encoded surrogate not
+# UTF-8), an integer past 2^53 has 16 digits, and a float becomes infinite only with 16
+# digits or a 3-digit exponent. A match (a paired surrogate, a long id) just means the walk.
+_MAYBE_REFUSED = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\d{16}|[eE][+-]?\d{3}")
 
 
 def _pointer(path: tuple[str | int, ...]) -> str:
@@ -56,8 +62,13 @@ def _refuse(path: tuple[str | int, ...], message: str) -> InvalidInput:
     )
 
 
-def json_depth(raw: bytes) -> int:
-    """How deep a JSON document nests, without parsing it (strings cannot hide brackets)."""
+def json_depth(raw: bytes, limit: int | None = None) -> int:
+    """How deep a JSON document nests, without parsing it (strings cannot hide brackets).
+
+    With ``limit``: 0 for a document with too few brackets to nest past it (counted in C).
+    """
+    if limit is not None and raw.count(b"[") + raw.count(b"{") <= limit:
+        return 0
     skeleton = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
     depth = deepest = 0
     for byte in skeleton:
@@ -104,13 +115,14 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(raw: bytes, max_depth: int, max_chars: int) -> Any:
-    if json_depth(raw) > max_depth:
+    if json_depth(raw, max_depth) > max_depth:
         raise BadRequest(f"the JSON body nests deeper than {max_depth} levels")
     try:
         value = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
-    check_value(value, max_chars)
+    if len(raw) > max_chars or _MAYBE_REFUSED.search(raw):
+        check_value(value, max_chars)
     return value
 
 
@@ -118,6 +130,11 @@ def _read_body(limit: int) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise RequestEntityTooLarge()
+    if declared is not None:
+        # The server delivers exactly the declared length: read it in one call rather than
+        # through Werkzeug's chunked LimitedStream.
+        body: bytes = request.environ["wsgi.input"].read(declared)
+        return body
     # Read one byte past the limit from the stream itself: a chunked body has no length to
     # check in advance, and Werkzeug would otherwise read it all.
     raw: bytes = request.stream.read(limit + 1)

@@ -20,7 +20,8 @@ from datetime import timedelta
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from flask import Flask
+from flask import Flask, Request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
 from flask_wtf.csrf import CSRFProtect  # type: ignore[import-untyped]
 
 from policy_service.api.app_state import get_state
@@ -61,8 +62,22 @@ def init_app(app: Flask, settings: Settings) -> None:
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the session, which expires
         WTF_CSRF_SSL_STRICT=settings.is_production,
     )
+    app.session_interface = ConsoleSessionInterface()
     csrf.init_app(app)
     app.register_blueprint(bp)
+
+
+class ConsoleSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed cookie, opened only under ``/console``.
+
+    Flask opens the session of every request; the JSON API has none (its callers send a
+    bearer token), and opening one meant a serializer and a cookie parse on every decision.
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if not request.path.startswith("/console"):
+            return self.null_session_class()
+        return super().open_session(app, request)
 
 
 def _derived_key(signing_key: Ed25519PrivateKey) -> str:

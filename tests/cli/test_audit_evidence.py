@@ -120,3 +120,29 @@ def test_verify_witness_fails_truncated_after_a_superuser_rewrite(
     result = cli("audit", "verify", "--witness", str(witness), env=audited)
     assert result.exit_code == 1
     assert "truncated" in result.stdout
+
+
+def test_a_checkpoint_signed_at_the_command_line_goes_to_the_http_witness(
+    audited: dict[str, str], tmp_path: Path
+) -> None:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    from tests.audit.witness_receiver import Receiver, serving
+
+    key = load_pem_public_key(_public_key(audited, tmp_path).read_bytes())
+    receiver = Receiver(key)  # type: ignore[arg-type]
+    with serving(receiver) as url:
+        result = cli(
+            "audit", "checkpoint", env={**audited, "POLICY_SERVICE_AUDIT_WITNESS_URL": url}
+        )
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.stdout
+    size = int(result.stdout.split()[3])
+    assert receiver.trees["policy-service/audit/platform"][0] == size
+    assert receiver.requests == [(0, size)]
+
+    receiver_down = {**audited, "POLICY_SERVICE_AUDIT_WITNESS_URL": "http://127.0.0.1:9/w"}
+    assert cli("tokens", "create", "--principal", "ops-7", env=audited).exit_code == 0
+    result = cli("audit", "checkpoint", env=receiver_down)
+    assert result.exit_code == 0  # signed and stored all the same
+    assert "did not cosign" in result.stdout

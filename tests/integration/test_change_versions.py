@@ -22,6 +22,7 @@ def pg_engine(postgres_url: str) -> Iterator[Engine]:
     engine.dispose()
 
 
+@pytest.mark.postgres
 def test_a_writer_commits_while_another_holds_its_change_uncommitted(pg_engine: Engine) -> None:
     factory = make_session_factory(pg_engine)
     source = SqlSyncSource(factory)
@@ -62,6 +63,7 @@ def test_a_transaction_that_rolls_back_takes_no_version(database_url: str) -> No
         engine.dispose()
 
 
+@pytest.mark.postgres
 def test_a_worker_loaded_while_a_change_was_committing_still_applies_it(
     pg_engine: Engine,
 ) -> None:

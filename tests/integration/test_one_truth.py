@@ -11,6 +11,7 @@ Each example gets an account of its own, on SQLite and on PostgreSQL.
 from __future__ import annotations
 
 import itertools
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -173,8 +174,12 @@ def act(service: Service, people: People, account_id: str, world: World) -> Any:
     return service.request("POST", path, people.alice, json=BODIES[world.action])
 
 
+# 300 worlds per backend in CI; the inner loop (`make test-fast`) asks for fewer.
+EXAMPLES = int(os.environ.get("POLICY_SERVICE_PROPERTY_EXAMPLES", "300"))
+
+
 @settings(
-    max_examples=300,
+    max_examples=EXAMPLES,
     derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
