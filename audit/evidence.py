@@ -13,13 +13,14 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from sqlalchemy import Connection, func, select
 from sqlalchemy.orm import Session
 
-from audit import canonical
+from audit import canonical, merkle, tree
 from audit.keys import PublicKeyLike, load_public_key
-from audit.proofs import InclusionProof, prove_event, verify_inclusion_proof
+from audit.proofs import InclusionProof, newest_merkle_checkpoint, verify_inclusion_proof
 from audit.rows import RECORD_COLUMNS, record_bytes
 from audit.tables import audit_checkpoints, audit_events
 
@@ -56,21 +57,48 @@ def unproven_chains(session: Executor, dsr_id: str) -> list[str]:
 
 def evidence_for(session: Executor, dsr_id: str) -> list[EventEvidence]:
     """Every event of ``dsr_id``, by chain and sequence, each proven against its chain's
-    newest Merkle checkpoint. Raises ``ProofUnavailableError`` for a chain with events no
-    checkpoint covers (see :func:`unproven_chains`)."""
+    newest Merkle checkpoint: per chain one checkpoint read and one read of every stored
+    node the proofs need, however many events. Raises ``ProofUnavailableError`` for a chain
+    with events no checkpoint covers (see :func:`unproven_chains`)."""
     c = audit_events.c
     rows = session.execute(
         select(*(c[name] for name in RECORD_COLUMNS), c.event_id.label("_id"))
         .where(c.dsr_id == dsr_id)
         .order_by(c.chain, c.seq)
     ).all()
+    chain_at, seq_at = RECORD_COLUMNS.index("chain"), RECORD_COLUMNS.index("seq")
+    by_chain: dict[str, list[tuple[Any, ...]]] = {}
+    for selected in rows:
+        by_chain.setdefault(str(selected[chain_at]), []).append(tuple(selected))
     found: list[EventEvidence] = []
-    for row in rows:
-        proof = prove_event(session, str(row[-1]))
-        if proof is None:  # pragma: no cover - the row was read in this transaction
-            continue
-        found.append(EventEvidence(record_bytes(row[:-1]).decode("utf-8"), proof))
+    for chain, events in by_chain.items():
+        checkpoint = newest_merkle_checkpoint(session, chain, covers=int(events[-1][seq_at]))
+        indexes = [int(event[seq_at]) - 1 for event in events]
+        paths = _paths(session, chain, indexes, checkpoint.seq)
+        for row, index, path in zip(events, indexes, paths, strict=True):
+            event_hash = str(row[-2])
+            proof = InclusionProof(
+                event_id=str(row[-1]),
+                chain=chain,
+                leaf_index=index,
+                tree_size=checkpoint.seq,
+                event_hash=event_hash,
+                leaf_hash=merkle.leaf_hash(bytes.fromhex(event_hash)).hex(),
+                audit_path=[node.hex() for node in path],
+                checkpoint=checkpoint,
+            )
+            found.append(EventEvidence(record_bytes(row[:-1]).decode("utf-8"), proof))
     return found
+
+
+def _paths(session: Executor, chain: str, indexes: list[int], size: int) -> list[list[bytes]]:
+    """Inclusion proofs of several leaves, from one read of the stored nodes they need."""
+
+    def build(nodes: merkle.NodeSource) -> list[list[bytes]]:
+        return [merkle.inclusion_proof(nodes, index, size) for index in indexes]
+
+    stored = tree.fetch(session, chain, merkle.needed_nodes(build))
+    return build(lambda level, index: stored[(level, index)])
 
 
 def proof_json(proof: InclusionProof) -> JsonObject:

@@ -61,6 +61,11 @@ def _checkpoint(session: Executor, chain: str, size: int | None, covers: int = 1
     return checkpoint_from_row(row)
 
 
+def newest_merkle_checkpoint(session: Executor, chain: str, covers: int = 1) -> Checkpoint:
+    """The chain's newest checkpoint with a Merkle root that covers seq ``covers``."""
+    return _checkpoint(session, chain, None, covers)
+
+
 def prove_event(
     session: Executor, event_id: str, tree_size: int | None = None
 ) -> InclusionProof | None:

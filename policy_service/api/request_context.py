@@ -18,9 +18,9 @@ changes: no query, no wait.
 
 from __future__ import annotations
 
+import os
 import re
 import time
-import uuid
 from typing import Any
 
 import structlog
@@ -61,7 +61,7 @@ class NotYetConsistent(
 def _start() -> None:
     g.started = time.perf_counter()
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if REQUEST_ID_PATTERN.fullmatch(incoming) else os.urandom(16).hex()
     g.change_tracker = changes.start_tracking()
     structlog.contextvars.clear_contextvars()
     structlog.contextvars.bind_contextvars(request_id=g.request_id)

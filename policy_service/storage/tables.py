@@ -1,5 +1,9 @@
 """The service's own tables (the audit log's live in the ``audit`` package).
 
+Its size is earned: the whole schema is kept in this one module on purpose, so a migration
+is written against one file and ``tests/integration/test_migrations.py`` compares one
+metadata with the database. Queries live in the storage module named for each concern.
+
 Role assignments are a table of ours rather than pycasbin's ``casbin_rule``: that gives them
 a primary key, an index, and writes inside the caller's transaction (see CASBIN-NOTES.md).
 """
