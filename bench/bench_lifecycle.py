@@ -414,9 +414,8 @@ _PLAIN_COMMON = [
     " prev_hash, hash) SELECT %(event)s, 'plain', seq, %(now)s, %(now)s, %(a)s, 'user',"
     " 'plain', '[\"admin\"]', 'contact.delete', 'contact', %(c)s, 'succeeded', '{}',"
     " repeat('0', 64), repeat('0', 64) FROM audit_chain_heads WHERE chain='plain'",
-    "WITH v AS (UPDATE sync_state SET version=version+1 WHERE id=1 RETURNING version)"
-    " INSERT INTO change_log (version, kind, account_id, subject_id, detail, created_at)"
-    " SELECT version, 'contacts', %(a)s, NULL, '', %(now)s FROM v",
+    "INSERT INTO change_log (version, kind, account_id, subject_id, detail, created_at)"
+    " VALUES (nextval('change_versions'), 'contacts', %(a)s, NULL, '', %(now)s)",
 ]
 
 

@@ -14,6 +14,7 @@ from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
 from policy_service.domain.clock import utcnow
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound
 from policy_service.domain.identifiers import is_valid_account_id
+from policy_service.ports import Decides
 from policy_service.state import ServiceState
 from policy_service.storage import accounts as account_store
 from policy_service.storage.changes import record_change
@@ -35,7 +36,7 @@ def _check_settings(cascade_profile: str, retention_days: int, known_profiles: s
         )
 
 
-def known_cascade_profiles(state: ServiceState) -> set[str]:
+def known_cascade_profiles(state: Decides) -> set[str]:
     return set(state.runtime.pack.cascade_profiles)
 
 
@@ -59,7 +60,7 @@ def _require_manage(state: ServiceState, caller: Caller, account_id: str) -> Non
 
 
 def _account_event(
-    state: ServiceState, caller: Caller, action: str, account_id: str, details: dict[str, Any]
+    state: Decides, caller: Caller, action: str, account_id: str, details: dict[str, Any]
 ) -> AuditEvent:
     return caller_event(
         state.runtime,

@@ -10,6 +10,7 @@ from policy_service.audit_trail.recording import caller_event, require
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.errors import InvalidInput, NotFound
 from policy_service.domain.identifiers import is_valid_id
+from policy_service.ports import AdminDeps, Decides
 from policy_service.state import ServiceState
 from policy_service.storage import accounts as account_store
 from policy_service.storage import memberships as membership_store
@@ -18,7 +19,7 @@ from policy_service.storage.changes import record_change
 MAX_ROLES = 16
 
 
-def _validate(state: ServiceState, user_id: str, roles: list[str]) -> list[str]:
+def _validate(state: Decides, user_id: str, roles: list[str]) -> list[str]:
     if not is_valid_id(user_id):
         raise InvalidInput("invalid user id", errors={"user_id": ["not a valid id"]})
     known = state.runtime.pack.roles
@@ -34,7 +35,7 @@ def _validate(state: ServiceState, user_id: str, roles: list[str]) -> list[str]:
 
 
 def _change_roles(
-    state: ServiceState, caller: Caller, account_id: str, user_id: str, wanted: list[str]
+    state: AdminDeps, caller: Caller, account_id: str, user_id: str, wanted: list[str]
 ) -> list[str]:
     action = "membership.changed" if wanted else "membership.removed"
     with state.unit_of_work() as uow:

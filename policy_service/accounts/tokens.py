@@ -5,7 +5,7 @@ from __future__ import annotations
 from policy_service.audit_trail.recording import operator_event
 from policy_service.domain.errors import InvalidInput, Unauthenticated
 from policy_service.domain.identifiers import is_valid_id
-from policy_service.state import ServiceState
+from policy_service.ports import Acts, AdminDeps, Authenticates, Stores
 from policy_service.storage import tokens as token_store
 from policy_service.storage.changes import record_change
 
@@ -13,7 +13,7 @@ PRINCIPAL_KINDS = ("user", "service")
 
 
 def issue_token(
-    state: ServiceState,
+    state: Acts,
     principal_id: str,
     *,
     kind: str = "user",
@@ -55,7 +55,7 @@ def issue_token(
 
 
 def revoke_tokens(
-    state: ServiceState,
+    state: AdminDeps,
     *,
     token_id: str | None = None,
     principal_id: str | None = None,
@@ -84,9 +84,7 @@ def revoke_tokens(
     return count
 
 
-def list_tokens(
-    state: ServiceState, principal_id: str | None = None
-) -> list[token_store.TokenInfo]:
+def list_tokens(state: Stores, principal_id: str | None = None) -> list[token_store.TokenInfo]:
     with state.unit_of_work(write=False) as uow:
         return token_store.list_tokens(uow.session, principal_id)
 
@@ -94,7 +92,7 @@ def list_tokens(
 MAX_CACHED_TOKENS = 10_000
 
 
-def principal_for_token(state: ServiceState, token: str) -> token_store.Principal:
+def principal_for_token(state: Authenticates, token: str) -> token_store.Principal:
     """Who a bearer token belongs to: from this worker's cache (kept current through the
     change log, revocations included), else from the store."""
     token_hash = token_store.hash_token(token)

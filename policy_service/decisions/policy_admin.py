@@ -26,6 +26,7 @@ from policy_service.decisions.policy_tests import (
 )
 from policy_service.domain.errors import PolicyPackError, Unprocessable
 from policy_service.policy.pack import PolicyPack, load_pack
+from policy_service.ports import Acts
 from policy_service.state import ServiceState
 from policy_service.storage.changes import record_change
 
@@ -80,9 +81,7 @@ def check_pack_at_start(settings: Settings, pack: PolicyPack) -> list[CaseResult
     return failed
 
 
-def _record_refused_reload(
-    state: ServiceState, caller: Caller, code: str, details: dict[str, Any]
-) -> None:
+def _record_refused_reload(state: Acts, caller: Caller, code: str, details: dict[str, Any]) -> None:
     with state.unit_of_work() as uow:
         uow.record(
             caller_event(
@@ -151,7 +150,7 @@ def reload_policy(state: ServiceState, caller: Caller) -> tuple[PolicyPack, str]
 
 
 def _refuse_failing_pack(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     pack: PolicyPack,
     failed: list[CaseResult],

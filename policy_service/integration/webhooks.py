@@ -46,6 +46,7 @@ from policy_service.config import Settings
 from policy_service.domain.clock import utcnow
 from policy_service.integration import metrics
 from policy_service.integration.outbox import DSR_SYSTEM_TASK
+from policy_service.ports import DeliveryDeps, Stores
 from policy_service.privacy.sealing import derive_key, open_identity
 from policy_service.state import ServiceState
 from policy_service.storage import dsr as dsr_queries
@@ -192,7 +193,7 @@ def _runner_id() -> str:
     return f"{socket.gethostname()[:120]}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
 
 
-def _claim(state: ServiceState, owner: str, now: datetime, limit: int) -> list[Outgoing]:
+def _claim(state: Stores, owner: str, now: datetime, limit: int) -> list[Outgoing]:
     with state.unit_of_work() as uow:
         due = queries.due_ids(uow.session, now, limit)
         won = [d for d in due if queries.claim(uow.session, d, owner, now, now + LEASE)]
@@ -294,7 +295,7 @@ def deliver_due(
             return report
 
 
-def prune_log(state: ServiceState) -> int:
+def prune_log(state: DeliveryDeps) -> int:
     """Delete delivered and failed deliveries older than ``webhook_log_retention_days``
     (with their attempts); how many."""
     days = state.settings.webhook_log_retention_days

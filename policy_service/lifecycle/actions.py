@@ -48,6 +48,7 @@ from policy_service.lifecycle.guards import (
     refuse_decision,
     refuse_on_contact,
 )
+from policy_service.ports import Acts, Decides
 from policy_service.state import ServiceState
 from policy_service.storage import cascade
 from policy_service.storage import contacts as store
@@ -139,7 +140,7 @@ def _refuse_unconfirmed(
 
 
 def _delete_in(
-    state: ServiceState,
+    state: Acts,
     uow: UnitOfWork,
     caller: Caller,
     account: Account,
@@ -193,7 +194,7 @@ def _delete_in(
 
 
 def _purge_in(
-    state: ServiceState,
+    state: Acts,
     uow: UnitOfWork,
     caller: Caller,
     account: Account,
@@ -261,7 +262,7 @@ def purge_contact(
 
 
 def _change_cascade_and_record(
-    state: ServiceState,
+    state: Decides,
     uow: UnitOfWork,
     caller: Caller,
     account: Account,
@@ -318,7 +319,7 @@ def restore_contact(
 
 
 def restore_in(
-    state: ServiceState,
+    state: Acts,
     uow: UnitOfWork,
     caller: Caller,
     account: Account,

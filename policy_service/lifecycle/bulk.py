@@ -30,7 +30,7 @@ from policy_service.domain.errors import Conflict
 from policy_service.lifecycle.actions import restore_in
 from policy_service.lifecycle.events import contact_action_event
 from policy_service.lifecycle.guards import decide_on_contact
-from policy_service.state import ServiceState
+from policy_service.ports import Acts, Decides
 from policy_service.storage import cascade
 from policy_service.storage import contacts as store
 from policy_service.storage.unit_of_work import UnitOfWork
@@ -49,7 +49,7 @@ class ChunkOutcome:
 
 
 def _decide_chunk(
-    state: ServiceState,
+    state: Decides,
     uow: UnitOfWork,
     caller: Caller,
     account: Account,
@@ -78,7 +78,7 @@ def _decide_chunk(
 
 
 def restore_chunk(
-    state: ServiceState,
+    state: Acts,
     uow: UnitOfWork,
     caller: Caller,
     account: Account,
@@ -101,7 +101,7 @@ def restore_chunk(
 
 
 def delete_chunk(
-    state: ServiceState,
+    state: Acts,
     uow: UnitOfWork,
     caller: Caller,
     account: Account,
@@ -137,7 +137,7 @@ def delete_chunk(
 
 
 def _trash(
-    state: ServiceState,
+    state: Acts,
     uow: UnitOfWork,
     caller: Caller,
     account: Account,
@@ -185,7 +185,7 @@ class ChunkRaced(Exception):
 
 
 def purge_chunk_rows(
-    state: ServiceState,
+    state: Acts,
     uow: UnitOfWork,
     caller: Caller,
     account: Account,
@@ -246,7 +246,7 @@ def purge_chunk_rows(
 
 
 def _cascade_and_record(
-    state: ServiceState,
+    state: Decides,
     uow: UnitOfWork,
     caller: Caller,
     account: Account,

@@ -14,6 +14,7 @@ from policy_service.domain.clock import iso
 from policy_service.domain.contacts import Contact, RelatedRecord
 from policy_service.lifecycle.contacts import get_contact
 from policy_service.lifecycle.events import export_event
+from policy_service.ports import Acts, Stores
 from policy_service.state import ServiceState
 from policy_service.storage import contact_search
 from policy_service.storage import contacts as store
@@ -23,7 +24,7 @@ PAGE = 500
 
 
 def _record_export(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     account_id: str,
     contact_id: str | None,
@@ -63,7 +64,7 @@ def export_csv(
 
 
 def _rows(
-    state: ServiceState, account_id: str, query: str | None, tag: str | None, contact_state: str
+    state: Stores, account_id: str, query: str | None, tag: str | None, contact_state: str
 ) -> Iterator[str]:
     buffer = io.StringIO()
     writer = csv.writer(buffer)

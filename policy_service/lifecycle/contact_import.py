@@ -16,13 +16,14 @@ from typing import Any
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.errors import ServiceError
 from policy_service.lifecycle.contacts import create_contact
+from policy_service.ports import Stores
 from policy_service.state import ServiceState
 from policy_service.storage import memberships as membership_store
 
 FIELDS = ("id", "name", "email", "phone", "tags")
 
 
-def default_importer(state: ServiceState, account_id: str) -> Caller | None:
+def default_importer(state: Stores, account_id: str) -> Caller | None:
     """The caller an import acts as when none is named: the account's first admin (by id),
     so the import is decided and audited as that admin's; None when the account has none."""
     with state.unit_of_work(write=False) as uow:

@@ -16,6 +16,7 @@ from policy_service.domain.errors import NotFound, ServiceError
 from policy_service.lifecycle.actions import delete_contact
 from policy_service.lifecycle.events import rule_event
 from policy_service.lifecycle.guards import check_reason, load_account
+from policy_service.ports import Stores
 from policy_service.state import ServiceState
 from policy_service.storage import contact_search
 from policy_service.storage import deletion_rules as rules
@@ -76,7 +77,7 @@ def delete_rule(state: ServiceState, caller: Caller, account_id: str, rule_id: s
         uow.commit()
 
 
-def _rules_for(state: ServiceState, account_id: str, tags: list[str] | None) -> list[DeletionRule]:
+def _rules_for(state: Stores, account_id: str, tags: list[str] | None) -> list[DeletionRule]:
     with state.unit_of_work(write=False) as uow:
         return rules.enabled_rules(uow.session, account_id, tags)
 

@@ -16,7 +16,7 @@ from policy_service.audit_trail.recording import caller_event
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.cascade import CascadeProfile
 from policy_service.domain.contacts import CascadeCounts, Contact, RelatedRecord, audit_subject
-from policy_service.state import ServiceState
+from policy_service.ports import Decides
 from policy_service.storage.jobs import Job
 from policy_service.storage.legal_holds import LegalHold
 
@@ -26,7 +26,7 @@ SUCCEEDED = "succeeded"
 
 
 def contact_action_event(
-    state: ServiceState,
+    state: Decides,
     caller: Caller,
     action: str,
     contact: Contact,
@@ -66,7 +66,7 @@ def contact_action_event(
 
 
 def contact_created_event(
-    state: ServiceState, caller: Caller, contact: Contact, tags: Sequence[str]
+    state: Decides, caller: Caller, contact: Contact, tags: Sequence[str]
 ) -> AuditEvent:
     return caller_event(
         state.runtime,
@@ -83,7 +83,7 @@ def contact_created_event(
 
 
 def suppression_overridden_event(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str, override_reason: str
+    state: Decides, caller: Caller, account_id: str, contact_id: str, override_reason: str
 ) -> AuditEvent:
     """A contact created although it matches an erasure's suppression entry, and why."""
     return caller_event(
@@ -100,7 +100,7 @@ def suppression_overridden_event(
 
 
 def enrollment_ended_event(
-    state: ServiceState, caller: Caller, contact_id: str, record: RelatedRecord
+    state: Decides, caller: Caller, contact_id: str, record: RelatedRecord
 ) -> AuditEvent:
     return caller_event(
         state.runtime,
@@ -115,7 +115,7 @@ def enrollment_ended_event(
 
 
 def export_event(
-    state: ServiceState,
+    state: Decides,
     caller: Caller,
     account_id: str,
     contact_id: str | None,
@@ -138,7 +138,7 @@ def export_event(
 
 
 def job_started_event(
-    state: ServiceState, caller: Caller, job: Job, profile: CascadeProfile, reason_text: str | None
+    state: Decides, caller: Caller, job: Job, profile: CascadeProfile, reason_text: str | None
 ) -> AuditEvent:
     """A job created with its confirmed selection; a free-text reason is kept protected."""
     protected = {"reason_text": reason_text} if reason_text else None
@@ -160,7 +160,7 @@ def job_started_event(
     )
 
 
-def job_cancel_requested_event(state: ServiceState, caller: Caller, job: Job) -> AuditEvent:
+def job_cancel_requested_event(state: Decides, caller: Caller, job: Job) -> AuditEvent:
     return caller_event(
         state.runtime,
         caller,
@@ -174,9 +174,7 @@ def job_cancel_requested_event(state: ServiceState, caller: Caller, job: Job) ->
     )
 
 
-def job_finished_event(
-    state: ServiceState, job: Job, status: str, items: dict[str, int]
-) -> AuditEvent:
+def job_finished_event(state: Decides, job: Job, status: str, items: dict[str, int]) -> AuditEvent:
     """A job's end (``status``), with its counts; its actor is the user who started it."""
     return caller_event(
         state.runtime,
@@ -198,7 +196,7 @@ def job_finished_event(
 
 
 def skipped_contact_event(
-    state: ServiceState,
+    state: Decides,
     caller: Caller,
     action: str,
     job: Job,
@@ -226,7 +224,7 @@ def skipped_contact_event(
 
 
 def sweep_event(
-    state: ServiceState,
+    state: Decides,
     actor: Caller,
     *,
     purged: int,
@@ -248,7 +246,7 @@ def sweep_event(
     )
 
 
-def hold_placed_event(state: ServiceState, caller: Caller, hold: LegalHold) -> AuditEvent:
+def hold_placed_event(state: Decides, caller: Caller, hold: LegalHold) -> AuditEvent:
     """A hold placed; its reason is kept protected (under the contact's audit key)."""
     return caller_event(
         state.runtime,
@@ -265,7 +263,7 @@ def hold_placed_event(state: ServiceState, caller: Caller, hold: LegalHold) -> A
 
 
 def holds_released_event(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str, hold_ids: list[str]
+    state: Decides, caller: Caller, account_id: str, contact_id: str, hold_ids: list[str]
 ) -> AuditEvent:
     return caller_event(
         state.runtime,
@@ -280,7 +278,7 @@ def holds_released_event(
 
 
 def rule_event(
-    state: ServiceState,
+    state: Decides,
     caller: Caller,
     action: str,
     account_id: str,

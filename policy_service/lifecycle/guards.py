@@ -27,6 +27,7 @@ from policy_service.domain.errors import (
     ServiceError,
     Unprocessable,
 )
+from policy_service.ports import Decides
 from policy_service.state import ServiceState
 from policy_service.storage import action_reads
 from policy_service.storage import contacts as store
@@ -34,7 +35,7 @@ from policy_service.storage.action_reads import ContactForAction
 from policy_service.storage.unit_of_work import UnitOfWork
 
 
-def profile_for(state: ServiceState, account: Account) -> CascadeProfile:
+def profile_for(state: Decides, account: Account) -> CascadeProfile:
     profile = state.runtime.pack.cascade_profiles.get(account.cascade_profile)
     if profile is None:
         raise Conflict(
@@ -44,7 +45,7 @@ def profile_for(state: ServiceState, account: Account) -> CascadeProfile:
     return profile
 
 
-def load_account(state: ServiceState, account_id: str) -> Account:
+def load_account(state: Decides, account_id: str) -> Account:
     account = state.runtime.account(state.source, account_id)
     if account is None:
         raise NotFound(f"account {account_id} does not exist")
@@ -52,7 +53,7 @@ def load_account(state: ServiceState, account_id: str) -> Account:
 
 
 def decide_on_contact(
-    state: ServiceState,
+    state: Decides,
     caller: Caller,
     account: Account,
     contact_id: str,

@@ -24,7 +24,7 @@ from policy_service.domain.clock import utcnow
 from policy_service.lifecycle.bulk import ChunkOutcome, ChunkRaced, delete_chunk, restore_chunk
 from policy_service.lifecycle.events import job_finished_event, skipped_contact_event
 from policy_service.lifecycle.guards import load_account, profile_for
-from policy_service.state import ServiceState
+from policy_service.ports import Acts, Decides, LifecycleDeps, Stores
 from policy_service.storage import jobs as job_store
 from policy_service.storage.jobs import CANCELLED, CANCELLING, QUEUED, Job
 from policy_service.storage.unit_of_work import UnitOfWork
@@ -38,7 +38,7 @@ def runner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.get_ident()}"
 
 
-def run_job(state: ServiceState, job_id: str, owner: str | None = None) -> bool:
+def run_job(state: LifecycleDeps, job_id: str, owner: str | None = None) -> bool:
     """Work the job to its end. Returns False when another runner holds it."""
     owner = owner or runner_id()
     while True:
@@ -74,9 +74,7 @@ def _acting_caller(job: Job) -> Caller:
     )
 
 
-def _work_chunk(
-    state: ServiceState, uow: UnitOfWork, job: Job, items: list[tuple[int, str]]
-) -> None:
+def _work_chunk(state: Acts, uow: UnitOfWork, job: Job, items: list[tuple[int, str]]) -> None:
     """Work one chunk of pending items ((position, contact id), by position) in ``uow``."""
     account = load_account(state, job.account_id)
     profile = profile_for(state, account)
@@ -118,13 +116,13 @@ def _work_chunk(
     job_store.count_chunk(session, job.id, len(items), len(outcome.skipped), utcnow())
 
 
-def _finish(state: ServiceState, uow: UnitOfWork, job: Job, status: str) -> None:
+def _finish(state: Decides, uow: UnitOfWork, job: Job, status: str) -> None:
     ended = job_store.set_status(uow.session, job.id, status, utcnow())
     summary = job_store.item_summary(uow.session, job.id)
     uow.record(job_finished_event(state, ended, status, summary))
 
 
-def runnable_jobs(state: ServiceState) -> list[str]:
+def runnable_jobs(state: Stores) -> list[str]:
     """Queued jobs, and running ones whose runner's lease has expired (it died)."""
     now = utcnow()
     with state.unit_of_work(write=False) as uow:
@@ -136,7 +134,7 @@ def runnable_jobs(state: ServiceState) -> list[str]:
     ]
 
 
-def orphaned_jobs(state: ServiceState) -> list[str]:
+def orphaned_jobs(state: Stores) -> list[str]:
     """The runnable jobs a runner had taken and then died: not the queued ones."""
     runnable = runnable_jobs(state)
     if not runnable:
@@ -146,7 +144,7 @@ def orphaned_jobs(state: ServiceState) -> list[str]:
     return [job_id for job_id in runnable if job_id not in queued]
 
 
-def run_pending(state: ServiceState) -> int:
+def run_pending(state: LifecycleDeps) -> int:
     """Run every runnable job to its end (``policy-service jobs run``)."""
     count = 0
     for job_id in runnable_jobs(state):
@@ -159,7 +157,7 @@ _runner_lock = threading.Lock()
 _runners: dict[int, threading.Thread] = {}
 
 
-def start_background_runner(state: ServiceState, idle_seconds: float = 2.0) -> None:
+def start_background_runner(state: LifecycleDeps, idle_seconds: float = 2.0) -> None:
     """One daemon thread per process that runs queued and orphaned jobs."""
     with _runner_lock:
         thread = _runners.get(id(state))

@@ -42,6 +42,7 @@ from policy_service.lifecycle.job_runner import (
     runner_id,
     start_background_runner,
 )
+from policy_service.ports import Decides, Stores
 from policy_service.state import ServiceState
 from policy_service.storage import contact_search
 from policy_service.storage import jobs as job_store
@@ -233,7 +234,7 @@ def _selection_changed(
 
 
 def _insert_job(
-    state: ServiceState,
+    state: Decides,
     uow: UnitOfWork,
     caller: Caller,
     account_id: str,
@@ -261,7 +262,7 @@ def _insert_job(
 # -- reading and cancelling ---------------------------------------------------------------------
 
 
-def get_job_unchecked(state: ServiceState, job_id: str) -> Job:
+def get_job_unchecked(state: Stores, job_id: str) -> Job:
     with state.unit_of_work(write=False) as uow:
         job = job_store.get_job(uow.session, job_id)
     if job is None:
@@ -346,7 +347,7 @@ def list_items(
     return items, (items[-1].position if more and items else None)
 
 
-def item_summaries(state: ServiceState, job_ids: list[str]) -> dict[str, dict[str, int]]:
+def item_summaries(state: Stores, job_ids: list[str]) -> dict[str, dict[str, int]]:
     """``item_summary`` for a page of jobs, in one query."""
     if not job_ids:
         return {}
@@ -354,7 +355,7 @@ def item_summaries(state: ServiceState, job_ids: list[str]) -> dict[str, dict[st
         return job_store.item_summaries(uow.session, job_ids)
 
 
-def item_summary(state: ServiceState, job_id: str) -> dict[str, int]:
+def item_summary(state: Stores, job_id: str) -> dict[str, int]:
     with state.unit_of_work(write=False) as uow:
         return job_store.item_summary(uow.session, job_id)
 

@@ -33,6 +33,7 @@ from policy_service.domain.identifiers import PLATFORM_DOMAIN
 from policy_service.lifecycle.bulk import ChunkRaced, purge_chunk_rows
 from policy_service.lifecycle.events import sweep_event
 from policy_service.lifecycle.guards import decide_on_contact, profile_for
+from policy_service.ports import Acts, Decides, LifecycleDeps
 from policy_service.state import ServiceState
 from policy_service.storage import accounts as account_store
 from policy_service.storage import contact_search
@@ -89,7 +90,7 @@ def sweep(
 
 
 def _sweep_account(
-    state: ServiceState, account_id: str, oldest: datetime, now: datetime, report: SweepReport
+    state: LifecycleDeps, account_id: str, oldest: datetime, now: datetime, report: SweepReport
 ) -> None:
     # Read fresh: the window is the account's setting now, not what this worker cached.
     with state.unit_of_work(write=False) as uow:
@@ -123,7 +124,7 @@ def _sweep_account(
 
 
 def _choose(
-    state: ServiceState, uow: UnitOfWork, account: Account, ids: list[str], report: SweepReport
+    state: Decides, uow: UnitOfWork, account: Account, ids: list[str], report: SweepReport
 ) -> list[Contact]:
     """The contacts of the chunk the enforcer lets the sweeper purge; the others go to the
     report (held, or refused with the reason)."""
@@ -151,7 +152,7 @@ def _choose(
 
 
 def _purge(
-    state: ServiceState,
+    state: Acts,
     uow: UnitOfWork,
     account: Account,
     profile: CascadeProfile,

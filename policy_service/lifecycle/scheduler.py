@@ -42,6 +42,7 @@ from policy_service.domain.clock import utcnow
 from policy_service.integration.webhooks import deliver_due, prune_log
 from policy_service.lifecycle.job_runner import orphaned_jobs, run_job
 from policy_service.lifecycle.retention import sweep
+from policy_service.ports import Configured
 from policy_service.privacy.execution import resume_executions
 from policy_service.state import ServiceState
 from policy_service.storage.database import is_unavailable
@@ -129,7 +130,7 @@ def deliver_webhooks(state: ServiceState) -> dict[str, Any]:
     return report
 
 
-def scheduled_tasks(state: ServiceState) -> list[Task]:
+def scheduled_tasks(state: Configured) -> list[Task]:
     """The tasks the settings turn on."""
     settings = state.settings
     tasks = []
