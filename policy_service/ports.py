@@ -22,10 +22,10 @@ from policy_service.storage.unit_of_work import UnitOfWork
 __all__ = [
     "Acts",
     "AdminDeps",
-    "Authenticates",
     "Configured",
     "Decides",
     "DeliveryDeps",
+    "Inspects",
     "LifecycleDeps",
     "OpensSessions",
     "Stores",
@@ -89,5 +89,6 @@ class DeliveryDeps(Stores, Configured, Protocol):
     """Webhook delivery's housekeeping: the store, and the settings' limits."""
 
 
-class Authenticates(Decides, OpensSessions, Protocol):
-    """Who a bearer token belongs to: the worker's token cache, else the store."""
+class Inspects(Decides, OpensSessions, Protocol):
+    """The worker's caches, and plain reads of the store: who a bearer token belongs to, the
+    gauges a metrics scrape reads."""

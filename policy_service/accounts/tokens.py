@@ -5,7 +5,7 @@ from __future__ import annotations
 from policy_service.audit_trail.recording import operator_event
 from policy_service.domain.errors import InvalidInput, Unauthenticated
 from policy_service.domain.identifiers import is_valid_id
-from policy_service.ports import Acts, AdminDeps, Authenticates, Stores
+from policy_service.ports import Acts, AdminDeps, Inspects, Stores
 from policy_service.storage import tokens as token_store
 from policy_service.storage.changes import record_change
 
@@ -92,7 +92,7 @@ def list_tokens(state: Stores, principal_id: str | None = None) -> list[token_st
 MAX_CACHED_TOKENS = 10_000
 
 
-def principal_for_token(state: Authenticates, token: str) -> token_store.Principal:
+def principal_for_token(state: Inspects, token: str) -> token_store.Principal:
     """Who a bearer token belongs to: from this worker's cache (kept current through the
     change log, revocations included), else from the store."""
     token_hash = token_store.hash_token(token)

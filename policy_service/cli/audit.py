@@ -160,15 +160,19 @@ def audit_checkpoint(account: str | None) -> None:
     click.echo(f"checkpoint {checkpoint.chain} seq {checkpoint.seq} {checkpoint.hash}")
 
 
-@audit.command("prove")
-@click.argument("proof_file", type=click.Path(exists=True, dir_okay=False))
-@click.option(
+# The offline checks' one input besides the document: the key anyone may fetch.
+PUBLIC_KEY_OPTION = click.option(
     "--public-key",
     "public_key_file",
     type=click.Path(exists=True, dir_okay=False),
     required=True,
     help="The PEM public key (GET /v1/audit/public-key).",
 )
+
+
+@audit.command("prove")
+@click.argument("proof_file", type=click.Path(exists=True, dir_okay=False))
+@PUBLIC_KEY_OPTION
 def audit_prove(proof_file: str, public_key_file: str) -> None:
     """Check a proof offline: an event's inclusion proof (GET /v1/audit/events/ID/proof) or
     a consistency proof (GET /v1/audit/consistency), with its signed checkpoint(s). No
@@ -204,13 +208,7 @@ def audit_prove(proof_file: str, public_key_file: str) -> None:
 
 @audit.command("verify-certificate")
 @click.argument("certificate_file", type=click.Path(exists=True, dir_okay=False))
-@click.option(
-    "--public-key",
-    "public_key_file",
-    type=click.Path(exists=True, dir_okay=False),
-    required=True,
-    help="The PEM public key (GET /v1/audit/public-key).",
-)
+@PUBLIC_KEY_OPTION
 def audit_verify_certificate(certificate_file: str, public_key_file: str) -> None:
     """Check a DSR completion certificate (GET /v1/dsr/ID/certificate) offline: its
     signature, and for every audit event it embeds, the record, the inclusion proof and the

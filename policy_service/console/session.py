@@ -18,8 +18,10 @@ from datetime import timedelta
 from flask import g, request, session
 from werkzeug.wrappers import Response as BaseResponse
 
+from audit import AuditEvent
 from policy_service.accounts.tokens import principal_for_token
 from policy_service.api.app_state import get_state
+from policy_service.audit_trail.recording import caller_event
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import utcnow
 from policy_service.domain.errors import Unauthenticated
@@ -58,17 +60,25 @@ def sign_in(token: str) -> Caller:
         if old:
             store.end_session(uow.session, old)  # no session fixation: the old one goes
         session_id = store.open_session(uow.session, principal.id, token_id, now, now + absolute)
+        caller = _caller(principal.id, principal.kind, principal.platform_admin)
+        # Who looked at the console, and with which token, is evidence too (the platform
+        # chain: a session spans every account the person holds a role in).
+        uow.record(_session_event(caller, "console.sign_in", token_id))
         uow.commit()
     session.clear()  # a fresh CSRF secret for the signed-in session
     setattr(g, _SET, session_id)
-    return _caller(principal.id, principal.kind, principal.platform_admin)
+    return caller
 
 
 def sign_out() -> None:
     session_id = request.cookies.get(SID_COOKIE)
     if session_id:
-        with get_state().unit_of_work() as uow:
-            store.end_session(uow.session, session_id)
+        state = get_state()
+        with state.unit_of_work() as uow:
+            live = store.live_session(uow.session, session_id, utcnow(), _limits()[1])
+            if store.end_session(uow.session, session_id) and live is not None:
+                caller = _caller(live.principal_id, live.kind, live.platform_admin)
+                uow.record(_session_event(caller, "console.sign_out", live.token_id))
             uow.commit()
     session.clear()
     setattr(g, _CLEAR, True)
@@ -114,6 +124,18 @@ def apply_cookie(response: BaseResponse) -> BaseResponse:
             SID_COOKIE, path=COOKIE_PATH, secure=production, httponly=True, samesite="Strict"
         )
     return response
+
+
+def _session_event(caller: Caller, action: str, token_id: str) -> AuditEvent:
+    return caller_event(
+        get_state().runtime,
+        caller,
+        action,
+        "succeeded",
+        account_id=None,
+        target_type="token",
+        target_id=token_id,
+    )
 
 
 def _caller(user: str, kind: str, platform_admin: bool) -> Caller:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import structlog
 from prometheus_client import (
@@ -26,6 +26,9 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
+
+if TYPE_CHECKING:
+    from policy_service.ports import Inspects
 
 log = structlog.get_logger(__name__)
 
@@ -68,7 +71,7 @@ WEBHOOK_FAILURES = Counter(
 class _StateCollector(Collector):
     """Gauges computed at scrape time from the service state."""
 
-    def __init__(self, state: Any) -> None:
+    def __init__(self, state: Inspects) -> None:
         self.state = state
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
@@ -126,7 +129,7 @@ class _StateCollector(Collector):
         yield outbox
 
 
-def exposition(state: Any) -> tuple[bytes, str]:
+def exposition(state: Inspects) -> tuple[bytes, str]:
     """The text a scrape gets, and its content type."""
     registry = CollectorRegistry()
     if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

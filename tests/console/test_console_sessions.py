@@ -130,3 +130,24 @@ def test_sessions_open_expire_and_end_on_both_databases(
     monkeypatch.undo()
     revoke_tokens(service.state, principal_id="ann")
     assert client.get("/console/accounts/a").status_code == 302
+
+
+def test_sign_in_and_sign_out_are_recorded_in_the_audit_log_with_the_token_used(
+    console: Console,
+) -> None:
+    from audit.tables import audit_events
+
+    client = console.signed_in(console.admin)
+    token = csrf_token(client, "/console/")
+    assert client.post("/console/sign-out", data={"csrf_token": token}).status_code == 302
+    with console.service.state.engine.connect() as connection:
+        rows = connection.execute(
+            select(audit_events.c.action, audit_events.c.actor_id, audit_events.c.target_id)
+            .where(audit_events.c.action.like("console.%"))
+            .order_by(audit_events.c.event_id)
+        ).all()
+    assert [(action, actor) for action, actor, _ in rows] == [
+        ("console.sign_in", "ann"),
+        ("console.sign_out", "ann"),
+    ]
+    assert all(target.startswith("tok_") for _, _, target in rows)  # the token's id, not it
