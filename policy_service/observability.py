@@ -7,6 +7,7 @@ reaches a log line even when a caller binds one by mistake.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any
@@ -29,6 +30,22 @@ def _redact(
     return event
 
 
+# C0 and C1 control characters but tab: a caller's path or header could otherwise put an
+# escape sequence (recolouring a terminal), a NUL (turning the file "binary") or a newline
+# (a forged line) in the log. A traceback keeps its lines.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f]")
+
+
+def _escape_controls(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """The console renderer writes strings as they are (JSON escapes them itself)."""
+    for key, value in event.items():
+        if key != "exception" and isinstance(value, str) and _CONTROL.search(value):
+            event[key] = _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", value)
+    return event
+
+
 def configure_logging(settings: Settings) -> None:
     level = logging.getLevelName(settings.log_level.upper())
     if not isinstance(level, int):
@@ -46,6 +63,7 @@ def configure_logging(settings: Settings) -> None:
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
             _redact,
+            *(() if json_lines else (_escape_controls,)),
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),

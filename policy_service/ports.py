@@ -10,11 +10,16 @@ read-only properties here, so the state's plain attributes satisfy them.
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Protocol
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from audit import AuditWriter
 from policy_service.config import Settings
+from policy_service.integration.outbox import WebhookOutbox
 from policy_service.policy.runtime import PolicyRuntime
 from policy_service.storage.sync_source import SqlSyncSource
 from policy_service.storage.unit_of_work import UnitOfWork
@@ -22,14 +27,37 @@ from policy_service.storage.unit_of_work import UnitOfWork
 __all__ = [
     "Acts",
     "AdminDeps",
+    "Announces",
+    "AuditDeps",
+    "Certifies",
+    "CheckpointDeps",
     "Configured",
     "Decides",
     "DeliveryDeps",
+    "DsrDeps",
+    "DsrIntake",
+    "DsrSteps",
+    "EndpointDeps",
+    "Evidences",
+    "Finishes",
+    "FinishesErasure",
     "Inspects",
     "LifecycleDeps",
+    "ManagesEndpoints",
+    "OpensSealed",
     "OpensSessions",
+    "Publishes",
+    "ReloadsPolicy",
+    "SealedActs",
+    "Seals",
+    "SealsDeliveries",
+    "Signs",
+    "SignsCertificates",
     "Stores",
     "Syncs",
+    "TracksWebhooks",
+    "Witnesses",
+    "WitnessesOverHttp",
 ]
 
 
@@ -85,6 +113,10 @@ class AdminDeps(Decides, Stores, Syncs, Protocol):
     """``Acts`` on role assignments, tokens or the pack, applied to this worker at once."""
 
 
+class ReloadsPolicy(AdminDeps, Configured, Protocol):
+    """``AdminDeps`` for the pack: re-read from where the settings say it is."""
+
+
 class DeliveryDeps(Stores, Configured, Protocol):
     """Webhook delivery's housekeeping: the store, and the settings' limits."""
 
@@ -92,3 +124,113 @@ class DeliveryDeps(Stores, Configured, Protocol):
 class Inspects(Decides, OpensSessions, Protocol):
     """The worker's caches, and plain reads of the store: who a bearer token belongs to, the
     gauges a metrics scrape reads."""
+
+
+class Signs(Protocol):
+    """The audit writer: it signs checkpoints, and holds the key that encrypts personal data
+    in audit events."""
+
+    @property
+    def audit(self) -> AuditWriter: ...
+
+
+class SignsCertificates(Protocol):
+    """The service's signing key (completion certificates, exports, the public key)."""
+
+    @property
+    def signing_key(self) -> Ed25519PrivateKey: ...
+
+
+class Publishes(Protocol):
+    """The webhook outbox: events published in the changing transaction."""
+
+    @property
+    def outbox(self) -> WebhookOutbox: ...
+
+
+class TracksWebhooks(Protocol):
+    """Say, in the changing transaction, that an account's webhook endpoints changed."""
+
+    def webhooks_changed(self, session: Session, account_id: str) -> None: ...
+
+
+class Seals(Configured, Signs, Protocol):
+    """Keys derived from the settings' secret (or the audit writer's key): sealed identities,
+    webhook secrets, suppression digests."""
+
+
+class Witnesses(Stores, Configured, Protocol):
+    """Hand committed checkpoints to the witness directory and the HTTP witness."""
+
+
+class Evidences(Witnesses, Signs, Protocol):
+    """Sign checkpoints where needed, witness them, and read proofs against them."""
+
+
+class WitnessesOverHttp(Witnesses, Protocol):
+    """``Witnesses``, and when this process started: the HTTP witness's first pass sends
+    what was signed since."""
+
+    @property
+    def started_at(self) -> datetime: ...
+
+
+class CheckpointDeps(WitnessesOverHttp, Evidences, Protocol):
+    """The periodic checkpoint: sign what is due, then witness it."""
+
+
+class AuditDeps(Acts, Evidences, SignsCertificates, Protocol):
+    """Reading, exporting and verifying the audit log: ``Acts`` to authorize and record,
+    the writer and the signing key, and the engine an export streams from."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+
+class Announces(Decides, Publishes, Protocol):
+    """Record a data-subject request's step and publish it to webhooks."""
+
+
+class DsrSteps(Acts, Publishes, Protocol):
+    """A data-subject request's steps: authorize, change, record, publish."""
+
+
+class Certifies(Decides, SignsCertificates, Protocol):
+    """Sign a completion certificate under the policy version in force."""
+
+
+class Finishes(Announces, Certifies, Protocol):
+    """Complete a data-subject request: its last step recorded, its certificate signed."""
+
+
+class FinishesErasure(Finishes, Seals, Protocol):
+    """``Finishes`` an erasure: its identity unsealed and put on the suppression list."""
+
+
+class DsrIntake(DsrSteps, Seals, Protocol):
+    """Take in a data-subject request: ``DsrSteps``, and its identity sealed."""
+
+
+class DsrDeps(DsrIntake, FinishesErasure, Protocol):
+    """Data-subject requests end to end: execution, systems' confirmations, completion."""
+
+
+class OpensSealed(Stores, Seals, Protocol):
+    """Read a row with a sealed field and open it (a data-subject request's identity)."""
+
+
+class SealedActs(Acts, Seals, Protocol):
+    """``Acts`` with the keys derived from the secret and the audit writer: contacts checked
+    against the suppression list, certificates with their evidence."""
+
+
+class SealsDeliveries(DeliveryDeps, Signs, Protocol):
+    """Webhook delivery: ``DeliveryDeps``, and the keys that open secrets and identities."""
+
+
+class ManagesEndpoints(Acts, TracksWebhooks, Protocol):
+    """Change an account's webhook endpoints, applied to this worker at once."""
+
+
+class EndpointDeps(ManagesEndpoints, Seals, Protocol):
+    """``ManagesEndpoints``, and sealing a new endpoint's secret."""

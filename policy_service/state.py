@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from audit import AuditWriter
 from policy_service.audit_trail.keys import build_writer
 from policy_service.config import Settings
+from policy_service.integration.metrics import observe_audit_append
 from policy_service.integration.outbox import WEBHOOK_CHANGE, WebhookOutbox
 from policy_service.policy.pack import load_pack
 from policy_service.policy.runtime import PolicyRuntime
@@ -142,7 +143,11 @@ class ServiceState:
 
     def unit_of_work(self, *, write: bool = True) -> UnitOfWork:
         return UnitOfWork(
-            self.session_factory, write=write, audit=self.audit, observer=self.outbox.capture
+            self.session_factory,
+            write=write,
+            audit=self.audit,
+            observer=self.outbox.capture,
+            append_timer=observe_audit_append,
         )
 
     def sync(self) -> None:

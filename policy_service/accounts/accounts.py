@@ -14,8 +14,7 @@ from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
 from policy_service.domain.clock import utcnow
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound
 from policy_service.domain.identifiers import is_valid_account_id
-from policy_service.ports import Decides
-from policy_service.state import ServiceState
+from policy_service.ports import Acts, Decides
 from policy_service.storage import accounts as account_store
 from policy_service.storage.changes import record_change
 
@@ -44,7 +43,7 @@ def _settings_of(account: Account) -> dict[str, Any]:
     return {name: getattr(account, name) for name in SETTINGS}
 
 
-def _require_manage(state: ServiceState, caller: Caller, account_id: str) -> None:
+def _require_manage(state: Acts, caller: Caller, account_id: str) -> None:
     """The caller may manage accounts (platform-wide); the refusal names a valid id."""
     named = account_id if is_valid_account_id(account_id) else None
     require(
@@ -75,7 +74,7 @@ def _account_event(
 
 
 def create_account(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     *,
     id: str,
@@ -105,7 +104,7 @@ def create_account(
     return account
 
 
-def get_account(state: ServiceState, caller: Caller, account_id: str) -> Account:
+def get_account(state: Acts, caller: Caller, account_id: str) -> Account:
     require(state, caller, "account", "account.read", account_id=account_id)
     with state.unit_of_work(write=False) as uow:
         account = account_store.get_account(uow.session, account_id)
@@ -114,16 +113,14 @@ def get_account(state: ServiceState, caller: Caller, account_id: str) -> Account
     return account
 
 
-def list_accounts(
-    state: ServiceState, caller: Caller, *, after: str | None, limit: int
-) -> list[Account]:
+def list_accounts(state: Acts, caller: Caller, *, after: str | None, limit: int) -> list[Account]:
     require(state, caller, "account", "account.read", account_id=None, platform=True)
     with state.unit_of_work(write=False) as uow:
         return account_store.list_accounts(uow.session, after=after, limit=limit)
 
 
 def update_account(
-    state: ServiceState, caller: Caller, account_id: str, changes: dict[str, Any]
+    state: Acts, caller: Caller, account_id: str, changes: dict[str, Any]
 ) -> Account:
     _require_manage(state, caller, account_id)
     with state.unit_of_work() as uow:

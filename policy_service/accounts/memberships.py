@@ -10,8 +10,7 @@ from policy_service.audit_trail.recording import caller_event, require
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.errors import InvalidInput, NotFound
 from policy_service.domain.identifiers import is_valid_id
-from policy_service.ports import AdminDeps, Decides
-from policy_service.state import ServiceState
+from policy_service.ports import Acts, AdminDeps, Decides
 from policy_service.storage import accounts as account_store
 from policy_service.storage import memberships as membership_store
 from policy_service.storage.changes import record_change
@@ -63,7 +62,7 @@ def _change_roles(
     return wanted
 
 
-def _require_manage(state: ServiceState, caller: Caller, account_id: str, user_id: str) -> None:
+def _require_manage(state: Acts, caller: Caller, account_id: str, user_id: str) -> None:
     """The caller may manage the account's members (the refusal names the user, when valid)."""
     target_id = user_id if is_valid_id(user_id) else None
     require(
@@ -78,18 +77,18 @@ def _require_manage(state: ServiceState, caller: Caller, account_id: str, user_i
 
 
 def set_member_roles(
-    state: ServiceState, caller: Caller, account_id: str, user_id: str, roles: list[str]
+    state: AdminDeps, caller: Caller, account_id: str, user_id: str, roles: list[str]
 ) -> list[str]:
     _require_manage(state, caller, account_id, user_id)
     return _change_roles(state, caller, account_id, user_id, _validate(state, user_id, roles))
 
 
-def remove_member(state: ServiceState, caller: Caller, account_id: str, user_id: str) -> None:
+def remove_member(state: AdminDeps, caller: Caller, account_id: str, user_id: str) -> None:
     _require_manage(state, caller, account_id, user_id)
     _change_roles(state, caller, account_id, user_id, [])
 
 
-def list_members(state: ServiceState, caller: Caller, account_id: str) -> dict[str, list[str]]:
+def list_members(state: Acts, caller: Caller, account_id: str) -> dict[str, list[str]]:
     require(state, caller, "account", "account.read", account_id=account_id)
     with state.unit_of_work(write=False) as uow:
         if account_store.get_account(uow.session, account_id) is None:

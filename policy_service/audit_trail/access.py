@@ -40,10 +40,10 @@ from policy_service.audit_trail.recording import (
 from policy_service.decisions.authorization import Caller, check_in_account
 from policy_service.domain.errors import BadRequest, InvalidInput, NotFound
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
-from policy_service.state import ServiceState
+from policy_service.ports import Acts, AuditDeps, SignsCertificates
 
 
-def _authorize(state: ServiceState, caller: Caller, action: str, account_id: str | None) -> None:
+def _authorize(state: Acts, caller: Caller, action: str, account_id: str | None) -> None:
     """An account's holders of ``action`` see that account; platform admins see all.
 
     Authorization comes first, so a caller with no part in an account learns nothing about
@@ -71,7 +71,7 @@ def _authorize(state: ServiceState, caller: Caller, action: str, account_id: str
 
 
 def read_events(
-    state: ServiceState, caller: Caller, filters: EventFilter, cursor: str | None, limit: int
+    state: AuditDeps, caller: Caller, filters: EventFilter, cursor: str | None, limit: int
 ) -> EventPage:
     _authorize(state, caller, "audit.read", filters.account_id)
     with state.unit_of_work(write=False) as uow:
@@ -87,12 +87,12 @@ def read_events(
             raise BadRequest("the cursor is not one this service handed out") from None
 
 
-def read_event(state: ServiceState, caller: Caller, event_id: str) -> StoredEvent:
+def read_event(state: AuditDeps, caller: Caller, event_id: str) -> StoredEvent:
     return _visible_event(state, caller, event_id, state.audit.key_encryption_key)
 
 
 def _visible_event(
-    state: ServiceState, caller: Caller, event_id: str, key_encryption_key: bytes | None
+    state: Acts, caller: Caller, event_id: str, key_encryption_key: bytes | None
 ) -> StoredEvent:
     """The event, if the caller may read it; otherwise the 404 an unknown id gets (ids are
     not probed across tenants). ``key_encryption_key`` decrypts its personal data."""
@@ -114,7 +114,7 @@ def _visible_event(
 
 
 def export(
-    state: ServiceState,
+    state: AuditDeps,
     caller: Caller,
     filters: EventFilter,
     format: Literal["ndjson", "csv"],
@@ -139,7 +139,7 @@ def export(
 
 
 def _stream(
-    state: ServiceState, filters: EventFilter, format: Literal["ndjson", "csv"]
+    state: AuditDeps, filters: EventFilter, format: Literal["ndjson", "csv"]
 ) -> Iterator[str]:
     with state.engine.connect() as connection:
         yield from export_events(
@@ -160,7 +160,7 @@ def _filter_details(filters: EventFilter) -> dict[str, Any]:
 
 
 def verify(
-    state: ServiceState,
+    state: AuditDeps,
     caller: Caller | None,
     account_id: str | None,
     witness_dir: Path | None = None,
@@ -235,13 +235,13 @@ def verify(
     return report
 
 
-def checkpoints(state: ServiceState, caller: Caller, account_id: str | None) -> list[Checkpoint]:
+def checkpoints(state: Acts, caller: Caller, account_id: str | None) -> list[Checkpoint]:
     _authorize(state, caller, "audit.read", account_id)
     with state.unit_of_work(write=False) as uow:
         return list_checkpoints(uow.session, chain_for(account_id))
 
 
-def sign_checkpoint(state: ServiceState, caller: Caller, account_id: str | None) -> Checkpoint:
+def sign_checkpoint(state: AuditDeps, caller: Caller, account_id: str | None) -> Checkpoint:
     _authorize(state, caller, "audit.verify", account_id)
     with state.unit_of_work() as uow:
         try:
@@ -254,7 +254,7 @@ def sign_checkpoint(state: ServiceState, caller: Caller, account_id: str | None)
 
 
 def event_proof(
-    state: ServiceState, caller: Caller, event_id: str, tree_size: int | None
+    state: Acts, caller: Caller, event_id: str, tree_size: int | None
 ) -> InclusionProof:
     """An RFC 9162 inclusion proof of one event against a signed checkpoint; visible to
     whoever may read the event (others get the 404 an unknown id gets)."""
@@ -270,7 +270,7 @@ def event_proof(
 
 
 def consistency(
-    state: ServiceState, caller: Caller, account_id: str | None, first: int, second: int
+    state: Acts, caller: Caller, account_id: str | None, first: int, second: int
 ) -> ConsistencyProof:
     """An RFC 9162 consistency proof between two checkpointed sizes of a chain."""
     _authorize(state, caller, "audit.read", account_id)
@@ -286,5 +286,5 @@ def consistency(
             raise NotFound(str(error)) from None
 
 
-def public_key(state: ServiceState) -> str:
+def public_key(state: SignsCertificates) -> str:
     return public_key_pem(state.signing_key)

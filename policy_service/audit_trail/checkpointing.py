@@ -23,12 +23,12 @@ from audit.tables import audit_checkpoints
 from audit.tree import catch_up
 from audit.witness import witness_path, write_witness
 from policy_service.audit_trail.witnesses import consistency_prover, http_witness, send_soon
-from policy_service.state import ServiceState
+from policy_service.ports import CheckpointDeps, Witnesses, WitnessesOverHttp
 
 log = structlog.get_logger(__name__)
 
 
-def sign_due_checkpoints(state: ServiceState) -> dict[str, Any]:
+def sign_due_checkpoints(state: CheckpointDeps) -> dict[str, Any]:
     with state.unit_of_work(write=False) as uow:
         due = chains_due(uow.session)
     signed = 0
@@ -52,7 +52,7 @@ def sign_due_checkpoints(state: ServiceState) -> dict[str, Any]:
     return result
 
 
-def witness(state: ServiceState, checkpoint: Checkpoint) -> None:
+def witness(state: Witnesses, checkpoint: Checkpoint) -> None:
     """Append one committed checkpoint to the witness directory, if there is one, and
     queue it for the HTTP witness, if there is one."""
     send_soon(state, checkpoint)
@@ -66,7 +66,7 @@ def witness(state: ServiceState, checkpoint: Checkpoint) -> None:
         log.warning("audit.witness_unavailable", chain=checkpoint.chain, error=str(error))
 
 
-def witness_newest(state: ServiceState) -> int:
+def witness_newest(state: Witnesses) -> int:
     """Give the witness each chain's newest checkpoint it does not hold yet (those the
     writer signs every N events inside an append's transaction included)."""
     directory = state.settings.audit_witness_dir
@@ -95,7 +95,7 @@ def witness_newest(state: ServiceState) -> int:
 _http_passes: dict[str, datetime] = {}  # witness URL -> when this process's last pass began
 
 
-def send_to_http_witness(state: ServiceState) -> dict[str, int] | None:
+def send_to_http_witness(state: WitnessesOverHttp) -> dict[str, int] | None:
     """Hand the HTTP witness each chain's newest checkpoint signed since the last pass (the
     writer's, signed inside appends, included) or not cosigned before; its counters."""
     sender = http_witness(state)

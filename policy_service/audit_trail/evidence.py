@@ -11,10 +11,10 @@ from __future__ import annotations
 
 from audit.evidence import JsonObject, evidence_for, evidence_json, unproven_chains
 from policy_service.audit_trail.checkpointing import witness
-from policy_service.state import ServiceState
+from policy_service.ports import Evidences
 
 
-def dsr_evidence(state: ServiceState, dsr_id: str) -> list[JsonObject]:
+def dsr_evidence(state: Evidences, dsr_id: str) -> list[JsonObject]:
     with state.unit_of_work(write=False) as uow:
         unproven = unproven_chains(uow.session, dsr_id)
     for chain in unproven:

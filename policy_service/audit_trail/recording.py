@@ -22,7 +22,7 @@ from policy_service.domain.errors import (
 )
 from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_account_id
 from policy_service.policy.runtime import PolicyRuntime
-from policy_service.state import ServiceState
+from policy_service.ports import Acts
 
 OPERATOR = "operator"  # the actor type of CLI commands run on the server
 
@@ -105,7 +105,7 @@ class Refusal:
         return refusal_error(self.status, self.code, self.text, **extra)
 
 
-def record_refusal(state: ServiceState, caller: Caller, refusal: Refusal) -> None:
+def record_refusal(state: Acts, caller: Caller, refusal: Refusal) -> None:
     """Record a refused attempt, in a unit of work of its own (there is no change for it to
     ride with). It goes to the account's chain only when the account exists: a name a caller
     made up must not create a chain, so such a refusal is recorded in the platform chain with
@@ -140,14 +140,14 @@ def refusal_error(status: int, code: str, text: str, **extra: Any) -> ServiceErr
     return error_class(text, reason={"code": code, "text": text}, **extra)
 
 
-def refused(state: ServiceState, caller: Caller, refusal: Refusal, **extra: Any) -> ServiceError:
+def refused(state: Acts, caller: Caller, refusal: Refusal, **extra: Any) -> ServiceError:
     """Record the refusal, and return the problem to raise."""
     record_refusal(state, caller, refusal)
     return refusal.error(**extra)
 
 
 def refuse(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     action: str,
     *,
@@ -166,7 +166,7 @@ def refuse(
 
 
 def require(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     obj: str,
     action: str,
@@ -197,7 +197,7 @@ def require(
 
 
 def require_visible(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     obj: str,
     action: str,

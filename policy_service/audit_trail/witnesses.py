@@ -14,13 +14,13 @@ from collections.abc import Callable
 
 from audit import Checkpoint, tree
 from audit.http_witness import HttpWitness
-from policy_service.state import ServiceState
+from policy_service.ports import Configured, Stores, Witnesses
 
 _senders: dict[str, HttpWitness] = {}
 _senders_lock = threading.Lock()
 
 
-def http_witness(state: ServiceState) -> HttpWitness | None:
+def http_witness(state: Configured) -> HttpWitness | None:
     url = state.settings.audit_witness_url
     if url is None:
         return None
@@ -31,7 +31,7 @@ def http_witness(state: ServiceState) -> HttpWitness | None:
         return sender
 
 
-def consistency_prover(state: ServiceState) -> Callable[[str, int, int], list[bytes]]:
+def consistency_prover(state: Stores) -> Callable[[str, int, int], list[bytes]]:
     def prove(chain: str, first: int, second: int) -> list[bytes]:
         with state.unit_of_work(write=False) as uow:
             return tree.consistency_proof(uow.session, chain, first, second)
@@ -39,7 +39,7 @@ def consistency_prover(state: ServiceState) -> Callable[[str, int, int], list[by
     return prove
 
 
-def send_soon(state: ServiceState, checkpoint: Checkpoint) -> None:
+def send_soon(state: Witnesses, checkpoint: Checkpoint) -> None:
     """Queue one committed checkpoint for the HTTP witness, if there is one."""
     sender = http_witness(state)
     if sender is not None:

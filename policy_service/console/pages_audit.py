@@ -16,8 +16,15 @@ from policy_service.console.web import View, account_page, bp, caller, page
 from policy_service.domain.errors import NotFound
 
 AUDIT_FILTERS = (
-    "actor_id", "action", "target_type", "target_id", "outcome", "request_id", "job_id", "dsr_id"
-)  # fmt: skip
+    "actor_id",
+    "action",
+    "target_type",
+    "target_id",
+    "outcome",
+    "request_id",
+    "job_id",
+    "dsr_id",
+)
 OUTCOMES = ("succeeded", "denied", "failed")
 
 

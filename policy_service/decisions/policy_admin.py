@@ -26,8 +26,7 @@ from policy_service.decisions.policy_tests import (
 )
 from policy_service.domain.errors import PolicyPackError, Unprocessable
 from policy_service.policy.pack import PolicyPack, load_pack
-from policy_service.ports import Acts
-from policy_service.state import ServiceState
+from policy_service.ports import Acts, ReloadsPolicy
 from policy_service.storage.changes import record_change
 
 log = structlog.get_logger(__name__)
@@ -99,12 +98,12 @@ def _record_refused_reload(state: Acts, caller: Caller, code: str, details: dict
         uow.commit()
 
 
-def current_policy(state: ServiceState, caller: Caller) -> PolicyPack:
+def current_policy(state: Acts, caller: Caller) -> PolicyPack:
     require(state, caller, "policy", "policy.read", account_id=None, platform=True)
     return state.runtime.pack
 
 
-def reload_policy(state: ServiceState, caller: Caller) -> tuple[PolicyPack, str]:
+def reload_policy(state: ReloadsPolicy, caller: Caller) -> tuple[PolicyPack, str]:
     """Re-read the pack from disk. A pack that is invalid, or fails its own policy test
     cases, is refused (audited, 422) and the running one kept."""
     require(state, caller, "policy", "policy.write", account_id=None, platform=True)

@@ -77,8 +77,18 @@ def item_of(
         allowed, reason_code = decision.allowed, decision.reason.code
         policy_version = decision.policy_version
     if request is None:
-        return (None, None, None, None, None, bool(allowed), reason_code, None, policy_version,
-                None)  # fmt: skip
+        return (
+            None,
+            None,
+            None,
+            None,
+            None,
+            bool(allowed),
+            reason_code,
+            None,
+            policy_version,
+            None,
+        )
     subject, action, resource = request.subject, request.action, request.resource
     properties = resource.properties
     account = decision.account_id if decision is not None else properties.get("account_id")
@@ -91,11 +101,17 @@ def item_of(
     ):
         keep = (subject.properties, action.properties, properties)
     return (
-        subject.type, subject.id or None,
+        subject.type,
+        subject.id or None,
         decision.action if decision is not None else action.name or None,
-        resource.type, resource.id, bool(allowed), reason_code,
-        account if isinstance(account, str) else None, policy_version, keep,
-    )  # fmt: skip
+        resource.type,
+        resource.id,
+        bool(allowed),
+        reason_code,
+        account if isinstance(account, str) else None,
+        policy_version,
+        keep,
+    )
 
 
 @dataclass(slots=True)
@@ -192,8 +208,15 @@ class DecisionLog:
                 self._count += size
                 lost = 0
             elif isinstance(entry, Group) and room > 0:
-                kept = Group(entry.at, entry.endpoint, entry.caller_id, entry.on_behalf_of,
-                             entry.request_id, entry.prefix, entry.items[:room])  # fmt: skip
+                kept = Group(
+                    entry.at,
+                    entry.endpoint,
+                    entry.caller_id,
+                    entry.on_behalf_of,
+                    entry.request_id,
+                    entry.prefix,
+                    entry.items[:room],
+                )
                 self._pending.append(kept)
                 self._count += room
                 lost = size - room
@@ -271,17 +294,28 @@ class DecisionLog:
     def rows(self, pending: Entry | Group) -> Iterator[Row]:
         if isinstance(pending, Entry):
             yield self._row(
-                pending.decision_id, datetime.fromtimestamp(pending.at, UTC), pending.endpoint,
-                pending.caller_id, pending.on_behalf_of, pending.request_id, pending.item,
+                pending.decision_id,
+                datetime.fromtimestamp(pending.at, UTC),
+                pending.endpoint,
+                pending.caller_id,
+                pending.on_behalf_of,
+                pending.request_id,
+                pending.item,
                 pending.details,
-            )  # fmt: skip
+            )
             return
         at = datetime.fromtimestamp(pending.at, UTC)
         for n, item in enumerate(pending.items):
             yield self._row(
-                pending.decision_id(n), at, pending.endpoint, pending.caller_id,
-                pending.on_behalf_of, pending.request_id, item, None,
-            )  # fmt: skip
+                pending.decision_id(n),
+                at,
+                pending.endpoint,
+                pending.caller_id,
+                pending.on_behalf_of,
+                pending.request_id,
+                item,
+                None,
+            )
 
     def _row(
         self,
@@ -294,8 +328,18 @@ class DecisionLog:
         item: Item,
         extra: dict[str, Any] | None,
     ) -> Row:
-        (subject_type, subject_id, action, resource_type, resource_id, allowed, reason_code,
-         account, policy_version, keep) = item  # fmt: skip
+        (
+            subject_type,
+            subject_id,
+            action,
+            resource_type,
+            resource_id,
+            allowed,
+            reason_code,
+            account,
+            policy_version,
+            keep,
+        ) = item
         details: dict[str, Any] = dict(extra) if extra else {}
         if keep is not None:
             for name, properties in zip(("subject", "action", "resource"), keep, strict=True):
@@ -303,10 +347,23 @@ class DecisionLog:
                     details[f"{name}_properties"] = masked(properties, self.mask)
         # In decision_logs.COLUMNS order.
         return (
-            decision_id, at, endpoint, account, caller_id, on_behalf_of, subject_type,
-            subject_id, action, resource_type, resource_id, allowed, reason_code,
-            policy_version, request_id, json.dumps(details, default=str) if details else None,
-        )  # fmt: skip
+            decision_id,
+            at,
+            endpoint,
+            account,
+            caller_id,
+            on_behalf_of,
+            subject_type,
+            subject_id,
+            action,
+            resource_type,
+            resource_id,
+            allowed,
+            reason_code,
+            policy_version,
+            request_id,
+            json.dumps(details, default=str) if details else None,
+        )
 
 
 def decision_entry(

@@ -22,7 +22,7 @@ from policy_service.domain.errors import Conflict, InvalidInput, NotFound, Unpro
 from policy_service.integration.outbox import EVENT_TYPES
 from policy_service.integration.webhooks import address_refused, new_secret, seal_secret
 from policy_service.lifecycle.guards import load_account
-from policy_service.state import ServiceState
+from policy_service.ports import Acts, EndpointDeps, ManagesEndpoints
 from policy_service.storage import webhooks as queries
 from policy_service.storage.contacts import new_id
 from policy_service.storage.webhooks import Attempt, Delivery, Endpoint
@@ -47,6 +47,23 @@ def _check(url: str, events: Sequence[str]) -> None:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InvalidInput("url must be an http(s) URL with a host", errors={"url": [url[:200]]})
+    if parts.username is not None or parts.password is not None:
+        # Credentials in a URL would be shown to every admin who lists the endpoints (and
+        # urllib does not send them anyway): authenticate with the signature instead.
+        raise InvalidInput(
+            "url must not carry a user name or password: receivers check the signature",
+            errors={"url": ["no user:password@ in the URL"]},
+        )
+    try:
+        parts.port  # noqa: B018 (urllib checks the range only when asked)
+    except ValueError:
+        raise InvalidInput(
+            "url has a port outside 1..65535", errors={"url": ["port outside 1..65535"]}
+        ) from None
+    if parts.port == 0:
+        raise InvalidInput(
+            "url has a port outside 1..65535", errors={"url": ["port outside 1..65535"]}
+        )
     unknown = sorted(set(events) - set(EVENT_TYPES))
     if not events or unknown:
         raise InvalidInput(
@@ -56,7 +73,7 @@ def _check(url: str, events: Sequence[str]) -> None:
 
 
 def create_endpoint(
-    state: ServiceState,
+    state: EndpointDeps,
     caller: Caller,
     account_id: str,
     *,
@@ -103,15 +120,13 @@ def create_endpoint(
     return NewEndpoint(endpoint, secret)
 
 
-def list_endpoints(state: ServiceState, caller: Caller, account_id: str) -> list[Endpoint]:
+def list_endpoints(state: Acts, caller: Caller, account_id: str) -> list[Endpoint]:
     require(state, caller, "account", PERMISSION, account_id=account_id)
     with state.unit_of_work(write=False) as uow:
         return queries.endpoints_of(uow.session, account_id)
 
 
-def get_endpoint(
-    state: ServiceState, caller: Caller, account_id: str, endpoint_id: str
-) -> Endpoint:
+def get_endpoint(state: Acts, caller: Caller, account_id: str, endpoint_id: str) -> Endpoint:
     require(state, caller, "account", PERMISSION, account_id=account_id)
     with state.unit_of_work(write=False) as uow:
         return _found(queries.get_endpoint(uow.session, account_id, endpoint_id), endpoint_id)
@@ -123,7 +138,9 @@ def _found(endpoint: Endpoint | None, endpoint_id: str) -> Endpoint:
     return endpoint
 
 
-def delete_endpoint(state: ServiceState, caller: Caller, account_id: str, endpoint_id: str) -> None:
+def delete_endpoint(
+    state: ManagesEndpoints, caller: Caller, account_id: str, endpoint_id: str
+) -> None:
     """Remove the endpoint with its delivery log. Refused (409) while a DSR system is told
     through it: remove or re-register the system first."""
     require(state, caller, "account", PERMISSION, account_id=account_id)
@@ -171,7 +188,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def list_deliveries(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     account_id: str,
     endpoint_id: str,
@@ -195,7 +212,7 @@ def list_deliveries(
 
 
 def redeliver(
-    state: ServiceState, caller: Caller, account_id: str, endpoint_id: str, delivery_id: str
+    state: Acts, caller: Caller, account_id: str, endpoint_id: str, delivery_id: str
 ) -> LoggedDelivery:
     """Send a delivery again: pending, due now, its attempts counted afresh (those made are
     kept in its log)."""

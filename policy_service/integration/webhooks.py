@@ -46,9 +46,8 @@ from policy_service.config import Settings
 from policy_service.domain.clock import utcnow
 from policy_service.integration import metrics
 from policy_service.integration.outbox import DSR_SYSTEM_TASK
-from policy_service.ports import DeliveryDeps, Stores
+from policy_service.ports import DeliveryDeps, Seals, SealsDeliveries, Stores
 from policy_service.privacy.sealing import derive_key, open_identity
-from policy_service.state import ServiceState
 from policy_service.storage import dsr as dsr_queries
 from policy_service.storage import webhooks as queries
 from policy_service.storage.webhooks import FAILED, PENDING, SUCCEEDED, Outgoing
@@ -74,7 +73,7 @@ def new_secret() -> str:
     return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
 
 
-def seal_secret(state: ServiceState, endpoint_id: str, secret: str) -> str:
+def seal_secret(state: Seals, endpoint_id: str, secret: str) -> str:
     """The secret encrypted for its endpoint (AES-GCM, the endpoint id as associated data)."""
     nonce = os.urandom(NONCE_BYTES)
     sealed = AESGCM(derive_key(state, b"webhook-secret")).encrypt(
@@ -83,7 +82,7 @@ def seal_secret(state: ServiceState, endpoint_id: str, secret: str) -> str:
     return base64.b64encode(nonce + sealed).decode()
 
 
-def open_secret(state: ServiceState, endpoint_id: str, token: str) -> str:
+def open_secret(state: Seals, endpoint_id: str, token: str) -> str:
     raw = base64.b64decode(token)
     key = AESGCM(derive_key(state, b"webhook-secret"))
     return key.decrypt(raw[:NONCE_BYTES], raw[NONCE_BYTES:], endpoint_id.encode()).decode()
@@ -202,7 +201,7 @@ def _claim(state: Stores, owner: str, now: datetime, limit: int) -> list[Outgoin
     return found
 
 
-def _body(state: ServiceState, delivery: Outgoing) -> str:
+def _body(state: SealsDeliveries, delivery: Outgoing) -> str:
     """The body as sent. A DSR system's task carries the person's identity, read from the
     request as it is sent (never kept in the outbox); once the request completes the
     identity is gone, and so it is from the task."""
@@ -219,7 +218,7 @@ def _body(state: ServiceState, delivery: Outgoing) -> str:
     return json.dumps(message, sort_keys=True, separators=(",", ":"))
 
 
-def _attempt(state: ServiceState, delivery: Outgoing, send: Sender) -> tuple[Answer, int]:
+def _attempt(state: SealsDeliveries, delivery: Outgoing, send: Sender) -> tuple[Answer, int]:
     at = utcnow()
     try:
         body = _body(state, delivery)
@@ -241,7 +240,7 @@ def _attempt(state: ServiceState, delivery: Outgoing, send: Sender) -> tuple[Ans
 
 
 def deliver_due(
-    state: ServiceState,
+    state: SealsDeliveries,
     *,
     send: Sender = http_send,
     limit: int = BATCH,

@@ -49,7 +49,6 @@ from policy_service.lifecycle.guards import (
     refuse_on_contact,
 )
 from policy_service.ports import Acts, Decides
-from policy_service.state import ServiceState
 from policy_service.storage import cascade
 from policy_service.storage import contacts as store
 from policy_service.storage.action_reads import ContactForAction
@@ -70,7 +69,7 @@ class LifecycleResult:
 
 
 def _gate_and_load(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str, action: str
+    state: Acts, caller: Caller, account_id: str, contact_id: str, action: str
 ) -> tuple[Account, CascadeProfile]:
     """The account gate (refused and recorded before anything is read), then the account and
     its cascade profile."""
@@ -83,7 +82,7 @@ def _gate_and_load(
 
 
 def delete_contact(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     account_id: str,
     contact_id: str,
@@ -132,7 +131,7 @@ def delete_contact(
 
 
 def _refuse_unconfirmed(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str, action: str, text: str
+    state: Acts, caller: Caller, account_id: str, contact_id: str, action: str, text: str
 ) -> ServiceError:
     """An action that cannot be undone, asked for without its confirmation: 422, recorded."""
     code = "confirmation_required"
@@ -242,7 +241,7 @@ def _purge_in(
 
 
 def purge_contact(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str, confirm: str | None
+    state: Acts, caller: Caller, account_id: str, contact_id: str, confirm: str | None
 ) -> LifecycleResult:
     action = "contact.purge"
     account, profile = _gate_and_load(state, caller, account_id, contact_id, action)
@@ -304,7 +303,7 @@ def _change_cascade_and_record(
 
 
 def restore_contact(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str
+    state: Acts, caller: Caller, account_id: str, contact_id: str
 ) -> LifecycleResult:
     action = "contact.restore"
     account, profile = _gate_and_load(state, caller, account_id, contact_id, action)

@@ -15,7 +15,6 @@ from policy_service.domain.contacts import Contact, RelatedRecord
 from policy_service.lifecycle.contacts import get_contact
 from policy_service.lifecycle.events import export_event
 from policy_service.ports import Acts, Stores
-from policy_service.state import ServiceState
 from policy_service.storage import contact_search
 from policy_service.storage import contacts as store
 
@@ -37,7 +36,7 @@ def _record_export(
 
 
 def export_contact(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str
+    state: Acts, caller: Caller, account_id: str, contact_id: str
 ) -> tuple[Contact, list[RelatedRecord]]:
     require(state, caller, "contact", "contact.export", account_id=account_id)
     contact = get_contact(state, caller, account_id, contact_id)
@@ -49,7 +48,7 @@ def export_contact(
 
 
 def export_csv(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     account_id: str,
     *,

@@ -16,8 +16,7 @@ from typing import Any
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.errors import ServiceError
 from policy_service.lifecycle.contacts import create_contact
-from policy_service.ports import Stores
-from policy_service.state import ServiceState
+from policy_service.ports import SealedActs, Stores
 from policy_service.storage import memberships as membership_store
 
 FIELDS = ("id", "name", "email", "phone", "tags")
@@ -73,7 +72,7 @@ def _rows(path: Path, fmt: str) -> Iterator[tuple[int, int, dict[str, Any] | str
 
 
 def import_contacts(
-    state: ServiceState,
+    state: SealedActs,
     principal: str | Caller,
     account_id: str,
     path: Path,

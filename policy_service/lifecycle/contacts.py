@@ -19,8 +19,8 @@ from policy_service.lifecycle.events import (
     suppression_overridden_event,
 )
 from policy_service.lifecycle.guards import load_account
+from policy_service.ports import Acts, SealedActs
 from policy_service.privacy.suppression import is_suppressed
-from policy_service.state import ServiceState
 from policy_service.storage import contact_search
 from policy_service.storage import contacts as store
 
@@ -38,7 +38,7 @@ def normalise_email(email: str | None) -> str | None:
 
 
 def create_contact(
-    state: ServiceState,
+    state: SealedActs,
     caller: Caller,
     account_id: str,
     *,
@@ -105,7 +105,7 @@ def create_contact(
     return contact
 
 
-def get_contact(state: ServiceState, caller: Caller, account_id: str, contact_id: str) -> Contact:
+def get_contact(state: Acts, caller: Caller, account_id: str, contact_id: str) -> Contact:
     require(state, caller, "contact", "contact.read", account_id=account_id)
     with state.unit_of_work(write=False) as uow:
         contact = (
@@ -119,7 +119,7 @@ def get_contact(state: ServiceState, caller: Caller, account_id: str, contact_id
 
 
 def list_contacts(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     account_id: str,
     *,
@@ -136,7 +136,7 @@ def list_contacts(
 
 
 def add_record(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     account_id: str,
     contact_id: str,
@@ -176,7 +176,7 @@ def add_record(
 
 
 def end_enrollment(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str, record_id: str
+    state: Acts, caller: Caller, account_id: str, contact_id: str, record_id: str
 ) -> RelatedRecord:
     """Seed 004: "Remove them from the campaign or workflow before attempting deletion."
     The enrollment ends (state ``stopped``), on record; a profile's guard then lets the
@@ -219,7 +219,7 @@ def end_enrollment(
 
 
 def list_records(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str
+    state: Acts, caller: Caller, account_id: str, contact_id: str
 ) -> list[RelatedRecord]:
     get_contact(state, caller, account_id, contact_id)
     with state.unit_of_work(write=False) as uow:

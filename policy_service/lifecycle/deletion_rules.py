@@ -16,8 +16,7 @@ from policy_service.domain.errors import NotFound, ServiceError
 from policy_service.lifecycle.actions import delete_contact
 from policy_service.lifecycle.events import rule_event
 from policy_service.lifecycle.guards import check_reason, load_account
-from policy_service.ports import Stores
-from policy_service.state import ServiceState
+from policy_service.ports import Acts, Stores
 from policy_service.storage import contact_search
 from policy_service.storage import deletion_rules as rules
 from policy_service.storage.deletion_rules import DeletionRule
@@ -42,7 +41,7 @@ class RuleRun:
 
 
 def create_rule(
-    state: ServiceState, caller: Caller, account_id: str, tag: str, reason_code: str
+    state: Acts, caller: Caller, account_id: str, tag: str, reason_code: str
 ) -> DeletionRule:
     require(state, caller, "account", "deletion_rule.manage", account_id=account_id)
     check_reason(reason_code, None if reason_code != "other" else "")
@@ -62,13 +61,13 @@ def create_rule(
         return rule
 
 
-def list_rules(state: ServiceState, caller: Caller, account_id: str) -> list[DeletionRule]:
+def list_rules(state: Acts, caller: Caller, account_id: str) -> list[DeletionRule]:
     require(state, caller, "account", "deletion_rule.manage", account_id=account_id)
     with state.unit_of_work(write=False) as uow:
         return rules.rules_of(uow.session, account_id)
 
 
-def delete_rule(state: ServiceState, caller: Caller, account_id: str, rule_id: str) -> None:
+def delete_rule(state: Acts, caller: Caller, account_id: str, rule_id: str) -> None:
     require(state, caller, "account", "deletion_rule.manage", account_id=account_id)
     with state.unit_of_work() as uow:
         if not rules.remove_rule(uow.session, account_id, rule_id):
@@ -82,7 +81,7 @@ def _rules_for(state: Stores, account_id: str, tags: list[str] | None) -> list[D
         return rules.enabled_rules(uow.session, account_id, tags)
 
 
-def _fire(state: ServiceState, caller: Caller, rule: DeletionRule, contact_id: str) -> str | None:
+def _fire(state: Acts, caller: Caller, rule: DeletionRule, contact_id: str) -> str | None:
     """Delete one contact under a rule; return why not, if it did not happen."""
     as_rule_author = Caller(rule.created_by, "user", request_id=caller.request_id)
     try:
@@ -93,7 +92,7 @@ def _fire(state: ServiceState, caller: Caller, rule: DeletionRule, contact_id: s
 
 
 def apply_rules_for_tags(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str, tags: list[str]
+    state: Acts, caller: Caller, account_id: str, contact_id: str, tags: list[str]
 ) -> None:
     """Called when tags are added to a contact: the first matching rule deletes it."""
     for rule in _rules_for(state, account_id, tags):
@@ -102,7 +101,7 @@ def apply_rules_for_tags(
 
 
 def run_rules(
-    state: ServiceState, caller: Caller | None, account_id: str, *, dry_run: bool
+    state: Acts, caller: Caller | None, account_id: str, *, dry_run: bool
 ) -> list[RuleRun]:
     """Apply every enabled rule to the contacts that carry its tag now (or, with ``dry_run``,
     say which they would be)."""

@@ -27,8 +27,7 @@ from policy_service.domain.errors import (
     ServiceError,
     Unprocessable,
 )
-from policy_service.ports import Decides
-from policy_service.state import ServiceState
+from policy_service.ports import Acts, Decides
 from policy_service.storage import action_reads
 from policy_service.storage import contacts as store
 from policy_service.storage.action_reads import ContactForAction
@@ -65,9 +64,7 @@ def decide_on_contact(
     return decide_for_caller(state.runtime, caller, account, action, contact_id, facts, utcnow())
 
 
-def gate(
-    state: ServiceState, caller: Caller, account_id: str, action: str, contact_id: str
-) -> None:
+def gate(state: Acts, caller: Caller, account_id: str, action: str, contact_id: str) -> None:
     """Refuse (and record) before anything is read when the caller has no part in the account."""
     refused = account_gate(state.runtime, caller, account_id)
     if refused is not None:
@@ -78,7 +75,7 @@ def gate(
 
 
 def refuse_on_contact(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     account_id: str,
     contact_id: str,
@@ -95,7 +92,7 @@ def refuse_on_contact(
 
 
 def refuse_decision(
-    state: ServiceState, caller: Caller, contact_id: str, decision: Decision
+    state: Acts, caller: Caller, contact_id: str, decision: Decision
 ) -> ServiceError:
     reason = decision.reason
     text = f"contact {contact_id}: {reason.text}"

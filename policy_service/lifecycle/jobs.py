@@ -42,8 +42,7 @@ from policy_service.lifecycle.job_runner import (
     runner_id,
     start_background_runner,
 )
-from policy_service.ports import Decides, Stores
-from policy_service.state import ServiceState
+from policy_service.ports import Acts, Decides, LifecycleDeps, Stores
 from policy_service.storage import contact_search
 from policy_service.storage import jobs as job_store
 from policy_service.storage.jobs import CANCELLED, CANCELLING, FINAL, QUEUED, Job, JobItem
@@ -79,7 +78,7 @@ MAX_NAMED_IDS = 100  # how many missing ids a stale-selection 409 names
 
 
 def create_bulk_delete(
-    state: ServiceState,
+    state: LifecycleDeps,
     caller: Caller,
     account_id: str,
     *,
@@ -110,7 +109,7 @@ def create_bulk_delete(
 
 
 def create_bulk_restore(
-    state: ServiceState,
+    state: LifecycleDeps,
     caller: Caller,
     account_id: str,
     *,
@@ -154,7 +153,7 @@ class _Selection:
 
 
 def _create(
-    state: ServiceState,
+    state: LifecycleDeps,
     caller: Caller,
     account_id: str,
     kind: str,
@@ -203,7 +202,7 @@ def _create(
 
 
 def _selection_changed(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     account_id: str,
     kind: str,
@@ -270,7 +269,7 @@ def get_job_unchecked(state: Stores, job_id: str) -> Job:
     return job
 
 
-def _visible_job(state: ServiceState, caller: Caller, job_id: str, action: str) -> Job:
+def _visible_job(state: Acts, caller: Caller, job_id: str, action: str) -> Job:
     job = get_job_unchecked(state, job_id)
     require_visible(
         state,
@@ -285,12 +284,12 @@ def _visible_job(state: ServiceState, caller: Caller, job_id: str, action: str) 
     return job
 
 
-def get_job(state: ServiceState, caller: Caller, job_id: str) -> Job:
+def get_job(state: Acts, caller: Caller, job_id: str) -> Job:
     return _visible_job(state, caller, job_id, "contact.read")
 
 
 def list_jobs(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     account_id: str,
     *,
@@ -328,7 +327,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
 
 
 def list_items(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     job_id: str,
     *,
@@ -360,7 +359,7 @@ def item_summary(state: Stores, job_id: str) -> dict[str, int]:
         return job_store.item_summary(uow.session, job_id)
 
 
-def cancel_job(state: ServiceState, caller: Caller, job_id: str) -> Job:
+def cancel_job(state: Acts, caller: Caller, job_id: str) -> Job:
     _visible_job(state, caller, job_id, "contact.bulk_delete")
     with state.unit_of_work() as uow:
         job = job_store.get_job(uow.session, job_id, for_update=True)

@@ -9,7 +9,7 @@ from policy_service.domain.clock import utcnow
 from policy_service.domain.contacts import is_valid_contact_id
 from policy_service.domain.errors import NotFound
 from policy_service.lifecycle.events import hold_placed_event, holds_released_event
-from policy_service.state import ServiceState
+from policy_service.ports import Acts
 from policy_service.storage import contacts as store
 from policy_service.storage import legal_holds as holds
 from policy_service.storage.legal_holds import LegalHold
@@ -26,9 +26,7 @@ def _existing_contact(uow: UnitOfWork, account_id: str, contact_id: str) -> None
         raise NotFound(f"contact {contact_id} does not exist in account {account_id}")
 
 
-def _require(
-    state: ServiceState, caller: Caller, action: str, account_id: str, contact_id: str
-) -> None:
+def _require(state: Acts, caller: Caller, action: str, account_id: str, contact_id: str) -> None:
     require(
         state,
         caller,
@@ -41,7 +39,7 @@ def _require(
 
 
 def place_hold(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     account_id: str,
     contact_id: str,
@@ -67,7 +65,7 @@ def place_hold(
 
 
 def release_holds(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str, hold_id: str | None
+    state: Acts, caller: Caller, account_id: str, contact_id: str, hold_id: str | None
 ) -> list[LegalHold]:
     _require(state, caller, "legal_hold.release", account_id, contact_id)
     with state.unit_of_work() as uow:
@@ -85,9 +83,7 @@ def release_holds(
         return holds.get_holds(session, hold_ids)
 
 
-def list_holds(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str
-) -> list[LegalHold]:
+def list_holds(state: Acts, caller: Caller, account_id: str, contact_id: str) -> list[LegalHold]:
     require(state, caller, "contact", "legal_hold.read", account_id=account_id)
     with state.unit_of_work(write=False) as uow:
         _existing_contact(uow, account_id, contact_id)

@@ -22,7 +22,7 @@ from policy_service.lifecycle.guards import (
     profile_for,
     read_contact,
 )
-from policy_service.state import ServiceState
+from policy_service.ports import Acts
 from policy_service.storage import cascade, contact_search
 from policy_service.storage import contacts as store
 from policy_service.storage.unit_of_work import UnitOfWork
@@ -47,9 +47,7 @@ class TrashEntry:
     purge_after: datetime
 
 
-def impact(
-    state: ServiceState, caller: Caller, account_id: str, contact_id: str, action: str
-) -> Impact:
+def impact(state: Acts, caller: Caller, account_id: str, contact_id: str, action: str) -> Impact:
     """A dry run. It shows the contact, so it needs ``contact.read`` like any read; whether
     the action itself would go ahead comes from the same decision the action makes."""
     require(
@@ -106,7 +104,7 @@ def _restore_preview(
 
 
 def search_trash(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     account_id: str,
     query: str | None,

@@ -34,7 +34,6 @@ from policy_service.lifecycle.bulk import ChunkRaced, purge_chunk_rows
 from policy_service.lifecycle.events import sweep_event
 from policy_service.lifecycle.guards import decide_on_contact, profile_for
 from policy_service.ports import Acts, Decides, LifecycleDeps
-from policy_service.state import ServiceState
 from policy_service.storage import accounts as account_store
 from policy_service.storage import contact_search
 from policy_service.storage import contacts as store
@@ -54,7 +53,7 @@ class SweepReport:
 
 
 def sweep(
-    state: ServiceState,
+    state: LifecycleDeps,
     caller: Caller | None,
     now: datetime | None = None,
     *,

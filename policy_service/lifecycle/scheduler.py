@@ -42,7 +42,7 @@ from policy_service.domain.clock import utcnow
 from policy_service.integration.webhooks import deliver_due, prune_log
 from policy_service.lifecycle.job_runner import orphaned_jobs, run_job
 from policy_service.lifecycle.retention import sweep
-from policy_service.ports import Configured
+from policy_service.ports import Configured, DsrDeps, LifecycleDeps, SealsDeliveries
 from policy_service.privacy.execution import resume_executions
 from policy_service.state import ServiceState
 from policy_service.storage.database import is_unavailable
@@ -98,7 +98,7 @@ class Task:
     run: Callable[[ServiceState], dict[str, Any]]
 
 
-def sweep_retention(state: ServiceState) -> dict[str, Any]:
+def sweep_retention(state: LifecycleDeps) -> dict[str, Any]:
     report = sweep(state, None, actor=SCHEDULER)
     return {
         "purged": report.purged,
@@ -108,7 +108,7 @@ def sweep_retention(state: ServiceState) -> dict[str, Any]:
     }
 
 
-def recover_jobs(state: ServiceState) -> dict[str, Any]:
+def recover_jobs(state: DsrDeps) -> dict[str, Any]:
     """Resume the jobs whose runner died (their lease expired); queued jobs are left to the
     job runners."""
     orphaned = orphaned_jobs(state)
@@ -122,7 +122,7 @@ def recover_jobs(state: ServiceState) -> dict[str, Any]:
     return {"orphaned": len(orphaned) + dsr_found, "resumed": resumed + dsr_completed}
 
 
-def deliver_webhooks(state: ServiceState) -> dict[str, Any]:
+def deliver_webhooks(state: SealsDeliveries) -> dict[str, Any]:
     """Send the webhook deliveries that are due (each leased on its own as well, so a
     redeliver or a second runner never sends one attempt twice)."""
     report: dict[str, Any] = dict(deliver_due(state).as_dict())

@@ -22,10 +22,10 @@ from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import iso
 from policy_service.domain.contacts import Contact, RelatedRecord, audit_subject
 from policy_service.domain.errors import Conflict
+from policy_service.ports import Certifies, SealedActs, Signs
 from policy_service.privacy.events import package_read_event
 from policy_service.privacy.records import accounts_of, load_visible
 from policy_service.privacy.sealing import unseal
-from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage.dsr import DsrItem, Session
 from policy_service.storage.tables import DsrRow
@@ -63,7 +63,7 @@ def erasure_summary(items: Sequence[DsrItem]) -> Document:
     return {"accounts": per_account}
 
 
-def sign_certificate(state: ServiceState, row: DsrRow, result: Document, now: datetime) -> None:
+def sign_certificate(state: Certifies, row: DsrRow, result: Document, now: datetime) -> None:
     """Write the request's certificate and its signature to its row."""
     certificate = {
         "dsr_id": row.id,
@@ -83,9 +83,7 @@ def sign_certificate(state: ServiceState, row: DsrRow, result: Document, now: da
 # -- an access request's package ---------------------------------------------------------------
 
 
-def _history(
-    state: ServiceState, session: Session, account_id: str, contact_id: str
-) -> list[Document]:
+def _history(state: Signs, session: Session, account_id: str, contact_id: str) -> list[Document]:
     """The contact's lifecycle events, oldest page first, personal fields decrypted."""
     history: list[Document] = []
     wanted = EventFilter(subject_id=audit_subject(account_id, contact_id))
@@ -130,7 +128,7 @@ def _contact_json(
 
 
 def access_summary_and_package(
-    state: ServiceState, session: Session, items: Sequence[DsrItem]
+    state: Signs, session: Session, items: Sequence[DsrItem]
 ) -> tuple[Document, Document]:
     """Everything held about the person (the package) and, for the certificate, per account
     the contacts and how many records were found (the summary)."""
@@ -152,7 +150,7 @@ def access_summary_and_package(
 # -- reading them ------------------------------------------------------------------------------
 
 
-def certificate(state: ServiceState, caller: Caller, dsr_id: str) -> Document:
+def certificate(state: SealedActs, caller: Caller, dsr_id: str) -> Document:
     with state.unit_of_work(write=False) as uow:
         row = load_visible(state, uow.session, caller, dsr_id)
         if row.result is None or row.signature is None:
@@ -167,7 +165,7 @@ def certificate(state: ServiceState, caller: Caller, dsr_id: str) -> Document:
     return {**document, "evidence": dsr_evidence(state, dsr_id)}
 
 
-def access_package(state: ServiceState, caller: Caller, dsr_id: str) -> Document:
+def access_package(state: SealedActs, caller: Caller, dsr_id: str) -> Document:
     """The package, decrypted; each read is recorded."""
     with state.unit_of_work(write=False) as uow:
         row = load_visible(state, uow.session, caller, dsr_id)

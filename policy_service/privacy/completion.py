@@ -12,20 +12,18 @@ from __future__ import annotations
 from policy_service.decisions.authorization import Caller
 from policy_service.domain import dsr as rules
 from policy_service.domain.clock import utcnow
+from policy_service.ports import Finishes, FinishesErasure
 from policy_service.privacy.certificate import Document, erasure_summary, sign_certificate
 from policy_service.privacy.records import ALL, accounts_of
 from policy_service.privacy.sealing import open_identity
 from policy_service.privacy.steps import record_transition
 from policy_service.privacy.suppression import suppress
-from policy_service.state import ServiceState
 from policy_service.storage import dsr as queries
 from policy_service.storage.tables import DsrRow
 from policy_service.storage.unit_of_work import UnitOfWork
 
 
-def finish(
-    state: ServiceState, uow: UnitOfWork, caller: Caller, row: DsrRow, result: Document
-) -> None:
+def finish(state: Finishes, uow: UnitOfWork, caller: Caller, row: DsrRow, result: Document) -> None:
     """Sign the certificate, wipe the identity, release the lease, record the completion."""
     now = utcnow()
     sign_certificate(state, row, result, now)
@@ -38,7 +36,7 @@ def finish(
 
 
 def finish_erasure(
-    state: ServiceState,
+    state: FinishesErasure,
     uow: UnitOfWork,
     caller: Caller,
     row: DsrRow,

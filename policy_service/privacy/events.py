@@ -13,8 +13,8 @@ from audit import AuditEvent
 from policy_service.audit_trail.recording import caller_event
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import iso
+from policy_service.ports import Decides
 from policy_service.privacy.records import Accounts, accounts_of
-from policy_service.state import ServiceState
 from policy_service.storage.tables import DsrRow
 
 
@@ -24,7 +24,7 @@ def chain_account(accounts: Accounts) -> str | None:
 
 
 def dsr_step_event(
-    state: ServiceState,
+    state: Decides,
     caller: Caller,
     row: DsrRow,
     *,
@@ -59,7 +59,7 @@ def dsr_step_event(
 
 
 def package_read_event(
-    state: ServiceState, caller: Caller, dsr_id: str, accounts: Accounts
+    state: Decides, caller: Caller, dsr_id: str, accounts: Accounts
 ) -> AuditEvent:
     """``dsr.package_read``: someone read an access request's package."""
     return caller_event(

@@ -42,6 +42,7 @@ from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import Conflict
 from policy_service.lifecycle.actions import decide_on_contact, load_account
 from policy_service.lifecycle.bulk import ChunkRaced, purge_chunk_rows
+from policy_service.ports import Acts, DsrDeps, LifecycleDeps, OpensSealed, Stores
 from policy_service.privacy.certificate import access_summary_and_package
 from policy_service.privacy.completion import finish, finish_erasure
 from policy_service.privacy.records import (
@@ -54,7 +55,6 @@ from policy_service.privacy.records import (
 from policy_service.privacy.sealing import open_identity, seal
 from policy_service.privacy.steps import record_transition, step
 from policy_service.privacy.systems import awaiting_systems, certificate_entries
-from policy_service.state import ServiceState
 from policy_service.storage import contacts as store
 from policy_service.storage import dsr as queries
 from policy_service.storage.dsr_systems import tasks_of as system_tasks
@@ -139,7 +139,7 @@ def _hold(uow: UnitOfWork, dsr_id: str, owner: str) -> DsrRow:
     return row
 
 
-def _release(state: ServiceState, dsr_id: str, owner: str) -> None:
+def _release(state: Stores, dsr_id: str, owner: str) -> None:
     with state.unit_of_work() as uow:
         row = queries.lock_request(uow.session, dsr_id)
         if row is not None and row.lease_owner == owner:
@@ -150,7 +150,7 @@ def _release(state: ServiceState, dsr_id: str, owner: str) -> None:
 # -- running -----------------------------------------------------------------------------------
 
 
-def execute(state: ServiceState, caller: Caller, dsr_id: str) -> DataSubjectRequest:
+def execute(state: DsrDeps, caller: Caller, dsr_id: str) -> DataSubjectRequest:
     """Carry the request out. Run again after an interruption, it finishes the same way."""
     owner = runner_id()
     with step(state, caller, dsr_id, "execute") as (uow, row):
@@ -165,7 +165,7 @@ def execute(state: ServiceState, caller: Caller, dsr_id: str) -> DataSubjectRequ
 
 
 def run_execution(
-    state: ServiceState, dsr_id: str, owner: str, *, budget: timedelta | None
+    state: DsrDeps, dsr_id: str, owner: str, *, budget: timedelta | None
 ) -> DataSubjectRequest:
     """Work the request, whose lease ``owner`` holds, to its end, or until ``budget`` is
     spent (then the lease is released for the job recovery). Returns it as it then stands."""
@@ -191,7 +191,7 @@ def run_execution(
         return request_view(uow.session, row)
 
 
-def _prepare(state: ServiceState, dsr_id: str, owner: str) -> _Plan:
+def _prepare(state: OpensSealed, dsr_id: str, owner: str) -> _Plan:
     """Read the request and record every contact the identity matches as an item."""
     with state.unit_of_work() as uow:
         row = _hold(uow, dsr_id, owner)
@@ -206,7 +206,7 @@ def _prepare(state: ServiceState, dsr_id: str, owner: str) -> _Plan:
     return plan
 
 
-def _erase(state: ServiceState, plan: _Plan, owner: str, deadline: float | None) -> bool:
+def _erase(state: LifecycleDeps, plan: _Plan, owner: str, deadline: float | None) -> bool:
     """Erase the pending items a chunk at a time; False when the deadline came first."""
     profile = state.runtime.pack.cascade_profiles.get(ERASURE_PROFILE)
     if profile is None:
@@ -231,7 +231,7 @@ def _erase(state: ServiceState, plan: _Plan, owner: str, deadline: float | None)
 
 
 def erase_chunk(
-    state: ServiceState,
+    state: Acts,
     uow: UnitOfWork,
     caller: Caller,
     account: Account,
@@ -295,7 +295,7 @@ def erase_chunk(
     return True
 
 
-def _complete(state: ServiceState, plan: _Plan, owner: str) -> None:
+def _complete(state: DsrDeps, plan: _Plan, owner: str) -> None:
     """Finish the request in one transaction: suppression entries or the sealed package, the
     signed certificate, the identity wiped, the lease released. An erasure whose accounts
     have downstream systems first gives each its task and waits for their confirmations
@@ -322,7 +322,7 @@ def _complete(state: ServiceState, plan: _Plan, owner: str) -> None:
 # -- resuming ----------------------------------------------------------------------------------
 
 
-def _claim(state: ServiceState, dsr_id: str, owner: str) -> bool:
+def _claim(state: Stores, dsr_id: str, owner: str) -> bool:
     with state.unit_of_work() as uow:
         row = queries.lock_request(uow.session, dsr_id)
         if row is None or row.status != rules.IN_PROGRESS or not _lease_free(row, owner):
@@ -332,7 +332,7 @@ def _claim(state: ServiceState, dsr_id: str, owner: str) -> bool:
         return True
 
 
-def resume_executions(state: ServiceState) -> tuple[int, int]:
+def resume_executions(state: DsrDeps) -> tuple[int, int]:
     """Run to its end every request left ``in_progress`` with no live runner (handed over by
     an execute call, or its runner died), acting as who executed it. For the scheduler's job
     recovery. Returns how many were found, and how many this pass completed."""
@@ -354,7 +354,7 @@ def resume_executions(state: ServiceState) -> tuple[int, int]:
     return len(unattended), completed
 
 
-def execution_outcome(state: ServiceState, request: DataSubjectRequest) -> dict[str, Any]:
+def execution_outcome(state: Stores, request: DataSubjectRequest) -> dict[str, Any]:
     """Per account, what became of each contact the request found: ``erased`` (ids),
     ``restricted`` (ids with their legal holds), ``kept`` (ids with the reason: an access
     request keeps everything, an erasure a refused contact) and ``pending`` (not yet worked;

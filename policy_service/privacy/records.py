@@ -11,7 +11,7 @@ from policy_service.decisions.authorization import Caller
 from policy_service.domain import dsr as rules
 from policy_service.domain.clock import as_utc, iso
 from policy_service.domain.errors import NotFound
-from policy_service.state import ServiceState
+from policy_service.ports import Acts
 from policy_service.storage import dsr as queries
 from policy_service.storage.dsr import Session
 from policy_service.storage.tables import DsrRow
@@ -84,9 +84,7 @@ def request_view(session: Session, row: DsrRow) -> DataSubjectRequest:
     )
 
 
-def authorize(
-    state: ServiceState, caller: Caller, accounts: Accounts, dsr_id: str | None = None
-) -> None:
+def authorize(state: Acts, caller: Caller, accounts: Accounts, dsr_id: str | None = None) -> None:
     """dsr.manage in every account the request covers (platform-wide for all accounts). For
     an existing request named by id, a caller with no part in its accounts is told it does
     not exist, as for an unknown id."""
@@ -115,7 +113,7 @@ def authorize(
             )
 
 
-def load_visible(state: ServiceState, session: Session, caller: Caller, dsr_id: str) -> DsrRow:
+def load_visible(state: Acts, session: Session, caller: Caller, dsr_id: str) -> DsrRow:
     """The request, once the caller is known to be allowed to handle it."""
     row = queries.get_request(session, dsr_id)
     if row is None:

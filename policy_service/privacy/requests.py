@@ -13,6 +13,7 @@ from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import InvalidInput
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
 from policy_service.lifecycle.actions import load_account
+from policy_service.ports import Acts, DsrIntake, Stores
 from policy_service.privacy.records import (
     ALL,
     Accounts,
@@ -24,7 +25,6 @@ from policy_service.privacy.records import (
 )
 from policy_service.privacy.sealing import seal_identity
 from policy_service.privacy.steps import record_transition
-from policy_service.state import ServiceState
 from policy_service.storage import dsr as queries
 from policy_service.storage.contacts import new_id
 from policy_service.storage.tables import DsrRow
@@ -33,7 +33,7 @@ CLOCK_SKEW = timedelta(minutes=5)
 
 
 def create_request(
-    state: ServiceState,
+    state: DsrIntake,
     caller: Caller,
     *,
     type: str,
@@ -78,13 +78,13 @@ def create_request(
         return request_view(uow.session, row)
 
 
-def get_request(state: ServiceState, caller: Caller, dsr_id: str) -> DataSubjectRequest:
+def get_request(state: Acts, caller: Caller, dsr_id: str) -> DataSubjectRequest:
     with state.unit_of_work(write=False) as uow:
         return request_view(uow.session, load_visible(state, uow.session, caller, dsr_id))
 
 
 def list_requests(
-    state: ServiceState,
+    state: Acts,
     caller: Caller,
     *,
     status: str | None,
@@ -147,7 +147,7 @@ def _decode_cursor(cursor: str) -> tuple[datetime, str]:
         ) from None
 
 
-def overdue_requests(state: ServiceState) -> list[DataSubjectRequest]:
+def overdue_requests(state: Stores) -> list[DataSubjectRequest]:
     """For ``policy-service dsr overdue``: every open request past its deadline."""
     now = utcnow()
     with state.unit_of_work(write=False) as uow:

@@ -18,6 +18,7 @@ from policy_service.domain.clock import as_utc, iso, utcnow
 from policy_service.domain.errors import Conflict, InvalidInput, NotFound, Unprocessable
 from policy_service.domain.suggestions import closest_choice
 from policy_service.integration.outbox import DSR_STEP_EVENTS
+from policy_service.ports import Acts, Announces, DsrSteps, Publishes
 from policy_service.privacy.events import dsr_step_event
 from policy_service.privacy.records import (
     ALL,
@@ -26,14 +27,13 @@ from policy_service.privacy.records import (
     authorize,
     request_view,
 )
-from policy_service.state import ServiceState
 from policy_service.storage import dsr as queries
 from policy_service.storage.tables import DsrRow
 from policy_service.storage.unit_of_work import UnitOfWork
 
 
 def record_transition(
-    state: ServiceState,
+    state: Announces,
     uow: UnitOfWork,
     caller: Caller,
     row: DsrRow,
@@ -75,7 +75,7 @@ def record_transition(
     _announce(state, uow, row, step, to_status)
 
 
-def _announce(state: ServiceState, uow: UnitOfWork, row: DsrRow, step: str, status: str) -> None:
+def _announce(state: Publishes, uow: UnitOfWork, row: DsrRow, step: str, status: str) -> None:
     """The step's webhook event, if it has one, to the endpoints of the request's accounts
     that want it (outbox rows in this transaction). Ids and dates only: no identity."""
     event_type = DSR_STEP_EVENTS.get(step)
@@ -98,7 +98,7 @@ def _announce(state: ServiceState, uow: UnitOfWork, row: DsrRow, step: str, stat
 
 @contextmanager
 def step(
-    state: ServiceState, caller: Caller, dsr_id: str, name: str
+    state: Acts, caller: Caller, dsr_id: str, name: str
 ) -> Iterator[tuple[UnitOfWork, DsrRow]]:
     """A unit of work holding the request's row locked, once the step is known to apply.
 
@@ -125,7 +125,7 @@ def step(
 
 
 def verify_identity(
-    state: ServiceState, caller: Caller, dsr_id: str, method: str
+    state: DsrSteps, caller: Caller, dsr_id: str, method: str
 ) -> DataSubjectRequest:
     with step(state, caller, dsr_id, "verify-identity") as (uow, row):
         record_transition(
@@ -141,7 +141,7 @@ def verify_identity(
         return request_view(uow.session, row)
 
 
-def approve(state: ServiceState, caller: Caller, dsr_id: str) -> DataSubjectRequest:
+def approve(state: DsrSteps, caller: Caller, dsr_id: str) -> DataSubjectRequest:
     with step(state, caller, dsr_id, "approve") as (uow, row):
         record_transition(state, uow, caller, row, "approve", rules.APPROVED)
         uow.commit()
@@ -149,7 +149,7 @@ def approve(state: ServiceState, caller: Caller, dsr_id: str) -> DataSubjectRequ
 
 
 def deny(
-    state: ServiceState, caller: Caller, dsr_id: str, exemption_code: str | None, text: str | None
+    state: DsrSteps, caller: Caller, dsr_id: str, exemption_code: str | None, text: str | None
 ) -> DataSubjectRequest:
     with step(state, caller, dsr_id, "deny") as (uow, row):
         codes = rules.EXEMPTIONS[row.jurisdiction]
@@ -170,7 +170,7 @@ def deny(
         return request_view(uow.session, row)
 
 
-def extend(state: ServiceState, caller: Caller, dsr_id: str, reason: str) -> DataSubjectRequest:
+def extend(state: DsrSteps, caller: Caller, dsr_id: str, reason: str) -> DataSubjectRequest:
     with step(state, caller, dsr_id, "extend") as (uow, row):
         if row.extended:
             raise Conflict(f"request {dsr_id} was already extended once")

@@ -13,19 +13,19 @@ import hmac
 
 from policy_service.domain.clock import utcnow
 from policy_service.domain.dsr import Identity
+from policy_service.ports import Seals
 from policy_service.privacy.records import ALL, Accounts
 from policy_service.privacy.sealing import derive_key
-from policy_service.state import ServiceState
 from policy_service.storage import dsr as queries
 from policy_service.storage.dsr import Session
 
 
-def suppression_digest(state: ServiceState, kind: str, value: str) -> str:
+def suppression_digest(state: Seals, kind: str, value: str) -> str:
     key = derive_key(state, b"suppression")
     return hmac.new(key, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
 
 
-def digests_of(state: ServiceState, identity: Identity) -> list[tuple[str, str]]:
+def digests_of(state: Seals, identity: Identity) -> list[tuple[str, str]]:
     """(kind, digest) of the identity's email and phone, as given (normalise first)."""
     return [
         (kind, suppression_digest(state, kind, value))
@@ -35,7 +35,7 @@ def digests_of(state: ServiceState, identity: Identity) -> list[tuple[str, str]]
 
 
 def is_suppressed(
-    state: ServiceState, session: Session, account_id: str, email: str | None, phone: str | None
+    state: Seals, session: Session, account_id: str, email: str | None, phone: str | None
 ) -> bool:
     """Whether a contact with this email or phone would re-create an erased person."""
     wanted = digests_of(state, Identity(email, phone).normalised())
@@ -43,7 +43,7 @@ def is_suppressed(
 
 
 def suppress(
-    state: ServiceState,
+    state: Seals,
     session: Session,
     dsr_id: str,
     accounts: Accounts,

@@ -23,10 +23,10 @@ from policy_service.domain.clock import iso, utcnow
 from policy_service.domain.errors import Conflict, NotFound, Unprocessable
 from policy_service.integration.outbox import DSR_SYSTEM_TASK
 from policy_service.lifecycle.guards import load_account
+from policy_service.ports import Acts, Announces, DsrDeps
 from policy_service.privacy.completion import finish_erasure
 from policy_service.privacy.records import load_visible
 from policy_service.privacy.steps import record_transition
-from policy_service.state import ServiceState
 from policy_service.storage import dsr as dsr_queries
 from policy_service.storage import dsr_systems as queries
 from policy_service.storage import webhooks as webhook_queries
@@ -54,7 +54,7 @@ __all__ = [
 
 
 def register_system(
-    state: ServiceState, caller: Caller, account_id: str, name: str, endpoint_id: str | None
+    state: Acts, caller: Caller, account_id: str, name: str, endpoint_id: str | None
 ) -> DsrSystem:
     require(state, caller, "account", MANAGE, account_id=account_id)
     load_account(state, account_id)
@@ -87,13 +87,13 @@ def register_system(
     return system
 
 
-def list_systems(state: ServiceState, caller: Caller, account_id: str) -> list[DsrSystem]:
+def list_systems(state: Acts, caller: Caller, account_id: str) -> list[DsrSystem]:
     require(state, caller, "account", MANAGE, account_id=account_id)
     with state.unit_of_work(write=False) as uow:
         return queries.systems_of(uow.session, [account_id])
 
 
-def remove_system(state: ServiceState, caller: Caller, account_id: str, name: str) -> None:
+def remove_system(state: Acts, caller: Caller, account_id: str, name: str) -> None:
     """Erasures executed from now on leave the system out; tasks it was given remain."""
     require(state, caller, "account", MANAGE, account_id=account_id)
     with state.unit_of_work() as uow:
@@ -117,7 +117,7 @@ def remove_system(state: ServiceState, caller: Caller, account_id: str, name: st
 
 
 def awaiting_systems(
-    state: ServiceState, uow: UnitOfWork, caller: Caller, row: DsrRow, account_ids: Sequence[str]
+    state: Announces, uow: UnitOfWork, caller: Caller, row: DsrRow, account_ids: Sequence[str]
 ) -> bool:
     """Whether the erasure must wait for downstream systems. The first time it is asked,
     each system of the accounts gets its task (and, with an endpoint, its webhook), in the
@@ -185,7 +185,7 @@ def certificate_entries(tasks: Sequence[SystemTask]) -> list[dict[str, object]]:
     ]
 
 
-def list_tasks(state: ServiceState, caller: Caller, dsr_id: str) -> list[SystemTask]:
+def list_tasks(state: Acts, caller: Caller, dsr_id: str) -> list[SystemTask]:
     with state.unit_of_work(write=False) as uow:
         load_visible(state, uow.session, caller, dsr_id)
         return queries.tasks_of(uow.session, dsr_id)
@@ -199,7 +199,7 @@ class Confirmation:
 
 
 def _pick(
-    state: ServiceState, caller: Caller, dsr_id: str, system: str, account_id: str | None
+    state: Acts, caller: Caller, dsr_id: str, system: str, account_id: str | None
 ) -> SystemTask:
     """The one task the caller confirms; a caller with no part in it is told it does not
     exist, as for a made-up request or system."""
@@ -237,7 +237,7 @@ def _pick(
 
 
 def confirm(
-    state: ServiceState,
+    state: DsrDeps,
     caller: Caller,
     dsr_id: str,
     system: str,

@@ -8,6 +8,7 @@ sees every event appended, in the same transaction: the webhook outbox
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Self
@@ -20,6 +21,8 @@ from policy_service.storage.database import BEGIN_MODE_OPTION, is_sqlite
 
 # Sees the events a unit of work appended, with its session (before it commits).
 EventObserver = Callable[[Session, Sequence[StoredEvent]], None]
+# Told how long each append took and how many events it wrote (the metrics' histogram).
+AppendTimer = Callable[[float, int], None]
 
 
 class UnitOfWork:
@@ -30,11 +33,13 @@ class UnitOfWork:
         write: bool = True,
         audit: AuditWriter | None = None,
         observer: EventObserver | None = None,
+        append_timer: AppendTimer | None = None,
     ) -> None:
         self._session_factory = session_factory
         self._write = write
         self._audit = audit
         self._observer = observer
+        self._append_timer = append_timer
         self._session: Session | None = None
         self._committed = False
 
@@ -58,7 +63,10 @@ class UnitOfWork:
         """Append an audit event in this transaction: it commits with the change or not at all."""
         if self._audit is None:
             raise RuntimeError("this unit of work has no audit writer")
+        started = time.perf_counter()
         stored = self._audit.append(self.session, event)
+        if self._append_timer is not None:
+            self._append_timer(time.perf_counter() - started, 1)
         if self._observer is not None:
             self._observer(self.session, [stored])
         return stored
@@ -67,7 +75,10 @@ class UnitOfWork:
         """Append many events in one statement (bulk jobs), in this transaction."""
         if self._audit is None:
             raise RuntimeError("this unit of work has no audit writer")
+        started = time.perf_counter()
         stored = self._audit.append_many(self.session, events)
+        if self._append_timer is not None:
+            self._append_timer(time.perf_counter() - started, len(stored))
         if self._observer is not None:
             self._observer(self.session, stored)
         return stored

@@ -171,8 +171,17 @@ def test_metrics_need_the_metrics_token(make_service: Any, sqlite_url: str) -> N
         "policy_service_decision_cache_hit_ratio",
         "policy_service_decision_log_dropped_total",
         "policy_service_jobs",
+        # Creating the account and members appended audit events in this worker.
+        "policy_service_audit_append_seconds_bucket",
+        "policy_service_audit_events_appended_total",
     ):
         assert name in text, name
+    appended = next(
+        line
+        for line in text.splitlines()
+        if line.startswith("policy_service_audit_events_appended_total ")
+    )
+    assert float(appended.split()[1]) > 0
 
 
 def test_awkward_characters_survive_the_batch_write(tenants: Tenants, officer: str) -> None:

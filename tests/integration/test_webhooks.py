@@ -315,10 +315,15 @@ def test_an_endpoint_needs_an_http_url_and_known_events(crm: Crm) -> None:
         {"url": "ftp://example.com/x", "events": ["contact.deleted"]},
         {"url": "http://example.com/x", "events": ["contact.exploded"]},
         {"url": "http://example.com/x", "events": []},
+        {"url": "http://user:secret@example.com/x", "events": ["contact.deleted"]},
+        {"url": "http://example.com:99999/x", "events": ["contact.deleted"]},
+        {"url": "http://example.com:0/x", "events": ["contact.deleted"]},
     ):
         response = crm.call("POST", mine, crm.admin, body)
         assert response.status_code in (400, 422), body
         assert response.mimetype == "application/problem+json"
+        assert "secret" not in response.get_data(as_text=True)
+    assert crm.call("GET", mine, crm.admin).get_json()["webhooks"] == []
 
 
 def test_with_an_endpoint_an_action_costs_one_statement_more_at_most(
