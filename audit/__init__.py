@@ -5,7 +5,7 @@ that is inside its own transaction, and the log rides on it.
 """
 
 from audit.checkpoints import NOTE_KEY_NAME, chains_due, list_checkpoints, origin_for
-from audit.crypto import SubjectErasedError, destroy_subject_key
+from audit.crypto import SubjectErasedError, destroy_subject_key, destroy_subject_keys
 from audit.database_check import verify_database
 from audit.export import export_events
 from audit.export_check import verify_export
@@ -56,6 +56,7 @@ __all__ = [
     "chain_for",
     "chains_due",
     "destroy_subject_key",
+    "destroy_subject_keys",
     "export_events",
     "get_event",
     "list_checkpoints",

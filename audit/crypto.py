@@ -11,7 +11,7 @@ import base64
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -136,25 +136,38 @@ def destroy_subject_key(session: Session | Connection, subject_id: str) -> bool:
     ``{"erased": true}`` for good. Runs in the caller's transaction. Returns whether a live
     key was destroyed. A subject that never had a key gets a tombstone all the same, so
     nothing about them can be protected-logged afterwards either."""
+    return destroy_subject_keys(session, [subject_id]) == 1
+
+
+def destroy_subject_keys(session: Session | Connection, subject_ids: Sequence[str]) -> int:
+    """``destroy_subject_key`` for many subjects in two statements (a bulk purge's chunk, the
+    retention sweep's): one UPDATE of the live keys, one insert of the tombstones for the
+    rest. Returns how many live keys were destroyed."""
+    if not subject_ids:
+        return 0
     table = audit_subject_keys
     now = datetime.now(UTC)
-    result = session.execute(
-        update(table)
-        .where(table.c.subject_id == subject_id, table.c.wrapped_key.is_not(None))
-        .values(wrapped_key=None, destroyed_at=now)
+    destroyed = set(
+        session.execute(
+            update(table)
+            .where(table.c.subject_id.in_(subject_ids), table.c.wrapped_key.is_not(None))
+            .values(wrapped_key=None, destroyed_at=now)
+            .returning(table.c.subject_id)
+        ).scalars()
     )
-    if getattr(result, "rowcount", 0):
-        return True
-    session.execute(
-        upsert_ignoring(session, audit_subject_keys),
-        [
-            {
-                "subject_id": subject_id,
-                "kek_id": "",
-                "wrapped_key": None,
-                "created_at": now,
-                "destroyed_at": now,
-            }
-        ],
-    )
-    return False
+    rest = [s for s in dict.fromkeys(subject_ids) if s not in destroyed]
+    if rest:
+        session.execute(
+            upsert_ignoring(session, audit_subject_keys),
+            [
+                {
+                    "subject_id": subject_id,
+                    "kek_id": "",
+                    "wrapped_key": None,
+                    "created_at": now,
+                    "destroyed_at": now,
+                }
+                for subject_id in rest
+            ],
+        )
+    return len(destroyed)

@@ -109,12 +109,13 @@ def trash(
     state: ServiceState, caller: Caller, account: Account, *, query: str | None = None
 ) -> list[TrashRow] | None:
     """The trash with, per contact, whether the policy would let the caller restore or purge
-    it now - asked of the same decision the actions make, so a button shown is one that works."""
+    it now - asked of the same decision the actions make, on the facts read from the database
+    just after the trash (not the worker's cached ones), so a button shown is one that works."""
     if not may(state, caller, account.id, "contact", "contact.read"):
         return None
     entries = search_trash(state, caller, account.id, query, None, TRASH_LIMIT)
     ids = [entry.contact.id for entry in entries]
-    facts = state.runtime.contact_facts(state.source, account.id, ids) if ids else {}
+    facts = state.source.contact_facts(account.id, ids) if ids else {}
     now = utcnow()
     rows = []
     for entry in entries:

@@ -6,15 +6,23 @@ from flask import flash, redirect, request, url_for
 from werkzeug.wrappers import Response as BaseResponse
 
 from policy_service.api.app_state import get_state
+from policy_service.api.contact_schemas import HoldSchema
+from policy_service.console import forms
 from policy_service.console import overview as data
-from policy_service.console.web import View, account_page, bp, caller, page, refused
-from policy_service.domain.errors import InvalidInput, ServiceError
+from policy_service.console.forms import Errors, FormInvalid
+from policy_service.console.web import View, account_page, bp, caller, invalid_page, page, refused
+from policy_service.domain.contacts import is_valid_contact_id
+from policy_service.domain.errors import ServiceError
 from policy_service.lifecycle import legal_holds
 
 
 @bp.route("/accounts/<account_id>/holds")
 @page
 def holds(account_id: str) -> View:
+    return _holds_page(account_id)
+
+
+def _holds_page(account_id: str, *, form_errors: Errors | None = None) -> str:
     state, me = get_state(), caller()
     found = data.held_contacts(state, me, account_id)
     return account_page(
@@ -24,19 +32,26 @@ def holds(account_id: str) -> View:
         truncated=bool(found and found[1]),
         may_place=data.may(state, me, account_id, "contact", "legal_hold.place"),
         may_release=data.may(state, me, account_id, "contact", "legal_hold.release"),
+        form_errors=form_errors,
     )
 
 
 @bp.route("/accounts/<account_id>/holds", methods=["POST"])
 @page
-def place_hold(account_id: str) -> BaseResponse:
+def place_hold(account_id: str) -> View:
+    """The API's ``POST .../contacts/{id}/legal-holds``: its body through ``HoldSchema``, the
+    contact id held to what a path segment of the API may be."""
     contact_id = request.form.get("contact_id", "").strip()
-    reason = request.form.get("reason", "").strip()
-    matter = request.form.get("matter", "").strip() or None
     try:
-        if not contact_id or not reason:
-            raise InvalidInput("a hold needs a contact id and a reason")
-        legal_holds.place_hold(get_state(), caller(), account_id, contact_id, reason, matter)
+        forms.require(contact_id != "", "contact_id", "Missing data for required field.")
+        forms.require(is_valid_contact_id(contact_id), "contact_id", "Not a valid contact id.")
+        body = forms.load(HoldSchema(), request.form, ("reason", "matter"))
+    except FormInvalid as invalid:
+        return invalid_page(_holds_page, invalid, account_id)
+    try:
+        legal_holds.place_hold(
+            get_state(), caller(), account_id, contact_id, body["reason"], body.get("matter")
+        )
     except ServiceError as error:
         refused(f"Hold on {contact_id or '?'}", error)
     else:

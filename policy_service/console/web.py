@@ -24,13 +24,16 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from policy_service.api import auth
 from policy_service.api.app_state import get_state
+from policy_service.audit_trail.recording import require
 from policy_service.console import csrf
 from policy_service.console import overview as data
 from policy_service.console import session as console_session
+from policy_service.console.forms import FormInvalid
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import utcnow
 from policy_service.domain.errors import NotFound, ServiceError
 from policy_service.lifecycle.guards import load_account
+from policy_service.state import ServiceState
 
 STATIC = Path(__file__).resolve().parent / "static"
 F = TypeVar("F", bound=Callable[..., Any])
@@ -45,6 +48,21 @@ CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 OPEN_ENDPOINTS = frozenset({"console.sign_in", "console.asset"})
+
+# The account's pages, in menu order, each with the permission its content needs (what the
+# API's route for the same read requires). A page the policy refuses answers 403 (recorded as
+# the API records it) and is left out of the menu: both asked of the same decision function.
+MENU: tuple[tuple[str, str, tuple[str, str] | None], ...] = (
+    ("console.overview", "Overview", None),  # each section asks for itself
+    ("console.contacts", "Contacts", ("contact", "contact.read")),
+    ("console.trash", "Trash", ("contact", "contact.read")),
+    ("console.holds", "Holds", ("contact", "legal_hold.read")),
+    ("console.jobs", "Jobs", ("contact", "contact.read")),
+    ("console.audit", "Audit", ("audit", "audit.read")),
+    ("console.requests", "Requests", ("dsr", "dsr.manage")),
+    ("console.policy", "Policy", ("policy", "policy.read")),
+)
+PAGE_PERMISSIONS = {endpoint: needs for endpoint, _, needs in MENU if needs is not None}
 
 
 def page(view: F) -> F:
@@ -62,9 +80,16 @@ def caller() -> Caller:
 
 @bp.before_request
 def _guard() -> BaseResponse | tuple[str, int] | None:
-    """Signed in, CSRF token checked on every POST, and no part in an account named in the
-    path refused (and recorded) exactly as the API's account gate does."""
-    g.console_caller = None if request.endpoint == "console.asset" else console_session.current()
+    """Signed in, CSRF token checked on every POST, no part in an account named in the path
+    refused (and recorded) exactly as the API's account gate does, and an account page the
+    policy refuses answered 403. Like every authenticated API request, each console request
+    first picks up what other workers changed (``state.sync``, at most once per interval), so
+    a page never shows roles, holds or contact facts older than the API would decide on."""
+    if request.endpoint == "console.asset":
+        g.console_caller = None
+        return None
+    get_state().sync()
+    g.console_caller = console_session.current()
     if request.endpoint in OPEN_ENDPOINTS:
         if request.method == "POST":
             csrf.protect()
@@ -77,7 +102,20 @@ def _guard() -> BaseResponse | tuple[str, int] | None:
         csrf.protect()
     g.caller = g.console_caller
     auth.gate_account()
+    needs = PAGE_PERMISSIONS.get(request.endpoint or "")
+    account_id = (request.view_args or {}).get("account_id")
+    if needs is not None and account_id is not None and request.method == "GET":
+        require(get_state(), g.console_caller, needs[0], needs[1], account_id=account_id)
     return None
+
+
+def menu(state: ServiceState, me: Caller, account_id: str) -> list[tuple[str, str]]:
+    """The account's pages the caller may open: (endpoint, label)."""
+    return [
+        (endpoint, label)
+        for endpoint, label, needs in MENU
+        if needs is None or data.may(state, me, account_id, *needs)
+    ]
 
 
 @bp.after_request
@@ -116,11 +154,23 @@ def account_page(template: str, account_id: str, **context: Any) -> str:
     return render_template(
         template,
         account=load_account(state, account_id),
+        menu=menu(state, caller(), account_id),
         roles=data.roles_in(state, caller(), account_id),
         user=caller().principal_id,
         now=utcnow(),
         **context,
     )
+
+
+def invalid_page(
+    render: Callable[..., View], invalid: FormInvalid, *args: Any, **kwargs: Any
+) -> tuple[str, int]:
+    """A form the API would refuse: its page again, with each field's message, and a 400."""
+    shown = render(*args, form_errors=invalid.errors, **kwargs)
+    body = shown[0] if isinstance(shown, tuple) else shown
+    if not isinstance(body, str):  # every page renderer answers with its HTML
+        raise TypeError("a page renderer must return HTML")
+    return body, 400
 
 
 def totals(counts: dict[str, int]) -> str:

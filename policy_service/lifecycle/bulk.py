@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from audit import destroy_subject_key
+from audit import destroy_subject_keys
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.accounts import Account
 from policy_service.domain.cascade import CascadeProfile
@@ -239,8 +239,7 @@ def purge_chunk_rows(
         job_id=job_id,
         dsr_id=dsr_id,
     )
-    for contact in contacts:
-        destroy_subject_key(session, audit_subject(account.id, contact.id))
+    destroy_subject_keys(session, [audit_subject(account.id, c.id) for c in contacts])
     state.contacts_changed(session, account.id)
     return counts
 

@@ -196,10 +196,10 @@ def test_the_policy_page_and_an_explanation(console: Console) -> None:
     ).get_data(as_text=True)
     assert "allowed" in explained
     assert "within_retention" in explained
-    # A plain user reads no policy.
-    assert "You may not read the policy." in console.signed_in(console.user).get(
-        "/console/accounts/a/policy"
-    ).get_data(as_text=True)
+    # A plain user reads no policy: the page is refused (403), as the API refuses it.
+    refused = console.signed_in(console.user).get("/console/accounts/a/policy")
+    assert refused.status_code == 403
+    assert "may not policy.read" in refused.get_data(as_text=True)
 
 
 def test_holds_are_listed_account_wide_active_and_trashed(console: Console) -> None:
