@@ -37,6 +37,8 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
 _NOT_BRACKET = bytes(set(range(256)) - set(b"[]{}"))
 _NO_BODY = object()
+# Up to this size a body's own length bounds its strings; above it they are measured.
+SCAN_STRINGS_ABOVE = 1_000
 # What ``check_value`` refuses can only come from these, so a body without any of them (and
 # no longer than a string may be) skips the walk: NUL and lone surrogates reach a parsed
 # string only through \u escapes (a raw control byte is not JSON, an encoded surrogate not
@@ -121,9 +123,22 @@ def parse_json(raw: bytes, max_depth: int, max_chars: int) -> Any:
         value = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
-    if len(raw) > max_chars or _MAYBE_REFUSED.search(raw):
+    if may_be_refused(raw, max_chars):
         check_value(value, max_chars)
     return value
+
+
+def may_be_refused(raw: bytes, max_chars: int) -> bool:
+    """Whether ``check_value`` could refuse anything in this (valid JSON) body."""
+    return bool(_MAYBE_REFUSED.search(raw)) or _longest_string(raw) > max_chars
+
+
+def _longest_string(raw: bytes) -> int:
+    """An upper bound on the longest string (or key) in a JSON document, in characters: a
+    string decodes to at most as many characters as its bytes between the quotes."""
+    if len(raw) <= SCAN_STRINGS_ABOVE:
+        return len(raw)  # a small body holds no string longer than itself
+    return max((m.end() - m.start() - 2 for m in _JSON_STRING.finditer(raw)), default=0)
 
 
 def _read_body(limit: int) -> bytes:

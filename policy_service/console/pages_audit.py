@@ -1,17 +1,21 @@
-"""The audit explorer: the API's filters and cursor pages, event detail, Verify, export."""
+"""The audit explorer: the API's filters (held to its query schema) and cursor pages, event
+detail, Verify, export."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
-from flask import Response, flash, render_template, request, stream_with_context
+from flask import Response, render_template, request, stream_with_context
 
 from audit import EventFilter
 from audit.report import VerificationReport
 from policy_service.api.app_state import get_state
+from policy_service.api.audit import EventListQuery
 from policy_service.audit_trail import access as audit_access
+from policy_service.console import forms
 from policy_service.console import overview as data
+from policy_service.console.forms import FormInvalid
 from policy_service.console.web import View, account_page, bp, caller, page
 from policy_service.domain.errors import NotFound
 
@@ -28,22 +32,24 @@ AUDIT_FILTERS = (
 OUTCOMES = ("succeeded", "denied", "failed")
 
 
-def _moment(raw: str | None) -> datetime | None:
+def _moment(name: str) -> datetime | None:
+    raw = request.args.get(name, "").strip()
     if not raw:
         return None
     try:
         moment = datetime.fromisoformat(raw)
     except ValueError:
-        flash(f"{raw!r} is not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM)", "error")
-        return None
+        raise FormInvalid(
+            {name: ["Not a date or time (YYYY-MM-DD or YYYY-MM-DDTHH:MM)."]}
+        ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def _audit_filter(account_id: str) -> tuple[EventFilter, dict[str, str]]:
+    """The explorer's filters, held to the API's (``EventListQuery``); raises ``FormInvalid``."""
     chosen = {k: v.strip() for k in AUDIT_FILTERS if (v := request.args.get(k, "")).strip()}
-    if chosen.get("outcome") not in (None, *OUTCOMES):
-        chosen.pop("outcome")
-    since, until = _moment(request.args.get("since")), _moment(request.args.get("until"))
+    forms.load(EventListQuery(), {**chosen, **request.args}, (*AUDIT_FILTERS, "cursor"))
+    since, until = _moment("since"), _moment("until")
     shown = dict(chosen)
     for name, moment in (("since", since), ("until", until)):
         if moment is not None:
@@ -61,7 +67,10 @@ def audit(account_id: str) -> View:
 def _audit_page(account_id: str, verification: VerificationReport | None) -> View:
     state = get_state()
     me = caller()
-    filters, shown = _audit_filter(account_id)
+    try:
+        filters, shown = _audit_filter(account_id)
+    except FormInvalid as invalid:
+        return _render(account_id, verification, events=[], form_errors=invalid.errors), 400
     cursor = request.args.get("cursor") or None
     if not data.may(state, me, account_id, "audit", "audit.read"):
         events = None
@@ -69,18 +78,28 @@ def _audit_page(account_id: str, verification: VerificationReport | None) -> Vie
     else:
         found = audit_access.read_events(state, me, filters, cursor, 50)
         events, next_cursor = found.events, found.next_cursor
-    return account_page(
-        "console/audit.html",
+    return _render(
         account_id,
+        verification,
         events=events,
         next_cursor=next_cursor,
         filters=shown,
+        paged=cursor is not None,
+    )
+
+
+def _render(account_id: str, verification: VerificationReport | None, **context: Any) -> str:
+    state, me = get_state(), caller()
+    context.setdefault("filters", {})
+    return account_page(
+        "console/audit.html",
+        account_id,
         outcomes=OUTCOMES,
         filter_names=AUDIT_FILTERS,
-        paged=cursor is not None,
         verification=verification,
         may_verify=data.may(state, me, account_id, "audit", "audit.verify"),
         may_export=data.may(state, me, account_id, "audit", "audit.export"),
+        **context,
     )
 
 
@@ -104,11 +123,14 @@ def verify(account_id: str) -> View:
 
 @bp.route("/accounts/<account_id>/audit/export/<fmt>")
 @page
-def audit_export(account_id: str, fmt: str) -> Response:
+def audit_export(account_id: str, fmt: str) -> View:
     """The API's export (recorded as ``audit.export``), with the explorer's filters."""
     if fmt not in ("ndjson", "csv"):
         raise NotFound("export as ndjson or csv")
-    filters, _ = _audit_filter(account_id)
+    try:
+        filters, _ = _audit_filter(account_id)
+    except FormInvalid as invalid:
+        return _render(account_id, None, events=[], form_errors=invalid.errors), 400
     export_format: Literal["ndjson", "csv"] = "csv" if fmt == "csv" else "ndjson"
     chunks = audit_access.export(get_state(), caller(), filters, export_format)
     mimetype = "application/x-ndjson" if fmt == "ndjson" else "text/csv"

@@ -17,7 +17,7 @@ from typing import Any
 from flask import flash, redirect, request, url_for
 
 from policy_service.api.app_state import get_state
-from policy_service.api.contact_schemas import DeleteSchema, PurgeSchema
+from policy_service.api.contact_schemas import ContactListQuery, DeleteSchema, PurgeSchema
 from policy_service.audit_trail.recording import require
 from policy_service.console import forms
 from policy_service.console import overview as data
@@ -104,20 +104,29 @@ def _confirm_word(state: ServiceState, account_id: str, action: str) -> str | No
 @bp.route("/accounts/<account_id>/contacts")
 @page
 def contacts(account_id: str) -> View:
+    try:
+        asked = forms.load(ContactListQuery(), request.args, ("q", "after"))
+    except FormInvalid as invalid:
+        return invalid_page(_contacts_page, invalid, account_id, None, None)
+    return _contacts_page(account_id, asked.get("q"), asked.get("after"))
+
+
+def _contacts_page(
+    account_id: str, query: str | None, after: str | None, *, form_errors: Errors | None = None
+) -> str:
     state, me = get_state(), caller()
-    query = request.args.get("q", "").strip() or None
-    after = request.args.get("after") or None
     found = None
-    if data.may(state, me, account_id, "contact", "contact.read"):
+    if data.may(state, me, account_id, "contact", "contact.read") and form_errors is None:
         found = contact_service.list_contacts(
             state, me, account_id, query=query, tag=None, after=after, limit=PAGE
         )
     return account_page(
         "console/contacts.html",
         account_id,
-        contacts=found,
+        contacts=found if form_errors is None else [],
         query=query or "",
         next_after=found[-1].id if found and len(found) == PAGE else None,
+        form_errors=form_errors,
     )
 
 

@@ -7,10 +7,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy_service.api.input_limits import (
-    _MAYBE_REFUSED,
     _reject_constant,
     check_value,
     json_depth,
+    may_be_refused,
 )
 from policy_service.domain.errors import InvalidInput
 
@@ -34,8 +34,10 @@ json_values = st.recursive(
 def test_a_body_the_fast_path_lets_through_is_one_the_walk_accepts(
     value: Any, ascii_only: bool
 ) -> None:
-    raw = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
-    if len(raw) > MAX_CHARS or _MAYBE_REFUSED.search(raw):
+    # Padded past the size where strings are measured rather than bounded by the body.
+    padded = [value, *["z" * 30] * 40]
+    raw = json.dumps(padded, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    if may_be_refused(raw, MAX_CHARS):
         return  # the walk runs
     try:
         parsed = json.loads(raw, parse_constant=_reject_constant)
@@ -52,7 +54,7 @@ def test_each_thing_the_walk_refuses_sends_a_body_down_the_walk() -> None:
         b'{"a": 1e400}',
         b'{"a": "' + b"x" * 60 + b'"}',
     ):
-        assert len(raw) > MAX_CHARS or _MAYBE_REFUSED.search(raw)
+        assert may_be_refused(raw, MAX_CHARS)
         try:
             check_value(json.loads(raw), MAX_CHARS)
         except InvalidInput:
@@ -64,3 +66,14 @@ def test_a_document_with_few_brackets_is_not_measured() -> None:
     assert json_depth(b"[[[1]]]", limit=3) == 0
     assert json_depth(b"[[[[1]]]]", limit=3) == 4
     assert json_depth(b'["[[[[["]', limit=3) == 1  # brackets in strings do not nest
+
+
+def test_a_large_body_is_walked_only_when_one_of_its_strings_may_be_too_long() -> None:
+    items = [{"subject": {"id": f"user-{n}"}, "note": "x" * 30} for n in range(100)]
+    raw = json.dumps(items).encode()
+    assert len(raw) > 1_000
+    assert not may_be_refused(raw, MAX_CHARS)
+    long_one = json.dumps([*items, {"note": "y" * (MAX_CHARS + 1)}]).encode()
+    assert may_be_refused(long_one, MAX_CHARS)
+    escaped = json.dumps([*items, {"note": '"' * (MAX_CHARS + 1)}]).encode()  # \" each
+    assert may_be_refused(escaped, MAX_CHARS)
