@@ -7,8 +7,8 @@ Every request, once authenticated, is held to the same limits, whatever the rout
   surface as a 500 half-way through;
 * the body is read here, at most ``max_body_bytes`` of it, whether the client sent a
   Content-Length or chunked transfer encoding (which Werkzeug's own limit does not cover);
-* a JSON body is nested at most ``max_json_depth`` deep (counted before parsing, so a deep
-  document never reaches the recursive parser), holds integers within +/-2^53 (what a
+* a JSON body is nested at most ``max_json_depth`` deep (the parser's own recursion limit
+  stops anything far deeper; the walk counts the rest), holds integers within +/-2^53 (what a
   JavaScript client reads exactly), finite numbers only, and strings of at most
   ``max_string_chars``.
 
@@ -33,12 +33,9 @@ MAX_SAFE_INTEGER = 2**53
 MAX_PATH_VALUE = 128
 NUL = "\x00"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
-# Strings, then every byte that is not a bracket: what is left is the nesting skeleton.
-_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
-_NOT_BRACKET = bytes(set(range(256)) - set(b"[]{}"))
 _NO_BODY = object()
-# Up to this size a body's own length bounds its strings; above it they are measured.
-SCAN_STRINGS_ABOVE = 1_000
+# Bodies up to this size are scanned for what the walk could refuse before it is run.
+SMALL_BODY = 1_000
 # What ``check_value`` refuses can only come from these, so a body without any of them (and
 # no longer than a string may be) skips the walk: NUL and lone surrogates reach a parsed
 # string only through \u escapes (a raw control byte is not JSON, an encoded surrogate not
@@ -64,26 +61,14 @@ def _refuse(path: tuple[str | int, ...], message: str) -> InvalidInput:
     )
 
 
-def json_depth(raw: bytes, limit: int | None = None) -> int:
-    """How deep a JSON document nests, without parsing it (strings cannot hide brackets).
-
-    With ``limit``: 0 for a document with too few brackets to nest past it (counted in C).
-    """
-    if limit is not None and raw.count(b"[") + raw.count(b"{") <= limit:
-        return 0
-    skeleton = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKET)
-    depth = deepest = 0
-    for byte in skeleton:
-        if byte in (0x5B, 0x7B):  # [ {
-            depth += 1
-            deepest = max(deepest, depth)
-        else:
-            depth -= 1
-    return deepest
-
-
-def check_value(value: Any, max_chars: int, path: tuple[str | int, ...] = ()) -> None:
-    """Walk a parsed JSON value (already known to be shallow) against the limits."""
+def check_value(
+    value: Any,
+    max_chars: int,
+    path: tuple[str | int, ...] = (),
+    *,
+    max_depth: int | None = None,
+) -> None:
+    """Walk a parsed JSON value against the limits (and its nesting, given ``max_depth``)."""
     if isinstance(value, str):
         if NUL in value:
             raise _refuse(path, "must not contain a NUL character")
@@ -100,16 +85,18 @@ def check_value(value: Any, max_chars: int, path: tuple[str | int, ...] = ()) ->
     elif isinstance(value, float):
         if not math.isfinite(value):
             raise _refuse(path, "must be a finite number")
+    elif max_depth is not None and len(path) >= max_depth:  # a list or an object
+        raise BadRequest(f"the JSON body nests deeper than {max_depth} levels")
     elif isinstance(value, dict):
         for key, item in value.items():
             if NUL in key or _LONE_SURROGATE.search(key):
                 raise _refuse(path, "a key must be valid Unicode without NUL characters")
             if len(key) > max_chars:
                 raise _refuse(path, f"a key is longer than {max_chars} characters")
-            check_value(item, max_chars, (*path, key))
+            check_value(item, max_chars, (*path, key), max_depth=max_depth)
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            check_value(item, max_chars, (*path, index))
+            check_value(item, max_chars, (*path, index), max_depth=max_depth)
 
 
 def _reject_constant(name: str) -> Any:
@@ -117,28 +104,27 @@ def _reject_constant(name: str) -> Any:
 
 
 def parse_json(raw: bytes, max_depth: int, max_chars: int) -> Any:
-    if json_depth(raw, max_depth) > max_depth:
-        raise BadRequest(f"the JSON body nests deeper than {max_depth} levels")
     try:
         value = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:  # nested past what the parser itself takes
+        raise BadRequest(f"the JSON body nests deeper than {max_depth} levels") from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise BadRequest(f"the request body is not valid JSON: {exc}") from None
-    if may_be_refused(raw, max_chars):
-        check_value(value, max_chars)
+    if may_be_refused(raw, max_chars, max_depth):
+        check_value(value, max_chars, max_depth=max_depth)
     return value
 
 
-def may_be_refused(raw: bytes, max_chars: int) -> bool:
-    """Whether ``check_value`` could refuse anything in this (valid JSON) body."""
-    return bool(_MAYBE_REFUSED.search(raw)) or _longest_string(raw) > max_chars
+def may_be_refused(raw: bytes, max_chars: int, max_depth: int) -> bool:
+    """Whether the walk could refuse anything in this (valid JSON) body.
 
-
-def _longest_string(raw: bytes) -> int:
-    """An upper bound on the longest string (or key) in a JSON document, in characters: a
-    string decodes to at most as many characters as its bytes between the quotes."""
-    if len(raw) <= SCAN_STRINGS_ABOVE:
-        return len(raw)  # a small body holds no string longer than itself
-    return max((m.end() - m.start() - 2 for m in _JSON_STRING.finditer(raw)), default=0)
+    A large body is walked: scanning it for what the walk looks for costs as much as the
+    walk. A small one is walked only if it has enough brackets to nest too deep, or one of
+    the byte patterns every refused value needs.
+    """
+    if len(raw) > min(SMALL_BODY, max_chars):
+        return True  # (a string is never longer than the body it is in)
+    return raw.count(b"[") + raw.count(b"{") > max_depth or bool(_MAYBE_REFUSED.search(raw))
 
 
 def _read_body(limit: int) -> bytes:

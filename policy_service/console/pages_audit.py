@@ -48,7 +48,7 @@ def _moment(name: str) -> datetime | None:
 def _audit_filter(account_id: str) -> tuple[EventFilter, dict[str, str]]:
     """The explorer's filters, held to the API's (``EventListQuery``); raises ``FormInvalid``."""
     chosen = {k: v.strip() for k in AUDIT_FILTERS if (v := request.args.get(k, "")).strip()}
-    forms.load(EventListQuery(), {**chosen, **request.args}, (*AUDIT_FILTERS, "cursor"))
+    forms.load(EventListQuery(), request.args, (*AUDIT_FILTERS, "cursor"))
     since, until = _moment("since"), _moment("until")
     shown = dict(chosen)
     for name, moment in (("since", since), ("until", until)):

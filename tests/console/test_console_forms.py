@@ -161,3 +161,16 @@ def test_the_request_forms(console: Console) -> None:
     (unchanged,) = _requests(console)
     assert unchanged["status"] == "received"
     assert unchanged["extended"] is False
+
+
+def test_the_audit_explorer_filters(console: Console) -> None:
+    client = console.signed_in(console.officer)
+    for query, field in (
+        ("actor_id=" + "a" * 129, "actor_id"),
+        ("outcome=maybe", "outcome"),
+        ("since=last-week", "since"),
+        ("cursor=" + "c" * 201, "cursor"),
+    ):
+        _refused(client.get(f"/console/accounts/a/audit?{query}"), field)
+        _refused(client.get(f"/console/accounts/a/audit/export/csv?{query}"), field)
+    assert client.get("/console/accounts/a/audit?actor_id=ann&since=2026-01-01").status_code == 200

@@ -3,18 +3,20 @@
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy_service.api.input_limits import (
     _reject_constant,
     check_value,
-    json_depth,
     may_be_refused,
+    parse_json,
 )
-from policy_service.domain.errors import InvalidInput
+from policy_service.domain.errors import BadRequest, InvalidInput
 
 MAX_CHARS = 40
+MAX_DEPTH = 4
 
 json_values = st.recursive(
     st.none()
@@ -34,16 +36,14 @@ json_values = st.recursive(
 def test_a_body_the_fast_path_lets_through_is_one_the_walk_accepts(
     value: Any, ascii_only: bool
 ) -> None:
-    # Padded past the size where strings are measured rather than bounded by the body.
-    padded = [value, *["z" * 30] * 40]
-    raw = json.dumps(padded, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
-    if may_be_refused(raw, MAX_CHARS):
+    raw = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
+    if may_be_refused(raw, MAX_CHARS, MAX_DEPTH):
         return  # the walk runs
     try:
         parsed = json.loads(raw, parse_constant=_reject_constant)
     except (ValueError, UnicodeDecodeError):
         return  # refused as JSON (Infinity included) before any walk
-    check_value(parsed, MAX_CHARS)  # must not raise: skipping it lost nothing
+    check_value(parsed, MAX_CHARS, max_depth=MAX_DEPTH)  # must not raise: nothing was lost
 
 
 def test_each_thing_the_walk_refuses_sends_a_body_down_the_walk() -> None:
@@ -53,27 +53,20 @@ def test_each_thing_the_walk_refuses_sends_a_body_down_the_walk() -> None:
         b'{"a": 9007199254740993}',
         b'{"a": 1e400}',
         b'{"a": "' + b"x" * 60 + b'"}',
+        b"[[[[[1]]]]]",
     ):
-        assert may_be_refused(raw, MAX_CHARS)
-        try:
-            check_value(json.loads(raw), MAX_CHARS)
-        except InvalidInput:
-            continue
-        raise AssertionError(f"{raw!r} was not refused")
+        assert may_be_refused(raw, MAX_CHARS, MAX_DEPTH), raw
+        with pytest.raises((InvalidInput, BadRequest)):
+            check_value(json.loads(raw), MAX_CHARS, max_depth=MAX_DEPTH)
 
 
-def test_a_document_with_few_brackets_is_not_measured() -> None:
-    assert json_depth(b"[[[1]]]", limit=3) == 0
-    assert json_depth(b"[[[[1]]]]", limit=3) == 4
-    assert json_depth(b'["[[[[["]', limit=3) == 1  # brackets in strings do not nest
+def test_nesting_is_counted_by_the_walk_and_past_the_parser_refused_alike() -> None:
+    assert parse_json(b"[[[[1]]]]", MAX_DEPTH, MAX_CHARS) == [[[[1]]]]
+    for raw in (b"[[[[[1]]]]]", b"[" * 100_000 + b"]" * 100_000):
+        with pytest.raises(BadRequest, match="nests deeper than 4 levels"):
+            parse_json(raw, MAX_DEPTH, MAX_CHARS)
 
 
-def test_a_large_body_is_walked_only_when_one_of_its_strings_may_be_too_long() -> None:
-    items = [{"subject": {"id": f"user-{n}"}, "note": "x" * 30} for n in range(100)]
-    raw = json.dumps(items).encode()
-    assert len(raw) > 1_000
-    assert not may_be_refused(raw, MAX_CHARS)
-    long_one = json.dumps([*items, {"note": "y" * (MAX_CHARS + 1)}]).encode()
-    assert may_be_refused(long_one, MAX_CHARS)
-    escaped = json.dumps([*items, {"note": '"' * (MAX_CHARS + 1)}]).encode()  # \" each
-    assert may_be_refused(escaped, MAX_CHARS)
+def test_a_large_body_is_always_walked() -> None:
+    items = [{"subject": {"id": f"user-{n}"}} for n in range(100)]
+    assert may_be_refused(json.dumps(items).encode(), 10_000, 64)
