@@ -15,6 +15,7 @@ from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
 from policy_service.domain.clock import iso
+from policy_service.domain.errors import InvalidInput
 from policy_service.lifecycle import deletion_rules
 
 blp = Blueprint("deletion_rules", __name__, description="Tag-triggered deletion rules")
@@ -112,8 +113,6 @@ class Run(MethodView):
 
         raw = request.args.get("dry_run", "true").lower()
         if raw not in {"true", "false"}:
-            from policy_service.domain.errors import InvalidInput
-
             raise InvalidInput("dry_run is true or false", errors={"dry_run": [raw]})
         runs = deletion_rules.run_rules(
             get_state(), current_caller(), account_id, dry_run=raw == "true"

@@ -31,7 +31,7 @@ from policy_service.decisions.authorization import (
     require_in_account,
 )
 from policy_service.domain.accounts import Account
-from policy_service.domain.contacts import ContactFacts
+from policy_service.domain.contacts import ContactFacts, is_valid_contact_id
 from policy_service.domain.decisions import (
     Action,
     Decision,
@@ -45,7 +45,7 @@ from policy_service.domain.facts import Facts
 from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_account_id
 from policy_service.policy.conditions import parse_condition_names
 from policy_service.policy.pack import PolicyPack
-from policy_service.policy.runtime import PolicyRuntime
+from policy_service.policy.runtime import PolicyRuntime, SyncSource
 from policy_service.storage import memberships
 from policy_service.storage.contact_predicates import (
     contacts_t,
@@ -355,10 +355,8 @@ def _allowed_page(
 
 
 def _contact_facts(
-    runtime: PolicyRuntime, source: Any, account: Account, resource: Resource
+    runtime: PolicyRuntime, source: SyncSource, account: Account, resource: Resource
 ) -> ContactFacts | None:
-    from policy_service.domain.contacts import is_valid_contact_id
-
     if resource.type != "contact" or not is_valid_contact_id(resource.id):
         return None
     assert resource.id is not None

@@ -27,6 +27,9 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 
+from policy_service.storage.tables import JobRow, ScheduledTaskRow
+from policy_service.storage.webhooks import count_by_status
+
 if TYPE_CHECKING:
     from policy_service.ports import Inspects
 
@@ -91,9 +94,6 @@ class _StateCollector(Collector):
         self.state = state
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
-        from policy_service.storage.tables import JobRow, ScheduledTaskRow
-        from policy_service.storage.webhooks import count_by_status
-
         cache = self.state.runtime.cache
         lookups = cache.hits + cache.misses
         ratio = GaugeMetricFamily(
