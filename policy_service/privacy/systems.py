@@ -262,8 +262,8 @@ def confirm(
         )
     with state.unit_of_work() as uow:
         row = dsr_queries.lock_request(uow.session, dsr_id)
-        tasks = queries.lock_tasks(uow.session, dsr_id, system)
-        locked = [t for t in tasks if t.account_id == picked.account_id]
+        named = queries.lock_tasks(uow.session, dsr_id, system)
+        locked = [t for t in named if t.account_id == picked.account_id]
         if row is None or not locked:
             raise NotFound(f"no task for system {system!r} in data-subject request {dsr_id}")
         if locked[0].status == CONFIRMED:
