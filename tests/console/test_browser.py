@@ -69,7 +69,7 @@ def browser_page() -> Iterator[Any]:
 @pytest.fixture
 def live_url(console: Console) -> Iterator[str]:
     server = make_server("127.0.0.1", 0, console.service.app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.server_port}"
     server.shutdown()
