@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from flask import request
 
 from policy_service.api.app_state import get_state
+from policy_service.console import forms
 from policy_service.console import overview as data
-from policy_service.console.web import View, account_page, bp, caller, page
+from policy_service.console.web import View, account_page, bp, caller, invalid_page, page
 from policy_service.decisions.authorization import Explanation, decide
 from policy_service.decisions.policy_admin import failing_cases
 from policy_service.decisions.policy_tests import CaseResult, load_test_files
@@ -72,18 +73,33 @@ def policy(account_id: str) -> View:
         return account_page("console/policy.html", account_id, pack=None)
     actions = searchable_actions(state.runtime, "contact")
     asked = {k: request.args.get(k, "").strip() for k in ("subject", "action", "contact_id")}
-    explanation = None
-    if asked["subject"] and asked["action"] in actions and asked["contact_id"]:
-        explanation = explain_in_account(
-            state, account_id, asked["subject"], asked["action"], asked["contact_id"]
+
+    def render(**extra: object) -> View:
+        return account_page(
+            "console/policy.html",
+            account_id,
+            pack=state.runtime.pack,
+            tests=_pack_tests(state),
+            conditions=REGISTRY,
+            actions=actions,
+            asked=asked,
+            **extra,
         )
-    return account_page(
-        "console/policy.html",
-        account_id,
-        pack=state.runtime.pack,
-        tests=_pack_tests(state),
-        conditions=REGISTRY,
-        actions=actions,
-        asked=asked,
-        explanation=explanation,
+
+    if not any(asked.values()):
+        return render(explanation=None)
+    try:
+        # The API's explain refuses these with a 400; so does its form here.
+        forms.require(is_valid_id(asked["subject"]), "subject", SUBJECT_RULE)
+        forms.require(asked["action"] in actions, "action", "one of the listed actions")
+        forms.require(is_valid_contact_id(asked["contact_id"]), "contact_id", CONTACT_RULE)
+    except forms.FormInvalid as invalid:
+        return invalid_page(render, invalid, explanation=None)
+    explanation = explain_in_account(
+        state, account_id, asked["subject"], asked["action"], asked["contact_id"]
     )
+    return render(explanation=explanation)
+
+
+SUBJECT_RULE = "a user id: letters, digits and _.@:+/=- (at most 128 characters)"
+CONTACT_RULE = "a contact id: letters, digits and _.:- (at most 60 characters)"

@@ -236,3 +236,21 @@ def test_a_guarded_delete_shows_no_button_and_the_preview_says_why(console: Cons
     assert "The policy refuses this delete now" in preview
     assert "active_workflow_enrollment" in preview
     assert '<form class="card confirm"' not in preview  # no form to submit
+
+
+def test_the_explain_form_refuses_what_the_api_refuses_with_a_400(console: Console) -> None:
+    client = console.signed_in(console.admin)
+    for query in (
+        f"subject={'x' * 20_000}&action=contact.delete&contact_id=ada",
+        f"subject=ann&action=contact.delete&contact_id={'c' * 200}",
+        "subject=a%20b&action=contact.delete&contact_id=ada",
+        "subject=ann&action=contact.explode&contact_id=ada",
+    ):
+        response = client.get(f"/console/accounts/a/policy?{query}")
+        assert response.status_code == 400, query[:80]
+    assert (
+        client.get(
+            "/console/accounts/a/policy?subject=ann&action=contact.delete&contact_id=ada"
+        ).status_code
+        == 200
+    )
