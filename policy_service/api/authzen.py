@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from typing import Any
 
 from flask import Response, g, jsonify, request
@@ -119,11 +120,16 @@ class Evaluations(MethodView):
         options = envelope["options"]
         semantic = options["evaluations_semantic"]
         include_context = options["include_context"]
-        known = _prefetch_contacts(state, defaults, items)
+        batch = _Batch(
+            defaults,
+            include_context,
+            _prefetch_contacts(state, defaults, items),
+            group_for("evaluations", caller, g.get("request_id")),
+        )
+        group = batch.group
         results: list[dict[str, Any]] = []
-        group = group_for("evaluations", caller, g.get("request_id"))
         for item in items:
-            result = _evaluate_item(state, caller, defaults, item, include_context, known, group)
+            result = _evaluate_item(state, caller, batch, item)
             results.append(result)
             if semantic == "deny_on_first_deny" and not result["decision"]:
                 break
@@ -168,31 +174,45 @@ def _prefetch_contacts(
     return known
 
 
+@dataclass(slots=True)
+class _Batch:
+    """What the items of one batch share: the envelope's defaults, the contacts read once,
+    the decision-log group, and the accounts the caller was already found allowed to ask in."""
+
+    defaults: dict[str, Any]
+    include_context: bool
+    known: dict[tuple[str, str], ContactFacts | None]
+    group: Group
+    asked_in: set[str] = field(default_factory=set)
+
+
 def _evaluate_item(
     state: ServiceState,
     caller: Caller,
-    defaults: dict[str, Any],
+    batch: _Batch,
     item: Any,  # any JSON value: a non-object item is answered with its error
-    include_context: bool,
-    known: dict[tuple[str, str], ContactFacts | None],
-    group: Group,
 ) -> dict[str, Any]:
     if not isinstance(item, dict):
         error = InvalidInput("each evaluation must be a JSON object")
         return {"decision": False, "context": error_context(error)}
     try:
-        decision_request = load_evaluation(_merged(defaults, item))
+        decision_request = load_evaluation(_merged(batch.defaults, item))
         decision = evaluate(
-            state.runtime, state.source, caller, decision_request, known_contacts=known
+            state.runtime,
+            state.source,
+            caller,
+            decision_request,
+            known_contacts=batch.known,
+            asked_in=batch.asked_in,
         )
     except ServiceError as error:
         if error.status >= 500:
             raise
         return {"decision": False, "context": error_context(error)}
-    n = group.add(decision_request, decision)
-    if include_context:
+    n = batch.group.add(decision_request, decision)
+    if batch.include_context:
         context = decision_context(decision)
-        context["decision_id"] = group.decision_id(n)
+        context["decision_id"] = batch.group.decision_id(n)
         return {"decision": decision.allowed, "context": context}
     # The bare AuthZEN answer, as interop suites expect it; the entry is still logged, under
     # the id ``include_context`` would have shown (the batch's prefix and the item's index).

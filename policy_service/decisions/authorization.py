@@ -215,16 +215,21 @@ def evaluate(
     *,
     now: datetime | None = None,
     known_contacts: dict[tuple[str, str], ContactFacts | None] | None = None,
+    asked_in: set[str] | None = None,
 ) -> Decision:
     """Answer a PEP: may ``request.subject`` do ``request.action`` to ``request.resource``?
 
-    ``known_contacts`` lets a batch look contacts up in one query instead of one per item.
+    ``known_contacts`` lets a batch look contacts up in one query instead of one per item;
+    ``asked_in`` holds the accounts where this caller, in this batch, has already been found
+    allowed to ask (so its own check runs once per account, not once per item).
     """
     # The caller first, then the account: one with no part in the account named learns
     # nothing about whether it exists (403 either way); only those who may ask get a 404.
-    require_in_account(
-        runtime, caller, requested_account_id(runtime, request), "account", "decision.evaluate"
-    )
+    account_id = requested_account_id(runtime, request)
+    if asked_in is None or account_id not in asked_in:
+        require_in_account(runtime, caller, account_id, "account", "decision.evaluate")
+        if asked_in is not None:
+            asked_in.add(account_id)
     account = resolve_account(runtime, source, request)
     contact = None
     resource = request.resource

@@ -131,3 +131,25 @@ def test_too_many_items_are_a_400(tenants: Tenants) -> None:
     response = tenants.post("/access/v1/evaluations", batch(items))
     assert response.status_code == 400
     assert "at most 1000" in response.get_json()["detail"]
+
+
+def test_the_caller_is_checked_once_per_account_and_every_foreign_item_is_still_refused(
+    tenants: Tenants, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from policy_service.decisions import authorization
+
+    checked: list[str] = []
+    real = authorization.check_in_account
+
+    def counting(runtime: Any, caller: Any, account_id: str, obj: str, action: str) -> Any:
+        checked.append(account_id)
+        return real(runtime, caller, account_id, obj, action)
+
+    monkeypatch.setattr(authorization, "check_in_account", counting)
+    other = {"type": "contact", "id": "x", "properties": {"account_id": "globex"}}
+    items = [{"action": {"name": "delete"}}, {"action": {"name": "delete"}, "resource": other}] * 5
+    answers = tenants.post("/access/v1/evaluations", batch(items)).get_json()["evaluations"]
+    assert [a["decision"] for a in answers] == [True, False] * 5
+    assert all(a["context"]["error"]["status"] == 403 for a in answers[1::2])
+    assert checked.count("acme") == 1  # allowed once: the rest of the batch trusts it
+    assert checked.count("globex") == 5  # refused: asked again for each item
