@@ -33,11 +33,6 @@ def list_accounts(session: Session, *, after: str | None, limit: int) -> list[Ac
     return [_to_domain(row) for row in session.execute(query).scalars()]
 
 
-def all_account_ids(session: Session) -> list[str]:
-    """Every account's id, in order (the retention sweep goes through them all)."""
-    return list(session.execute(select(AccountRow.id).order_by(AccountRow.id)).scalars())
-
-
 def add_account(session: Session, account: Account) -> None:
     session.add(
         AccountRow(
