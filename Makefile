@@ -26,8 +26,8 @@ test: install lint
 
 ## The inner loop: SQLite only, no server processes, no PostgreSQL (CI runs `make test`).
 test-fast: install
-	POLICY_SERVICE_PROPERTY_EXAMPLES=40 POLICY_SERVICE_FUZZ_EXAMPLES=5 \
-		$(BIN)/pytest -q -n 2 -m "not postgres and not e2e and not slow and not browser"
+	PYTHONDONTWRITEBYTECODE= POLICY_SERVICE_PROPERTY_EXAMPLES=40 POLICY_SERVICE_FUZZ_EXAMPLES=5 \
+		$(BIN)/pytest -q -n 2 --dist worksteal -m "not postgres and not e2e and not slow and not browser"
 
 lint: install
 	$(BIN)/ruff check .

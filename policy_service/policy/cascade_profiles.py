@@ -7,6 +7,7 @@ service makes every profile that does not say what happens to it fail at start.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import tomllib
 from pathlib import Path
@@ -99,21 +100,27 @@ def _first_error(messages: Any, path: list[str]) -> tuple[list[str], str]:
 
 
 def load_profile(path: Path) -> CascadeProfile:
-    text = path.read_text(encoding="utf-8")
+    return _parse_profile(str(path), path.stem, path.read_text(encoding="utf-8"))
+
+
+# A profile is immutable and made only from its file's name and text, so a reload (every
+# worker, every policy change, every app a test builds) parses only the files that changed.
+@functools.lru_cache(maxsize=256)
+def _parse_profile(path: str, stem: str, text: str) -> CascadeProfile:
     try:
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise PolicyPackError(str(path), toml_error_line(exc), f"invalid TOML: {exc}") from None
+        raise PolicyPackError(path, toml_error_line(exc), f"invalid TOML: {exc}") from None
     try:
         data = CascadeProfileSchema().load(raw)
     except ma.ValidationError as error:
         where, message = _first_error(error.messages, [])
         section = [w for w in where if w != "_schema"]
         line = _line_of(text, section) if section else None
-        raise PolicyPackError(str(path), line, f"{'.'.join(section)}: {message}") from None
-    if data["name"] != path.stem:
+        raise PolicyPackError(path, line, f"{'.'.join(section)}: {message}") from None
+    if data["name"] != stem:
         raise PolicyPackError(
-            str(path), _line_of(text, ["name"]), f"name {data['name']!r} must match the file name"
+            path, _line_of(text, ["name"]), f"name {data['name']!r} must match the file name"
         )
     return CascadeProfile(
         name=data["name"],

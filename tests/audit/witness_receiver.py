@@ -6,6 +6,7 @@ to the new one, then cosigns."""
 from __future__ import annotations
 
 import base64
+import functools
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from audit.checkpoints import NOTE_KEY_NAME
@@ -101,3 +103,12 @@ def serving(state: Receiver) -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def without_retry_pauses(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The service's witness senders retry an unreachable witness at once, not after 0.5 s
+    and 1 s: the retries are the same, the test does not wait for them."""
+    from audit.http_witness import HttpWitness
+    from policy_service.audit_trail import witnesses
+
+    monkeypatch.setattr(witnesses, "HttpWitness", functools.partial(HttpWitness, backoff=0.0))

@@ -123,11 +123,13 @@ def test_verify_witness_fails_truncated_after_a_superuser_rewrite(
 
 
 def test_a_checkpoint_signed_at_the_command_line_goes_to_the_http_witness(
-    audited: dict[str, str], tmp_path: Path
+    audited: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-    from tests.audit.witness_receiver import Receiver, serving
+    from tests.audit.witness_receiver import Receiver, serving, without_retry_pauses
+
+    without_retry_pauses(monkeypatch)
 
     key = load_pem_public_key(_public_key(audited, tmp_path).read_bytes())
     receiver = Receiver(key)  # type: ignore[arg-type]

@@ -6,6 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from audit import verify_database
 from audit.witness import verify_witness
 from policy_service.audit_trail.checkpointing import sign_due_checkpoints
@@ -89,10 +91,12 @@ def test_verification_over_http_checks_the_witness_too(
 
 
 def test_checkpoints_go_to_the_http_witness_after_they_commit(
-    make_service: Any, database_url: str
+    make_service: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from policy_service.audit_trail.witnesses import http_witness
-    from tests.audit.witness_receiver import Receiver, serving
+    from tests.audit.witness_receiver import Receiver, serving, without_retry_pauses
+
+    without_retry_pauses(monkeypatch)
 
     service = make_service(database_url)
     state = service.state

@@ -1,0 +1,37 @@
+"""URL rules whose URL builders are compiled on first use.
+
+Werkzeug compiles two Python functions per rule (one to build URLs with only the rule's
+arguments, one with extra query arguments) the moment a rule is added, which is most of the
+cost of making an app with ~100 routes. A worker builds URLs for a handful of them (the
+console's ``url_for``), and the API builds none, so the compile waits until a URL is built.
+
+Matching requests does not use the builders: it is compiled by the map's state machine, as
+before.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask
+from werkzeug.routing import Rule
+
+
+class LazyBuildRule(Rule):
+    def _compile_builder(self, append_unknown: bool = True) -> Callable[..., tuple[str, str]]:
+        compile_now = super()._compile_builder
+        compiled: list[Callable[..., tuple[str, str]]] = []
+
+        def build(rule: Rule, *args: Any, **values: Any) -> tuple[str, str]:
+            if not compiled:
+                compiled.append(compile_now(append_unknown))
+            return compiled[0](rule, *args, **values)
+
+        return build
+
+
+class LazyRulesFlask(Flask):
+    """Flask with lazy URL builders from its first rule (the static route it adds itself)."""
+
+    url_rule_class = LazyBuildRule

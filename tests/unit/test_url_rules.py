@@ -1,0 +1,36 @@
+"""The app's URL rules compile their URL builders on first use, and build what Werkzeug's
+eager ones build."""
+
+from __future__ import annotations
+
+from flask import Flask, url_for
+from werkzeug.routing import Rule
+
+from policy_service.api.url_rules import LazyBuildRule
+
+
+def _app(rule_class: type[Rule]) -> Flask:
+    app = Flask(__name__)
+    app.url_rule_class = rule_class
+    app.add_url_rule("/v1/accounts/<account_id>/contacts/<int:page>", "contacts", lambda: "")
+    app.add_url_rule("/static-page", "static_page", lambda: "")
+    return app
+
+
+def _urls(app: Flask) -> list[str]:
+    with app.test_request_context():
+        return [
+            url_for("contacts", account_id="a b/ç", page=3),
+            url_for("contacts", account_id="acme", page=1, q="x&y", state=["a", "b"]),
+            url_for("static_page", _external=True),
+            url_for("static_page", next="/console"),
+        ]
+
+
+def test_lazy_rules_build_the_same_urls_as_werkzeugs_own() -> None:
+    assert _urls(_app(LazyBuildRule)) == _urls(_app(Rule))
+
+
+def test_the_service_app_uses_lazy_rules(sqlite_service: object) -> None:
+    app = sqlite_service.app  # type: ignore[attr-defined]
+    assert all(isinstance(rule, LazyBuildRule) for rule in app.url_map.iter_rules())
