@@ -234,3 +234,13 @@ class ManagesEndpoints(Acts, TracksWebhooks, Protocol):
 
 class EndpointDeps(ManagesEndpoints, Seals, Protocol):
     """``ManagesEndpoints``, and sealing a new endpoint's secret."""
+
+
+class Scheduled(LifecycleDeps, DsrDeps, CheckpointDeps, SealsDeliveries, Protocol):
+    """What the scheduler's tasks need together (the sweep, job recovery, checkpoints,
+    webhook delivery), the sync it runs before them, and the engine its task locks use."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    def sync(self) -> None: ...

@@ -42,9 +42,8 @@ from policy_service.domain.clock import utcnow
 from policy_service.integration.webhooks import deliver_due, prune_log
 from policy_service.lifecycle.job_runner import orphaned_jobs, run_job
 from policy_service.lifecycle.retention import sweep
-from policy_service.ports import Configured, DsrDeps, LifecycleDeps, SealsDeliveries
+from policy_service.ports import Configured, DsrDeps, LifecycleDeps, Scheduled, SealsDeliveries
 from policy_service.privacy.execution import resume_executions
-from policy_service.state import ServiceState
 from policy_service.storage.database import is_unavailable
 from policy_service.storage.scheduled_tasks import (
     TaskLock,
@@ -95,7 +94,7 @@ class Task:
     name: str
     interval: timedelta
     # Runs the task and returns what it did, as JSON (free-form; kept in the task's row).
-    run: Callable[[ServiceState], dict[str, Any]]
+    run: Callable[[Scheduled], dict[str, Any]]
 
 
 def sweep_retention(state: LifecycleDeps) -> dict[str, Any]:
@@ -178,7 +177,7 @@ def _log_failure(event: str, error: BaseException, **context: str) -> None:
 class Scheduler:
     """Looks at the schedule every ``poll_seconds`` and runs what is due, if it wins it."""
 
-    state: ServiceState
+    state: Scheduled
     tasks: list[Task] = field(default_factory=list)
     poll_seconds: float = MAX_POLL_SECONDS
     clock: Callable[[], datetime] = utcnow
@@ -192,7 +191,7 @@ class Scheduler:
     @classmethod
     def for_state(
         cls,
-        state: ServiceState,
+        state: Scheduled,
         *,
         poll_seconds: float | None = None,
         clock: Callable[[], datetime] = utcnow,
@@ -352,7 +351,7 @@ _lock = threading.Lock()
 _schedulers: dict[int, Scheduler] = {}
 
 
-def start_scheduler(state: ServiceState) -> Scheduler | None:
+def start_scheduler(state: Scheduled) -> Scheduler | None:
     """Start this process's scheduler for ``state`` (once); None when no task is turned on."""
     with _lock:
         running = _schedulers.get(id(state))
