@@ -19,6 +19,7 @@ from policy_service.domain.cascade import ACTIVE, OPEN_STATES, TRASHED
 from policy_service.domain.contacts import Contact, ContactFacts
 from policy_service.storage.contact_predicates import contacts_t, held, records_t
 from policy_service.storage.contacts import contact_from_row
+from policy_service.storage.sql_constructs import constant, constants_in
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +68,7 @@ class ContactForAction:
         return tuple(tags)
 
 
-_TAG = case((records_t.c.kind == "tags", records_t.c.label), else_=None)
+_TAG = case((records_t.c.kind == constant("tags"), records_t.c.label), else_=None)
 # A record is linked to the contact it came from or to none (detached, anonymized): reading
 # by origin_contact_id finds both, and "linked" is contact_id IS NOT NULL.
 _LINKED = records_t.c.contact_id.is_not(None)
@@ -88,7 +89,7 @@ def _read_for_action_query(for_update: bool) -> Any:
         .where(
             records_t.c.account_id == account_id,
             records_t.c.origin_contact_id == contact_id,
-            records_t.c.state.in_(sorted(OPEN_STATES)),
+            constants_in(records_t.c.state, OPEN_STATES),
         )
         .group_by(records_t.c.kind, records_t.c.state, _LINKED, records_t.c.operation_id, _TAG)
         .subquery("g")

@@ -31,7 +31,14 @@ from policy_service.domain.cascade import (
 from policy_service.domain.contacts import CascadeCounts
 from policy_service.storage.action_reads import RecordGroup
 from policy_service.storage.contact_predicates import records_t
-from policy_service.storage.sql_constructs import kept_fields, one_of, one_of_param, one_of_values
+from policy_service.storage.sql_constructs import (
+    constant,
+    constants_in,
+    kept_fields,
+    one_of,
+    one_of_param,
+    one_of_values,
+)
 
 
 def open_counts(
@@ -43,7 +50,7 @@ def open_counts(
         .where(
             records_t.c.account_id == account_id,
             one_of(records_t.c.contact_id, contact_ids),
-            records_t.c.state.in_(OPEN_STATES),
+            constants_in(records_t.c.state, OPEN_STATES),
         )
         .group_by(records_t.c.kind, records_t.c.state)
     ).all()
@@ -59,7 +66,7 @@ def open_counts_per_contact(
         .where(
             records_t.c.account_id == account_id,
             one_of(records_t.c.contact_id, contact_ids),
-            records_t.c.state.in_(OPEN_STATES),
+            constants_in(records_t.c.state, OPEN_STATES),
         )
         .group_by(records_t.c.contact_id, records_t.c.kind, records_t.c.state)
     ).all()
@@ -149,16 +156,24 @@ def _cascade_statement(actions: tuple[tuple[str, str], ...], phase: str) -> Any:
     kinds_by_action: dict[str, list[str]] = {}
     for kind, action in actions:
         kinds_by_action.setdefault(action, []).append(kind)
-    of_kind = records_t.c.kind.in_
+
+    # The kinds and states are the profile's and the service's own words, written into the
+    # statement: it is built and compiled once per profile and phase, and binds five values.
+    def of_kind(kinds: list[str]) -> Any:
+        return constants_in(records_t.c.kind, kinds)
+
     in_scope = or_(
         *(
-            and_(of_kind(kinds), records_t.c.state.in_(_states_moved(phase, action)))
+            and_(of_kind(kinds), constants_in(records_t.c.state, _states_moved(phase, action)))
             for action, kinds in kinds_by_action.items()
         )
     )
     values: dict[str, Any] = {
         "state": case(
-            *((of_kind(kinds), _state_after(a, phase)) for a, kinds in kinds_by_action.items()),
+            *(
+                (of_kind(kinds), constant(_state_after(a, phase)))
+                for a, kinds in kinds_by_action.items()
+            ),
             else_=records_t.c.state,
         ),
         "operation_id": bindparam("p_operation_id", type_=String()),
@@ -173,7 +188,7 @@ def _cascade_statement(actions: tuple[tuple[str, str], ...], phase: str) -> Any:
     for kind in anonymized:
         kept = ANONYMIZED_FIELDS.get(kind, ())
         new_data = kept_fields(records_t.c.data, kept) if kept else "{}"
-        data_whens.append((records_t.c.kind == kind, new_data))
+        data_whens.append((records_t.c.kind == constant(kind), new_data))
     if data_whens:
         values["data"] = case(*data_whens, else_=records_t.c.data)
     if destroyed or anonymized:

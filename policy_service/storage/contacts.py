@@ -30,7 +30,8 @@ from policy_service.storage.contact_predicates import (
     facts_from_row,
     records_t,
 )
-from policy_service.storage.sql_constructs import one_of
+from policy_service.storage.rows import from_row
+from policy_service.storage.sql_constructs import constant, constants_in, one_of
 
 
 def new_id(prefix: str) -> str:
@@ -38,39 +39,11 @@ def new_id(prefix: str) -> str:
 
 
 def contact_from_row(row: Any, tags: Sequence[str] = ()) -> Contact:
-    return Contact(
-        account_id=row.account_id,
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        phone=row.phone,
-        state=row.state,
-        deleted_at=row.deleted_at,
-        deleted_by=row.deleted_by,
-        delete_operation_id=row.delete_operation_id,
-        delete_reason=row.delete_reason,
-        purged_at=row.purged_at,
-        version=row.version,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        tags=tuple(tags),
-    )
+    return from_row(Contact, row, tags=tuple(tags))
 
 
 def _record_from_row(row: Any) -> RelatedRecord:
-    return RelatedRecord(
-        id=row.id,
-        account_id=row.account_id,
-        contact_id=row.contact_id,
-        origin_contact_id=row.origin_contact_id,
-        kind=row.kind,
-        label=row.label,
-        data=json.loads(row.data),
-        state=row.state,
-        operation_id=row.operation_id,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-    )
+    return from_row(RelatedRecord, row, data=json.loads(row.data))
 
 
 # -- contacts ---------------------------------------------------------------------------------
@@ -159,8 +132,8 @@ def tags_of(session: Session, account_id: str, contact_ids: Sequence[str]) -> di
         .where(
             records_t.c.account_id == account_id,
             one_of(records_t.c.contact_id, contact_ids),
-            records_t.c.kind == "tags",
-            records_t.c.state.in_((ACTIVE, TRASHED)),
+            records_t.c.kind == constant("tags"),
+            constants_in(records_t.c.state, (ACTIVE, TRASHED)),
         )
         .order_by(records_t.c.label)
     ).all()

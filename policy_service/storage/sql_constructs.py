@@ -1,6 +1,7 @@
 """SQL constructs the contact statements share, each compiled per dialect and cacheable.
 
-``one_of`` is ``column IN (...)`` that binds one array on PostgreSQL; ``kept_fields`` is the
+``one_of`` is ``column IN (...)`` that binds one array on PostgreSQL; ``constants_in`` writes
+the service's own fixed words into the statement instead; ``kept_fields`` is the
 part of a record's JSON that ``anonymize`` keeps, cut out by the database itself. Both carry
 a cache key (their own traversal): a construct without one makes every statement that uses
 it compile afresh on each call (tests/integration/test_lifecycle_statements.py).
@@ -8,10 +9,11 @@ it compile afresh on each call (tests/integration/test_lifecycle_statements.py).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from sqlalchemy import Boolean, String, any_, bindparam
+from sqlalchemy import Boolean, String, any_, bindparam, literal_column
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.elements import ColumnElement
@@ -66,6 +68,28 @@ def one_of_param(column: Any, name: str) -> Any:
 
 def one_of_values(name: str, values: Sequence[str]) -> dict[str, list[str]]:
     return {name: list(values), f"{name}_list": list(values)}
+
+
+_WORD = re.compile(r"[a-z][a-z_]{0,63}\Z")
+
+
+def constant(word: str) -> ColumnElement[str]:
+    """A word of the service's own vocabulary (a record kind, a state) written into the SQL
+    instead of bound. A statement's fixed lists then cost nothing per call: an ``IN`` of bound
+    values is expanded (rendered again) on every execution, and its many parameters put it
+    past what psycopg caches of a statement's conversion. The word is part of the cache key.
+
+    Only for the service's constants, never a caller's string: anything but a plain
+    lower-case word is refused."""
+    if not _WORD.match(word):
+        raise ValueError(f"not a constant of the service's vocabulary: {word!r}")
+    return literal_column(f"'{word}'", String())
+
+
+def constants_in(column: Any, words: Iterable[str]) -> ColumnElement[bool]:
+    """``column IN ('a', 'b')`` with the words written in (see ``constant``)."""
+    result: ColumnElement[bool] = column.in_([constant(word) for word in sorted(words)])
+    return result
 
 
 class _KeptFields(ColumnElement[str]):

@@ -14,11 +14,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
 from sqlalchemy import Engine, event, select
 from sqlalchemy.engine.default import CacheStats
 
 from policy_service.storage.contact_predicates import contacts_t
-from policy_service.storage.sql_constructs import one_of
+from policy_service.storage.sql_constructs import constant, one_of
 from tests.conftest import Service
 from tests.integration.lifecycle_fixtures import Crm, make_crm
 
@@ -29,11 +30,17 @@ from tests.integration.lifecycle_fixtures import Crm, make_crm
 # appends to the audit chain in three statements (head, insert, head) and, having no
 # data-modifying CTEs, writes the change record in two.
 BUDGET = {"postgresql": 6, "sqlite": 10}
+# The most values one of those statements may bind: a row's columns (SQLite's audit INSERT
+# binds the event's 27). The lists that are the service's own words (record kinds, states)
+# are written into the SQL: bound, an IN list is expanded again on every call, and past 50
+# parameters psycopg no longer caches the statement's conversion (the cascade bound 57).
+MOST_BOUND = 30
 
 
 @dataclass
 class Statements:
     sql: list[str] = field(default_factory=list)
+    parameters: list[int] = field(default_factory=list)
     uncacheable: list[str] = field(default_factory=list)
     cache_hits: int = 0
 
@@ -46,9 +53,10 @@ def counted(engine: Engine) -> Iterator[Statements]:
     seen = Statements()
 
     def before(
-        _conn: Any, _cursor: Any, statement: str, _params: Any, context: Any, _many: bool
+        _conn: Any, _cursor: Any, statement: str, params: Any, context: Any, _many: bool
     ) -> None:
         seen.sql.append(statement)
+        seen.parameters.append(len(params or ()))
         if context is None or getattr(context, "compiled", None) is None:
             return  # driver-level SQL (SQLite's BEGIN): nothing is compiled
         if context.cache_hit == CacheStats.NO_CACHE_KEY:
@@ -65,7 +73,8 @@ def counted(engine: Engine) -> Iterator[Statements]:
 
 def _report(action: str, seen: Statements) -> str:
     listing = "\n".join(
-        f"  {n + 1}. {sql.split(chr(10))[0][:120]}" for n, sql in enumerate(seen.sql)
+        f"  {n + 1}. ({bound} bound) {sql.split(chr(10))[0][:120]}"
+        for n, (sql, bound) in enumerate(zip(seen.sql, seen.parameters, strict=True))
     )
     return f"{action}: {len(seen)} statements\n{listing}"
 
@@ -103,6 +112,7 @@ def test_delete_restore_and_purge_stay_within_their_statement_budget(service: Se
         assert response.status_code == 200, response.get_json()
         assert len(seen) <= budget, _report(action, seen)
         assert seen.uncacheable == [], _report(action, seen)
+        assert max(seen.parameters) <= MOST_BOUND, _report(action, seen)
         compiled = len(seen) - (1 if engine.dialect.name == "sqlite" else 0)
         assert seen.cache_hits == compiled, _report(action, seen)
 
@@ -184,3 +194,9 @@ def test_the_cascade_anonymizes_in_sql_as_the_python_rule_would(engine: Engine) 
         assert records[kind].label is None
     assert records["commission_records"].contact_id is None
     assert records["notes"].contact_id == "c-1"
+
+
+@pytest.mark.parametrize("word", ["it's", "notes'; DROP TABLE contacts; --", "Notes", "", "a" * 65])
+def test_only_the_services_own_plain_words_are_written_into_sql(word: str) -> None:
+    with pytest.raises(ValueError, match="not a constant"):
+        constant(word)
