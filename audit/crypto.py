@@ -17,7 +17,7 @@ from typing import Any
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from audit.records import ERASED
@@ -103,14 +103,27 @@ def data_keys_for_reading(
     return _load(session, kek, wanted, for_writing=False) if wanted else {}
 
 
+# Built once: every audited action reads or destroys a key, and building a statement costs
+# more Python than running a cached one.
+_SELECT_KEYS = select(audit_subject_keys.c.subject_id, audit_subject_keys.c.wrapped_key).where(
+    audit_subject_keys.c.subject_id.in_(bindparam("subjects", expanding=True))
+)
+_DESTROY_KEYS = (
+    update(audit_subject_keys)
+    .where(
+        audit_subject_keys.c.subject_id.in_(bindparam("subjects", expanding=True)),
+        audit_subject_keys.c.wrapped_key.is_not(None),
+    )
+    .values(wrapped_key=None, destroyed_at=bindparam("now"))
+    .returning(audit_subject_keys.c.subject_id)
+)
+
+
 def _load(
     session: Session | Connection, kek: bytes, subjects: list[str], *, for_writing: bool
 ) -> dict[str, bytes]:
-    table = audit_subject_keys
     keys: dict[str, bytes] = {}
-    rows = session.execute(
-        select(table.c.subject_id, table.c.wrapped_key).where(table.c.subject_id.in_(subjects))
-    )
+    rows = session.execute(_SELECT_KEYS, {"subjects": subjects})
     for subject, wrapped in rows:
         if wrapped is None:
             if for_writing:
@@ -145,15 +158,9 @@ def destroy_subject_keys(session: Session | Connection, subject_ids: Sequence[st
     rest. Returns how many live keys were destroyed."""
     if not subject_ids:
         return 0
-    table = audit_subject_keys
     now = datetime.now(UTC)
     destroyed = set(
-        session.execute(
-            update(table)
-            .where(table.c.subject_id.in_(subject_ids), table.c.wrapped_key.is_not(None))
-            .values(wrapped_key=None, destroyed_at=now)
-            .returning(table.c.subject_id)
-        ).scalars()
+        session.execute(_DESTROY_KEYS, {"subjects": list(subject_ids), "now": now}).scalars()
     )
     rest = [s for s in dict.fromkeys(subject_ids) if s not in destroyed]
     if rest:
