@@ -12,7 +12,7 @@ import binascii
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -190,6 +190,9 @@ def _subjects_with_protected_data(rows: Iterable[RowMapping]) -> set[str]:
     return {row["subject_id"] for row in rows if row["protected"] and row["subject_id"]}
 
 
+_STORED_FIELDS = tuple(field.name for field in fields(StoredEvent))
+
+
 def _stored(row: RowMapping, keys: dict[str, bytes], can_decrypt: bool) -> StoredEvent:
     ciphertext: str | None = row["protected"]
     protected: Any = None
@@ -199,36 +202,17 @@ def _stored(row: RowMapping, keys: dict[str, bytes], can_decrypt: bool) -> Store
         else:
             key = keys.get(row["subject_id"])
             protected = ERASED if key is None else decrypt_fields(key, row["event_id"], ciphertext)
-    return StoredEvent(
-        event_id=row["event_id"],
-        chain=row["chain"],
-        seq=row["seq"],
-        occurred_at=_aware(row["occurred_at"]),
-        recorded_at=_aware(row["recorded_at"]),
-        account_id=row["account_id"],
-        actor_type=row["actor_type"],
-        actor_id=row["actor_id"],
-        actor_roles=tuple(json.loads(row["actor_roles"])),
-        client_id=row["client_id"],
-        on_behalf_of=row["on_behalf_of"],
-        action=row["action"],
-        target_type=row["target_type"],
-        target_id=row["target_id"],
-        outcome=row["outcome"],
-        reason_code=row["reason_code"],
-        request_id=row["request_id"],
-        job_id=row["job_id"],
-        dsr_id=row["dsr_id"],
-        policy_version=row["policy_version"],
-        cascade_profile=row["cascade_profile"],
-        cascade_profile_version=row["cascade_profile_version"],
-        details=json.loads(row["details"]),
-        subject_id=row["subject_id"],
-        protected_ciphertext=ciphertext,
-        protected=protected,
-        prev_hash=row["prev_hash"],
-        hash=row["hash"],
-    )
+    # Every other field is its column as stored.
+    converted = {
+        "occurred_at": _aware(row["occurred_at"]),
+        "recorded_at": _aware(row["recorded_at"]),
+        "actor_roles": tuple(json.loads(row["actor_roles"])),
+        "details": json.loads(row["details"]),
+        "protected_ciphertext": ciphertext,
+        "protected": protected,
+    }
+    copied = {name: row[name] for name in _STORED_FIELDS if name not in converted}
+    return StoredEvent(**copied, **converted)
 
 
 def _aware(moment: datetime) -> datetime:

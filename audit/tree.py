@@ -145,30 +145,41 @@ def _insert_nodes(
     )
 
 
-def _leaves(
-    session: Executor, chain: str, have: int, size: int, known: Mapping[int, str]
-) -> Iterator[bytes]:
-    """Leaf hashes of events ``have + 1 .. size``: read from the events, but for the run
-    of them at the end that the caller holds (``known``)."""
+def event_hashes(
+    session: Executor, chain: str, after: int, up_to: int
+) -> Iterator[tuple[int, str]]:
+    """``(seq, hash)`` of the chain's stored events after ``after`` up to ``up_to``, in order,
+    read a batch at a time; the callers decide what a gap in ``seq`` means."""
     c = audit_events.c
-    after = have  # seq of the last leaf already in the tree (leaf index + 1)
-    read_up_to = size
-    while read_up_to in known and read_up_to > have:
-        read_up_to -= 1
-    while after < read_up_to:
+    while after < up_to:
         rows = session.execute(
             select(c.seq, c.hash)
-            .where(c.chain == chain, c.seq > after, c.seq <= read_up_to)
+            .where(c.chain == chain, c.seq > after, c.seq <= up_to)
             .order_by(c.seq)
             .limit(BATCH)
         ).all()
         if not rows:
             return
-        for seq, digest in rows:
-            if seq != after + 1:
-                raise MissingNodesError(f"chain {chain!r}: event {after + 1} is missing")
-            after = seq
-            yield merkle.leaf_hash(bytes.fromhex(digest))
+        yield from rows
+        after = rows[-1][0]
+
+
+def _leaves(
+    session: Executor, chain: str, have: int, size: int, known: Mapping[int, str]
+) -> Iterator[bytes]:
+    """Leaf hashes of events ``have + 1 .. size``: read from the events, but for the run
+    of them at the end that the caller holds (``known``)."""
+    after = have  # seq of the last leaf already in the tree (leaf index + 1)
+    read_up_to = size
+    while read_up_to in known and read_up_to > have:
+        read_up_to -= 1
+    for seq, digest in event_hashes(session, chain, have, read_up_to):
+        if seq != after + 1:
+            raise MissingNodesError(f"chain {chain!r}: event {after + 1} is missing")
+        after = seq
+        yield merkle.leaf_hash(bytes.fromhex(digest))
+    if after < read_up_to:  # the chain's events end before the tree would
+        return
     for seq in range(after + 1, size + 1):
         yield merkle.leaf_hash(bytes.fromhex(known[seq]))
 

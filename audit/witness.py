@@ -14,17 +14,16 @@ import os
 from pathlib import Path
 from urllib.parse import quote, unquote
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
 from audit import merkle
 from audit.checkpoints import NOTE_KEY_NAME, origin_for
-from audit.database_check import BATCH
 from audit.keys import PublicKeyLike, load_public_key
 from audit.note import NoteError, open_note, parse_checkpoint
 from audit.records import Checkpoint
 from audit.report import Problem, VerificationReport
-from audit.tables import audit_events
+from audit.tree import event_hashes
 
 SUFFIX = ".note"
 
@@ -89,44 +88,31 @@ def verify_witness(
     sizes = witnessed(directory, public_key, report)
     if chain is not None:
         sizes = {chain: sizes[chain]} if chain in sizes else {}
-    c = audit_events.c
     for name, roots in sorted(sizes.items()):
         report.chains_checked += 1
         wanted = max(roots)
         stack: list[tuple[int, bytes]] = []
         count = 0
-        while count < wanted:
-            rows = session.execute(
-                select(c.seq, c.hash)
-                .where(c.chain == name, c.seq > count, c.seq <= wanted)
-                .order_by(c.seq)
-                .limit(BATCH)
-            ).all()
-            if not rows or rows[0][0] != count + 1:
+        for seq, digest in event_hashes(session, name, 0, wanted):
+            if seq != count + 1:
                 break
-            for seq, digest in rows:
-                if seq != count + 1:
-                    break
-                count = seq
-                report.events_checked += 1
-                level, node = 0, merkle.leaf_hash(bytes.fromhex(digest))
-                while stack and stack[-1][0] == level:
-                    node = merkle.node_hash(stack.pop()[1], node)
-                    level += 1
-                stack.append((level, node))
-                expected = roots.get(seq)
-                if expected is not None and merkle.compact_root(stack) != expected:
-                    report.add(
-                        Problem(
-                            name,
-                            seq,
-                            "fork",
-                            f"the database's Merkle root at tree size {seq} is not the "
-                            "witnessed one",
-                        )
+            count = seq
+            report.events_checked += 1
+            level, node = 0, merkle.leaf_hash(bytes.fromhex(digest))
+            while stack and stack[-1][0] == level:
+                node = merkle.node_hash(stack.pop()[1], node)
+                level += 1
+            stack.append((level, node))
+            expected = roots.get(seq)
+            if expected is not None and merkle.compact_root(stack) != expected:
+                report.add(
+                    Problem(
+                        name,
+                        seq,
+                        "fork",
+                        f"the database's Merkle root at tree size {seq} is not the witnessed one",
                     )
-            if count != rows[-1][0]:
-                break
+                )
         if count < wanted:
             report.add(
                 Problem(

@@ -40,7 +40,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
         search,
         webhooks,
     )
-    from policy_service.api.url_rules import LazyRulesFlask
+    from policy_service.api.flask_app import ServiceFlask
     from policy_service.decisions.policy_admin import check_pack_at_start
     from policy_service.observability import configure_logging
     from policy_service.state import EXTENSION_KEY, ServiceState
@@ -48,7 +48,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     settings = config if isinstance(config, Settings) else Settings.from_env(**dict(config or {}))
     configure_logging(settings)
 
-    app = LazyRulesFlask(__name__)
+    app = ServiceFlask(__name__)
     app.config.update(
         API_TITLE="Contact lifecycle policy service",
         API_VERSION="v1",

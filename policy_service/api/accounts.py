@@ -16,15 +16,11 @@ from policy_service.api.auth import current_caller
 from policy_service.api.paging import next_after, page_schema
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
+from policy_service.api.schema_parts import StrictSchema
 from policy_service.domain.accounts import DEFAULT_RETENTION_DAYS, Account
 from policy_service.strict_fields import StrictBoolean
 
 blp = Blueprint("accounts", __name__, description="Accounts and role assignments")
-
-
-class _Strict(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
 
 
 class AccountSchema(ma.Schema):
@@ -37,7 +33,7 @@ class AccountSchema(ma.Schema):
     updated_at = UtcDateTime(required=True)
 
 
-class AccountCreateSchema(_Strict):
+class AccountCreateSchema(StrictSchema):
     id = fields.String(required=True, validate=validate.Length(min=1, max=64))
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     cascade_profile = fields.String(
@@ -47,7 +43,7 @@ class AccountCreateSchema(_Strict):
     purge_enabled = StrictBoolean(load_default=False)
 
 
-class AccountPatchSchema(_Strict):
+class AccountPatchSchema(StrictSchema):
     name = fields.String(validate=validate.Length(min=1, max=200))
     cascade_profile = fields.String(validate=validate.Length(min=1, max=64))
     retention_days = fields.Integer(strict=True)
@@ -65,7 +61,7 @@ class AccountListQuery(ma.Schema):
 AccountListSchema = page_schema("AccountListSchema", "accounts", AccountSchema)
 
 
-class MembershipSchema(_Strict):
+class MembershipSchema(StrictSchema):
     roles = fields.List(
         fields.String(validate=validate.Length(min=1, max=64)),
         required=True,

@@ -23,6 +23,7 @@ from policy_service.api.auth import current_caller, public
 from policy_service.api.paging import cursor_page_schema
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import TEXT_CONTENT, UtcDateTime
+from policy_service.api.schema_parts import StrictSchema
 from policy_service.audit_trail import access as audit_access
 
 blp = Blueprint("audit", __name__, description="The append-only audit log")
@@ -31,10 +32,7 @@ ID = validate.Length(min=1, max=128)
 SIZE = validate.Range(min=1, max=2**53 - 1)  # a Merkle tree size: a sequence number
 
 
-class EventFilterQuery(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class EventFilterQuery(StrictSchema):
     account_id = fields.String(validate=ID)
     actor_id = fields.String(validate=ID)
     actor_type = fields.String(validate=ID)
@@ -58,17 +56,11 @@ class ExportQuery(EventFilterQuery):
     format = fields.String(load_default="ndjson", validate=validate.OneOf(("ndjson", "csv")))
 
 
-class AccountQuery(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class AccountQuery(StrictSchema):
     account_id = fields.String(validate=ID)
 
 
-class VerifyBody(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class VerifyBody(StrictSchema):
     account_id = fields.String(validate=ID)
 
 
@@ -148,10 +140,7 @@ class CheckpointSchema(ma.Schema):
     )
 
 
-class ProofQuery(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class ProofQuery(StrictSchema):
     tree_size = fields.Integer(validate=SIZE)
 
 

@@ -11,6 +11,7 @@ from marshmallow import fields
 from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
+from policy_service.api.schema_parts import described_map
 from policy_service.domain.cascade import CascadeProfile
 from policy_service.domain.errors import NotFound
 
@@ -26,18 +27,10 @@ class CascadeProfileSchema(ma.Schema):
         required=True, allow_none=True, metadata={"description": "caps the account's window"}
     )
     block_delete_when = fields.List(fields.String(), required=True)
-    on_delete = fields.Dict(
-        keys=fields.String(),
-        values=fields.String(),
-        required=True,
-        metadata={"description": "per related kind, what a delete does to its records"},
+    on_delete = described_map(
+        fields.String(), "per related kind, what a delete does to its records"
     )
-    on_purge = fields.Dict(
-        keys=fields.String(),
-        values=fields.String(),
-        required=True,
-        metadata={"description": "per related kind, what a purge does to its records"},
-    )
+    on_purge = described_map(fields.String(), "per related kind, what a purge does to its records")
 
 
 class CascadeProfileListSchema(ma.Schema):

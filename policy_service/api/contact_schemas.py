@@ -6,7 +6,6 @@ The views in ``api/contacts.py`` load through these and dump through them, so
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import marshmallow as ma
@@ -14,19 +13,20 @@ from marshmallow import fields, validate
 
 from policy_service.api.paging import page_schema
 from policy_service.api.responses import UtcDateTime
-from policy_service.domain.cascade import RELATED_KINDS
-from policy_service.domain.clock import iso
-from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE, Contact, RelatedRecord
+from policy_service.api.schema_parts import StrictSchema, dataclass_json, described_map
+from policy_service.domain.cascade import RELATED_KINDS, CascadeProfile
+from policy_service.domain.contacts import (
+    DELETE_REASONS,
+    NOT_A_DELETE,
+    CascadeCounts,
+    Contact,
+    RelatedRecord,
+)
 from policy_service.lifecycle import actions as lifecycle
 from policy_service.lifecycle import legal_holds, preview
 
 
-class _Strict(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-
-class ContactCreateSchema(_Strict):
+class ContactCreateSchema(StrictSchema):
     id = fields.String(validate=validate.Length(min=1, max=60))
     name = fields.String(validate=validate.Length(max=200), allow_none=True)
     email = fields.Email(validate=validate.Length(max=320), allow_none=True)
@@ -41,19 +41,19 @@ class ContactCreateSchema(_Strict):
     )
 
 
-class ContactListQuery(_Strict):
+class ContactListQuery(StrictSchema):
     q = fields.String(validate=validate.Length(min=1, max=200))
     tag = fields.String(validate=validate.Length(min=1, max=200))
     after = fields.String(validate=validate.Length(max=60))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
-class RecordCreateSchema(_Strict):
+class RecordCreateSchema(StrictSchema):
     kind = fields.String(required=True, validate=validate.OneOf(RELATED_KINDS))
     data = fields.Dict(keys=fields.String(), required=True)
 
 
-class DeleteSchema(_Strict):
+class DeleteSchema(StrictSchema):
     # Not OneOf: unsubscribe / dnd / stop_follow_up get a 422 with guidance, not a 400.
     reason_code = fields.String(
         required=True,
@@ -70,7 +70,7 @@ class DeleteSchema(_Strict):
     )
 
 
-class PurgeSchema(_Strict):
+class PurgeSchema(StrictSchema):
     # Not required by the schema: a purge without it is the audited 422 confirmation_required.
     confirm = fields.String(
         load_default=None,
@@ -79,16 +79,16 @@ class PurgeSchema(_Strict):
     )
 
 
-class ImpactQuery(_Strict):
+class ImpactQuery(StrictSchema):
     action = fields.String(required=True, validate=validate.OneOf(("delete", "restore", "purge")))
 
 
-class HoldSchema(_Strict):
+class HoldSchema(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=500))
     matter = fields.String(validate=validate.Length(max=200))
 
 
-class HoldReleaseQuery(_Strict):
+class HoldReleaseQuery(StrictSchema):
     hold_id = fields.String(validate=validate.Length(max=40))
 
 
@@ -155,12 +155,7 @@ class LifecycleResultSchema(ma.Schema):
     action = fields.String(required=True)
     operation_id = fields.String(required=True)
     cascade_profile = fields.Nested(ProfileRefSchema, required=True)
-    cascade = fields.Dict(
-        keys=fields.String(),
-        values=_COUNTS,
-        required=True,
-        metadata={"description": "per related kind, how many records each action touched"},
-    )
+    cascade = described_map(_COUNTS, "per related kind, how many records each action touched")
     totals = fields.Dict(keys=fields.String(), values=fields.Integer(), required=True)
     audit_event_id = fields.String(required=True)
 
@@ -212,30 +207,20 @@ TrashPageSchema = page_schema("TrashPageSchema", "contacts", TrashEntrySchema)
 
 
 def contact_json(contact: Contact) -> dict[str, Any]:
-    return {
-        "account_id": contact.account_id,
-        "id": contact.id,
-        "name": contact.name,
-        "email": contact.email,
-        "phone": contact.phone,
-        "tags": list(contact.tags),
-        "state": contact.state,
-        "deleted_at": iso(contact.deleted_at),
-        "deleted_by": contact.deleted_by,
-        "delete_operation_id": contact.delete_operation_id,
-        "delete_reason": contact.delete_reason,
-        "purged_at": iso(contact.purged_at),
-        "version": contact.version,
-        "created_at": iso(contact.created_at),
-        "updated_at": iso(contact.updated_at),
-    }
+    return {**dataclass_json(contact), "tags": list(contact.tags)}
 
 
 def record_json(record: RelatedRecord) -> dict[str, Any]:
-    data = asdict(record)
-    data["created_at"] = iso(record.created_at)
-    data["updated_at"] = iso(record.updated_at)
-    return data
+    return dataclass_json(record)
+
+
+def _cascade_json(profile: CascadeProfile, counts: CascadeCounts) -> dict[str, Any]:
+    """The profile an action ran (or would run) under, and what it did to each related kind."""
+    return {
+        "cascade_profile": {"name": profile.name, "version": profile.version},
+        "cascade": counts.as_dict(),
+        "totals": counts.totals(),
+    }
 
 
 def result_json(result: lifecycle.LifecycleResult) -> dict[str, Any]:
@@ -243,21 +228,19 @@ def result_json(result: lifecycle.LifecycleResult) -> dict[str, Any]:
         "contact": contact_json(result.contact),
         "action": result.action,
         "operation_id": result.operation_id,
-        "cascade_profile": {"name": result.profile.name, "version": result.profile.version},
-        "cascade": result.counts.as_dict(),
-        "totals": result.counts.totals(),
+        **_cascade_json(result.profile, result.counts),
         "audit_event_id": result.event_id,
     }
 
 
-class ExportQuery(_Strict):
+class ExportQuery(StrictSchema):
     format = fields.String(load_default="csv", validate=validate.OneOf(("csv",)))
     q = fields.String(validate=validate.Length(min=1, max=200))
     tag = fields.String(validate=validate.Length(min=1, max=200))
     state = fields.String(load_default="active", validate=validate.OneOf(("active", "trashed")))
 
 
-class RecordPatchSchema(_Strict):
+class RecordPatchSchema(StrictSchema):
     status = fields.String(
         required=True,
         validate=validate.OneOf(("ended",)),
@@ -266,19 +249,14 @@ class RecordPatchSchema(_Strict):
 
 
 def hold_json(hold: legal_holds.LegalHold) -> dict[str, Any]:
-    data = asdict(hold)
-    data["placed_at"] = iso(hold.placed_at)
-    data["released_at"] = iso(hold.released_at)
-    return data
+    return dataclass_json(hold)
 
 
 def impact_json(found: preview.Impact) -> dict[str, Any]:
     return {
         "action": found.action,
         "contact": contact_json(found.contact),
-        "cascade_profile": {"name": found.profile.name, "version": found.profile.version},
-        "cascade": found.counts.as_dict(),
-        "totals": found.counts.totals(),
+        **_cascade_json(found.profile, found.counts),
         "allowed": found.allowed,
         "status": found.status,
         "reason": {"code": found.reason_code, "text": found.reason_text},

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
 from typing import Any
 
 import marshmallow as ma
@@ -14,17 +13,14 @@ from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
-from policy_service.domain.clock import iso
+from policy_service.api.schema_parts import StrictSchema, dataclass_json, described_map
 from policy_service.domain.errors import InvalidInput
 from policy_service.lifecycle import deletion_rules
 
 blp = Blueprint("deletion_rules", __name__, description="Tag-triggered deletion rules")
 
 
-class RuleSchema(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
+class RuleSchema(StrictSchema):
     tag = fields.String(required=True, validate=validate.Length(min=1, max=200))
     reason_code = fields.String(required=True, validate=validate.Length(min=1, max=40))
 
@@ -47,12 +43,7 @@ class RuleRunSchema(ma.Schema):
     rule = fields.Nested(DeletionRuleSchema, required=True)
     matched = fields.List(fields.String(), required=True, metadata={"description": "contact ids"})
     deleted = fields.List(fields.String(), required=True, metadata={"description": "contact ids"})
-    refused = fields.Dict(
-        keys=fields.String(),
-        values=fields.String(),
-        required=True,
-        metadata={"description": "contact id: why it was not deleted"},
-    )
+    refused = described_map(fields.String(), "contact id: why it was not deleted")
 
 
 class RulesRunSchema(ma.Schema):
@@ -70,9 +61,7 @@ DRY_RUN_PARAMETER = {
 
 
 def _rule_json(rule: deletion_rules.DeletionRule) -> dict[str, Any]:
-    data = asdict(rule)
-    data["created_at"] = iso(rule.created_at)
-    return data
+    return dataclass_json(rule)
 
 
 @blp.route("/v1/accounts/<account_id>/deletion-rules")

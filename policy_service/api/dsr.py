@@ -11,12 +11,16 @@ from marshmallow import fields, validate
 
 from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
+from policy_service.api.paging import cursor_page_schema, cursor_query_field
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime, problems
+from policy_service.api.schema_parts import StrictSchema
+from policy_service.decisions.authorization import Caller
 from policy_service.domain import dsr as rules
 from policy_service.domain.clock import iso, utcnow
 from policy_service.domain.dsr import Identity
 from policy_service.domain.errors import InvalidInput
+from policy_service.ports import DsrIntake
 from policy_service.privacy import certificate, execution, requests, steps
 from policy_service.privacy.records import ALL, DataSubjectRequest
 from policy_service.strict_fields import QueryBoolean
@@ -24,12 +28,7 @@ from policy_service.strict_fields import QueryBoolean
 blp = Blueprint("dsr", __name__, description="Data-subject requests (GDPR / CCPA)")
 
 
-class _Strict(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-
-class IdentitySchema(_Strict):
+class IdentitySchema(StrictSchema):
     email = fields.Email(validate=validate.Length(max=320))
     phone = fields.String(validate=validate.Regexp(r"^\+?[0-9 ().-]{3,40}$"))
 
@@ -49,7 +48,7 @@ class AccountsField(fields.Field):  # type: ignore[type-arg]
         raise ma.ValidationError('a list of account ids, or "all"')
 
 
-class CreateSchema(_Strict):
+class CreateSchema(StrictSchema):
     type = fields.String(required=True, validate=validate.OneOf(rules.TYPES))
     identity = fields.Nested(IdentitySchema, required=True)
     jurisdiction = fields.String(required=True, validate=validate.OneOf(rules.JURISDICTIONS))
@@ -58,16 +57,16 @@ class CreateSchema(_Strict):
     channel = fields.String(load_default="other", validate=validate.OneOf(rules.CHANNELS))
 
 
-class VerifySchema(_Strict):
+class VerifySchema(StrictSchema):
     method = fields.String(required=True, validate=validate.Length(min=1, max=200))
 
 
-class DenySchema(_Strict):
+class DenySchema(StrictSchema):
     exemption_code = fields.String(validate=validate.Length(max=40))
     text = fields.String(validate=validate.Length(max=2000))
 
 
-class ExtendSchema(_Strict):
+class ExtendSchema(StrictSchema):
     reason = fields.String(required=True, validate=validate.Length(min=1, max=2000))
 
 
@@ -82,13 +81,10 @@ STATUSES = (
 )
 
 
-class ListQuery(_Strict):
+class ListQuery(StrictSchema):
     status = fields.String(validate=validate.OneOf(STATUSES))
     overdue = QueryBoolean(load_default=False)
-    cursor = fields.String(
-        validate=validate.Length(min=1, max=300),
-        metadata={"description": "next_cursor of the previous page"},
-    )
+    cursor = cursor_query_field()
     limit = fields.Integer(
         validate=validate.Range(min=1, max=500),
         metadata={"description": "a page of at most this many; every request when left out"},
@@ -159,11 +155,9 @@ class DsrExecutionSchema(DsrSchema):
     )
 
 
-class DsrListSchema(ma.Schema):
-    requests = fields.List(fields.Nested(DsrSchema), required=True)
-    next_cursor = fields.String(
-        required=True, allow_none=True, metadata={"description": "pass as cursor= for more"}
-    )
+DsrListSchema = cursor_page_schema(
+    "DsrListSchema", "requests", DsrSchema, "pass as cursor= for more"
+)
 
 
 class CertificateSchema(ma.Schema):
@@ -221,6 +215,22 @@ def dsr_json(request: DataSubjectRequest) -> dict[str, Any]:
     }
 
 
+def create_from_body(state: DsrIntake, caller: Caller, body: dict[str, Any]) -> DataSubjectRequest:
+    """Record the request a loaded ``CreateSchema`` body describes (the API's intake and the
+    console's)."""
+    identity = body["identity"]
+    return requests.create_request(
+        state,
+        caller,
+        type=body["type"],
+        identity=Identity(identity.get("email"), identity.get("phone")),
+        jurisdiction=body["jurisdiction"],
+        accounts=body["accounts"],
+        received_at=body["received_at"],
+        channel=body["channel"],
+    )
+
+
 @blp.route("/v1/dsr")
 class Requests(MethodView):
     @blp.arguments(CreateSchema)
@@ -230,17 +240,7 @@ class Requests(MethodView):
         identity = body["identity"]
         if not identity:
             raise InvalidInput("identity needs an email or a phone", errors={"identity": ["empty"]})
-        request = requests.create_request(
-            get_state(),
-            current_caller(),
-            type=body["type"],
-            identity=Identity(identity.get("email"), identity.get("phone")),
-            jurisdiction=body["jurisdiction"],
-            accounts=body["accounts"],
-            received_at=body["received_at"],
-            channel=body["channel"],
-        )
-        return dsr_json(request)
+        return dsr_json(create_from_body(get_state(), current_caller(), body))
 
     @blp.arguments(ListQuery, location="query")
     @blp.response(200, DsrListSchema)

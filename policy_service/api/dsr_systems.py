@@ -14,6 +14,7 @@ from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
+from policy_service.api.schema_parts import StrictSchema
 from policy_service.domain.clock import iso
 from policy_service.privacy import systems
 from policy_service.storage.dsr_systems import CONFIRMED, MANUAL, PENDING, WEBHOOK
@@ -26,12 +27,7 @@ SYSTEM_NAME = validate.Regexp(
 MAX_COUNT = 2**53 - 1
 
 
-class _Strict(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-
-class DsrSystemRegisterSchema(_Strict):
+class DsrSystemRegisterSchema(StrictSchema):
     name = fields.String(required=True, validate=SYSTEM_NAME)
     webhook_id = fields.String(
         load_default=None,
@@ -54,7 +50,7 @@ class DsrSystemListSchema(ma.Schema):
     systems = fields.List(fields.Nested(DsrSystemSchema), required=True)
 
 
-class DsrSystemConfirmSchema(_Strict):
+class DsrSystemConfirmSchema(StrictSchema):
     account_id = fields.String(
         validate=validate.Length(min=1, max=128),
         metadata={"description": "needed only when several accounts have a system so named"},

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import marshmallow as ma
@@ -13,6 +14,8 @@ from policy_service.api.auth import current_caller
 from policy_service.api.paging import cursor_page_schema, page_schema
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
+from policy_service.api.schema_parts import StrictSchema, described_map
+from policy_service.decisions.authorization import Caller
 from policy_service.domain.clock import iso
 from policy_service.domain.contacts import DELETE_REASONS, NOT_A_DELETE
 from policy_service.lifecycle import jobs, retention
@@ -22,23 +25,23 @@ from policy_service.strict_fields import StrictBoolean
 blp = Blueprint("jobs", __name__, description="Bulk jobs and retention")
 
 
-class _Strict(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-
-class SelectionFilterSchema(_Strict):
+class SelectionFilterSchema(StrictSchema):
     tag = fields.String(validate=validate.Length(min=1, max=200))
     query = fields.String(validate=validate.Length(min=1, max=200))
     all = StrictBoolean()
 
 
-class BulkDeleteSchema(_Strict):
+class _SelectionSchema(StrictSchema):
+    """The contacts a bulk job works on: these ids, or those the filter finds."""
+
     ids = fields.List(
         fields.String(validate=validate.Length(min=1, max=60)),
         validate=validate.Length(min=1, max=100_000),
     )
     filter = fields.Nested(SelectionFilterSchema)
+
+
+class BulkDeleteSchema(_SelectionSchema):
     # Not required by the schema: a bulk delete without it is the audited 422.
     confirm = fields.String(
         load_default=None,
@@ -52,12 +55,7 @@ class BulkDeleteSchema(_Strict):
     reason_text = fields.String(validate=validate.Length(max=500))
 
 
-class BulkRestoreSchema(_Strict):
-    ids = fields.List(
-        fields.String(validate=validate.Length(min=1, max=60)),
-        validate=validate.Length(min=1, max=100_000),
-    )
-    filter = fields.Nested(SelectionFilterSchema)
+class BulkRestoreSchema(_SelectionSchema):
     expected_count = fields.Integer(
         required=True,
         strict=True,
@@ -69,14 +67,14 @@ class BulkRestoreSchema(_Strict):
 JOB_STATUSES = ("queued", "running", "cancelling", *sorted(jobs.FINAL))
 
 
-class JobListQuery(_Strict):
+class JobListQuery(StrictSchema):
     status = fields.String(validate=validate.OneOf(JOB_STATUSES))
     kind = fields.String(validate=validate.OneOf(("bulk_delete", "bulk_restore")))
     cursor = fields.String(validate=validate.Length(min=1, max=200))
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
-class JobItemQuery(_Strict):
+class JobItemQuery(StrictSchema):
     status = fields.String(validate=validate.OneOf(("pending", "done", "skipped")))
     after = fields.Integer(strict=False, validate=validate.Range(min=-1, max=10_000_000))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
@@ -110,12 +108,7 @@ class JobSchema(ma.Schema):
     total = fields.Integer(required=True)
     processed = fields.Integer(required=True)
     failed = fields.Integer(required=True, metadata={"description": "contacts skipped"})
-    items = fields.Dict(
-        keys=fields.String(),
-        values=fields.Integer(),
-        required=True,
-        metadata={"description": "how many of the job's contacts are in each state"},
-    )
+    items = described_map(fields.Integer(), "how many of the job's contacts are in each state")
     params = fields.Dict(keys=fields.String(), required=True)
     created_by = fields.String(required=True)
     created_at = UtcDateTime(required=True)
@@ -128,12 +121,7 @@ JobPageSchema = cursor_page_schema("JobPageSchema", "jobs", JobSchema, "pass as 
 
 class SweepSchema(ma.Schema):
     purged = fields.Integer(required=True)
-    accounts = fields.Dict(
-        keys=fields.String(),
-        values=fields.Integer(),
-        required=True,
-        metadata={"description": "per account, how many contacts were purged"},
-    )
+    accounts = described_map(fields.Integer(), "per account, how many contacts were purged")
     held = fields.List(
         fields.Dict(keys=fields.String(), values=fields.String()),
         required=True,
@@ -174,6 +162,19 @@ def _job_json(state: ServiceState, job: jobs.Job) -> dict[str, Any]:
     return job_json(job, jobs.item_summary(state, job.id))
 
 
+def _accepted(state: ServiceState, job: jobs.Job) -> tuple[dict[str, Any], int, dict[str, str]]:
+    """202 with the job just started, and where to follow it."""
+    return _job_json(state, job), 202, {"Location": f"/v1/jobs/{job.id}"}
+
+
+def _job_answer(
+    step: Callable[[ServiceState, Caller, str], jobs.Job], job_id: str
+) -> dict[str, Any]:
+    """The job as ``step`` (reading or changing it, for the current caller) leaves it."""
+    state = get_state()
+    return _job_json(state, step(state, current_caller(), job_id))
+
+
 @blp.route("/v1/accounts/<account_id>/contacts/bulk-delete")
 class BulkDelete(MethodView):
     @blp.arguments(BulkDeleteSchema)
@@ -195,7 +196,7 @@ class BulkDelete(MethodView):
             reason_code=body["reason_code"],
             reason_text=body.get("reason_text"),
         )
-        return _job_json(state, job), 202, {"Location": f"/v1/jobs/{job.id}"}
+        return _accepted(state, job)
 
 
 @blp.route("/v1/accounts/<account_id>/contacts/bulk-restore")
@@ -217,7 +218,7 @@ class BulkRestore(MethodView):
             filter=body.get("filter"),
             expected_count=body["expected_count"],
         )
-        return _job_json(state, job), 202, {"Location": f"/v1/jobs/{job.id}"}
+        return _accepted(state, job)
 
 
 @blp.route("/v1/accounts/<account_id>/jobs")
@@ -276,8 +277,7 @@ class JobView(MethodView):
     @blp.response(200, JobSchema)
     def get(self, job_id: str) -> dict[str, Any]:
         """A job's progress: total, processed, failed (skipped contacts), status."""
-        state = get_state()
-        return _job_json(state, jobs.get_job(state, current_caller(), job_id))
+        return _job_answer(jobs.get_job, job_id)
 
 
 @blp.route("/v1/jobs/<job_id>/cancel")
@@ -285,8 +285,7 @@ class Cancel(MethodView):
     @blp.response(200, JobSchema)
     def post(self, job_id: str) -> dict[str, Any]:
         """Stop a job after the chunk under way; what is done stays done."""
-        state = get_state()
-        return _job_json(state, jobs.cancel_job(state, current_caller(), job_id))
+        return _job_answer(jobs.cancel_job, job_id)
 
 
 @blp.route("/v1/retention/sweep")

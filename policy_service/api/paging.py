@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import marshmallow as ma
-from marshmallow import fields
+from marshmallow import fields, validate
 
 NEXT_AFTER_DOC = "pass as after for the next page"
 
@@ -40,6 +40,14 @@ def cursor_page_schema(
 ) -> type[ma.Schema]:
     """``page_schema`` for a listing paged by an opaque ``next_cursor``."""
     return page_schema(name, items_key, item, next_key="next_cursor", description=description)
+
+
+def cursor_query_field() -> fields.String:
+    """The ``cursor`` a listing's query takes: the ``next_cursor`` of the page before."""
+    return fields.String(
+        validate=validate.Length(min=1, max=300),
+        metadata={"description": "next_cursor of the previous page"},
+    )
 
 
 def next_after(found: Sequence[T], limit: int, key: Callable[[T], str]) -> str | None:

@@ -11,6 +11,7 @@ from marshmallow import fields
 from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
 from policy_service.api.parsing import Blueprint
+from policy_service.api.schema_parts import described_map
 from policy_service.decisions import policy_admin
 from policy_service.policy.conditions import REGISTRY
 from policy_service.policy.pack import PolicyPack
@@ -35,11 +36,8 @@ class PolicySchema(ma.Schema):
     directory = fields.String(required=True)
     roles = fields.List(fields.String(), required=True)
     rules = fields.List(fields.Nested(PolicyRuleSchema), required=True)
-    conditions = fields.Dict(
-        keys=fields.String(),
-        values=fields.String(),
-        required=True,
-        metadata={"description": "every condition a rule may name, with what it means"},
+    conditions = described_map(
+        fields.String(), "every condition a rule may name, with what it means"
     )
 
 

@@ -12,8 +12,10 @@ from marshmallow import fields, validate
 
 from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller
+from policy_service.api.paging import cursor_page_schema, cursor_query_field
 from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import UtcDateTime
+from policy_service.api.schema_parts import StrictSchema
 from policy_service.domain.clock import iso
 from policy_service.integration import endpoints
 from policy_service.integration.outbox import EVENT_TYPES
@@ -24,12 +26,7 @@ blp = Blueprint("webhooks", __name__, description="Webhook endpoints and their d
 DELIVERY_STATUSES = (PENDING, SUCCEEDED, FAILED)
 
 
-class _Strict(ma.Schema):
-    class Meta:
-        unknown = ma.RAISE
-
-
-class WebhookCreateSchema(_Strict):
+class WebhookCreateSchema(StrictSchema):
     url = fields.Url(
         required=True,
         schemes={"http", "https"},
@@ -67,12 +64,9 @@ class EndpointListSchema(ma.Schema):
     webhooks = fields.List(fields.Nested(EndpointSchema), required=True)
 
 
-class WebhookDeliveryQuery(_Strict):
+class WebhookDeliveryQuery(StrictSchema):
     status = fields.String(validate=validate.OneOf(DELIVERY_STATUSES))
-    cursor = fields.String(
-        validate=validate.Length(min=1, max=300),
-        metadata={"description": "next_cursor of the previous page"},
-    )
+    cursor = cursor_query_field()
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
 
 
@@ -99,11 +93,9 @@ class DeliverySchema(ma.Schema):
     delivered_at = UtcDateTime(required=True, allow_none=True)
 
 
-class DeliveryListSchema(ma.Schema):
-    deliveries = fields.List(fields.Nested(DeliverySchema), required=True)
-    next_cursor = fields.String(
-        required=True, allow_none=True, metadata={"description": "pass as cursor= for more"}
-    )
+DeliveryListSchema = cursor_page_schema(
+    "DeliveryListSchema", "deliveries", DeliverySchema, "pass as cursor= for more"
+)
 
 
 def _endpoint_json(endpoint: Endpoint) -> dict[str, Any]:

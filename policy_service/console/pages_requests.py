@@ -13,7 +13,13 @@ from typing import Any
 from flask import Response, flash, redirect, request, url_for
 
 from policy_service.api.app_state import get_state
-from policy_service.api.dsr import CreateSchema, DenySchema, ExtendSchema, VerifySchema
+from policy_service.api.dsr import (
+    CreateSchema,
+    DenySchema,
+    ExtendSchema,
+    VerifySchema,
+    create_from_body,
+)
 from policy_service.api.dsr_systems import DsrSystemConfirmSchema
 from policy_service.console import forms
 from policy_service.console import overview as data
@@ -21,7 +27,7 @@ from policy_service.console.dsr_preview import execution_preview
 from policy_service.console.forms import Errors, FormInvalid
 from policy_service.console.web import View, account_page, bp, caller, invalid_page, page, refused
 from policy_service.domain import dsr as dsr_rules
-from policy_service.domain.dsr import COMPLETED, IN_PROGRESS, Identity
+from policy_service.domain.dsr import COMPLETED, IN_PROGRESS
 from policy_service.domain.errors import NotFound, ServiceError
 from policy_service.privacy import certificate, execution, systems
 from policy_service.privacy import requests as dsr_requests
@@ -91,18 +97,8 @@ def intake(account_id: str) -> View:
         body = _intake_form(account_id)
     except FormInvalid as invalid:
         return invalid_page(_requests_page, invalid, account_id)
-    identity = body["identity"]
     try:
-        created = dsr_requests.create_request(
-            get_state(),
-            caller(),
-            type=body["type"],
-            identity=Identity(identity.get("email"), identity.get("phone")),
-            jurisdiction=body["jurisdiction"],
-            accounts=body["accounts"],
-            received_at=body["received_at"],
-            channel=body["channel"],
-        )
+        created = create_from_body(get_state(), caller(), body)
     except ServiceError as error:
         refused("The request", error)
     else:

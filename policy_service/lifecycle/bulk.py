@@ -157,10 +157,7 @@ def _trash(
         ids,
         "active",
         state=TRASHED,
-        deleted_at=now,
-        deleted_by=caller.acting_subject,
-        delete_operation_id=operation_id,
-        delete_reason=reason_code,
+        **_deleted(caller, now, operation_id, reason_code),
     )
     if moved != len(ids):  # someone changed one of them since the read: retry the chunk
         raise ChunkRaced(f"{len(ids) - moved} contact(s) changed while the chunk ran")
@@ -178,6 +175,18 @@ def _trash(
         job_id=job_id,
     )
     state.contacts_changed(session, account.id)
+
+
+def _deleted(
+    caller: Caller, now: datetime, operation_id: str, reason_code: str | None
+) -> dict[str, Any]:
+    """What a delete writes on an active contact: when, by whom, in which operation, why."""
+    return {
+        "deleted_at": now,
+        "deleted_by": caller.acting_subject,
+        "delete_operation_id": operation_id,
+        "delete_reason": reason_code,
+    }
 
 
 class ChunkRaced(Exception):
@@ -217,12 +226,7 @@ def purge_chunk_rows(
             "purged_at": now,
         }
         if from_state == "active":
-            values.update(
-                deleted_at=now,
-                deleted_by=caller.acting_subject,
-                delete_operation_id=operation_id,
-                delete_reason=reason_code,
-            )
+            values.update(_deleted(caller, now, operation_id, reason_code))
         if store.set_states(session, account.id, state_ids, from_state, **values) != len(state_ids):
             raise ChunkRaced("a contact changed while the chunk ran")
     counts = _cascade_and_record(

@@ -10,6 +10,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from policy_service.storage.rows import from_row
 from policy_service.storage.tables import DsrSystemRow, DsrSystemTaskRow
 
 PENDING, CONFIRMED = "pending", "confirmed"
@@ -41,23 +42,12 @@ class SystemTask:
 
 
 def _system(row: DsrSystemRow) -> DsrSystem:
-    return DsrSystem(row.account_id, row.name, row.endpoint_id, row.created_by, row.created_at)
+    return from_row(DsrSystem, row)
 
 
 def _task(row: DsrSystemTaskRow) -> SystemTask:
-    return SystemTask(
-        row.dsr_id,
-        row.account_id,
-        row.system,
-        row.mode,
-        row.status,
-        row.delivery_id,
-        json.loads(row.counts) if row.counts is not None else None,
-        row.note,
-        row.confirmed_by,
-        row.confirmed_at,
-        row.created_at,
-    )
+    counts = json.loads(row.counts) if row.counts is not None else None
+    return from_row(SystemTask, row, counts=counts)
 
 
 def add_system(

@@ -18,6 +18,7 @@ from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from policy_service.storage.contacts import new_id
+from policy_service.storage.rows import from_row
 from policy_service.storage.tables import JobItemRow, JobRow
 
 QUEUED, RUNNING, CANCELLING, CANCELLED = "queued", "running", "cancelling", "cancelled"
@@ -57,22 +58,7 @@ class JobItem:
 
 
 def _job(row: JobRow) -> Job:
-    return Job(
-        id=row.id,
-        account_id=row.account_id,
-        kind=row.kind,
-        status=row.status,
-        total=row.total,
-        processed=row.processed,
-        failed=row.failed,
-        params=json.loads(row.params),
-        created_by=row.created_by,
-        created_at=row.created_at,
-        updated_at=row.updated_at,
-        finished_at=row.finished_at,
-        client_id=row.client_id,
-        request_id=row.request_id,
-    )
+    return from_row(Job, row, params=json.loads(row.params))
 
 
 def _aware(value: datetime | None, now: datetime) -> datetime | None:

@@ -14,6 +14,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from policy_service.storage.contacts import new_id
+from policy_service.storage.rows import from_row
 from policy_service.storage.tables import LegalHoldRow
 
 
@@ -31,17 +32,7 @@ class LegalHold:
 
 
 def _hold(row: LegalHoldRow) -> LegalHold:
-    return LegalHold(
-        id=row.id,
-        account_id=row.account_id,
-        contact_id=row.contact_id,
-        reason=row.reason,
-        matter=row.matter,
-        placed_by=row.placed_by,
-        placed_at=row.placed_at,
-        released_by=row.released_by,
-        released_at=row.released_at,
-    )
+    return from_row(LegalHold, row)
 
 
 def add_hold(

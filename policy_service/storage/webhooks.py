@@ -16,6 +16,7 @@ from sqlalchemy import CursorResult, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from policy_service.storage.contacts import new_id
+from policy_service.storage.rows import from_row
 from policy_service.storage.tables import (
     DsrSystemRow,
     WebhookAttemptRow,
@@ -77,32 +78,13 @@ class Outgoing:
 
 
 def _endpoint(row: WebhookEndpointRow) -> Endpoint:
-    return Endpoint(
-        row.id,
-        row.account_id,
-        row.url,
-        tuple(json.loads(row.events)),
-        row.description,
-        row.created_by,
-        row.created_at,
-    )
+    return from_row(Endpoint, row, events=tuple(json.loads(row.events)))
 
 
 def _delivery(row: WebhookOutboxRow) -> Delivery:
-    return Delivery(
-        row.id,
-        row.message_id,
-        row.endpoint_id,
-        row.account_id,
-        row.event_type,
-        row.status,
-        row.attempts,
-        row.next_attempt_at if row.status == PENDING else None,
-        row.last_status_code,
-        row.last_error,
-        row.created_at,
-        row.delivered_at,
-    )
+    # A due time means something only while the delivery is still to be sent.
+    next_attempt_at = row.next_attempt_at if row.status == PENDING else None
+    return from_row(Delivery, row, next_attempt_at=next_attempt_at)
 
 
 # -- endpoints ---------------------------------------------------------------------------------

@@ -46,19 +46,28 @@ def _no_sleep(seconds: float) -> None:
     pass
 
 
+@pytest.fixture
+def first_checkpoint(
+    append: Callable[..., list[Any]], uow: Callable[..., UnitOfWork]
+) -> Checkpoint:
+    """Five events of A1: the writer signs the chain's first checkpoint at the fifth."""
+    append(5, account_id=A1)
+    with uow(write=False) as work:
+        (checkpoint,) = list_checkpoints(work.session, A1)
+    return checkpoint
+
+
 def test_each_checkpoint_is_cosigned_with_a_consistency_proof_from_the_last(
     receiver: tuple[Receiver, str],
     append: Callable[..., list[Any]],
     writer: AuditWriter,
     uow: Callable[..., UnitOfWork],
     prove: Callable[[str, int, int], list[bytes]],
+    first_checkpoint: Checkpoint,
 ) -> None:
     state, url = receiver
     witness = HttpWitness(url)
-    append(5, account_id=A1)  # the writer signs at 5
-    with uow(write=False) as work:
-        (first,) = list_checkpoints(work.session, A1)
-    cosignature = witness.submit(first, prove)
+    cosignature = witness.submit(first_checkpoint, prove)
     assert cosignature is not None
     assert cosignature.startswith(f"\u2014 {WITNESS_NAME} ")
     append(7, account_id=A1)  # and at 10
@@ -83,13 +92,11 @@ def test_each_checkpoint_is_cosigned_with_a_consistency_proof_from_the_last(
 def test_a_failing_witness_is_retried_then_counted_and_never_raises(
     receiver: tuple[Receiver, str],
     append: Callable[..., list[Any]],
-    uow: Callable[..., UnitOfWork],
     prove: Callable[[str, int, int], list[bytes]],
+    first_checkpoint: Checkpoint,
 ) -> None:
     state, url = receiver
-    append(5, account_id=A1)
-    with uow(write=False) as work:
-        (checkpoint,) = list_checkpoints(work.session, A1)
+    checkpoint = first_checkpoint
     state.fail_next = 2
     witness = HttpWitness(url, sleep=_no_sleep)
     assert witness.submit(checkpoint, prove) is not None
@@ -121,14 +128,11 @@ def test_the_background_sender_delivers_in_order(
 
 def test_the_witness_refuses_a_note_signed_by_another_key_and_a_fork(
     receiver: tuple[Receiver, str],
-    append: Callable[..., list[Any]],
-    uow: Callable[..., UnitOfWork],
     prove: Callable[[str, int, int], list[bytes]],
+    first_checkpoint: Checkpoint,
 ) -> None:
     state, url = receiver
-    append(5, account_id=A1)
-    with uow(write=False) as work:
-        (checkpoint,) = list_checkpoints(work.session, A1)
+    checkpoint = first_checkpoint
     witness = HttpWitness(url, sleep=_no_sleep)
     assert witness.submit(checkpoint, prove) is not None
     assert checkpoint.root_hash is not None

@@ -1,9 +1,11 @@
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 from tests.conftest import Service
+from tests.integration.webhook_receiver import Receiver, running_receiver
 
 
 @dataclass
@@ -19,6 +21,13 @@ class Tenants:
 
     def post(self, path: str, body: Any, token: str | None = None, **kwargs: Any) -> Any:
         return self.service.request("POST", path, token or self.pep_acme, json=body, **kwargs)
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    """A webhook receiver on 127.0.0.1 that checks each delivery's signature."""
+    with running_receiver() as running:
+        yield running
 
 
 @pytest.fixture

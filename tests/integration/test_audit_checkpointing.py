@@ -3,6 +3,7 @@ directory receives each chain's newest checkpoint once it has committed."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +12,39 @@ import pytest
 from audit import verify_database
 from audit.witness import verify_witness
 from policy_service.audit_trail.checkpointing import sign_due_checkpoints
+from tests.conftest import Service
+
+
+@dataclass
+class Witnessed:
+    """The service writing each checkpoint to a witness directory too, with acme and a
+    platform admin (root)."""
+
+    service: Service
+    directory: Path
+    root: str
+
+    def verify(self) -> Any:
+        """Verify acme's chain over HTTP (an audited call: one more event)."""
+        return self.service.request(
+            "POST", "/v1/audit/verify", self.root, json={"account_id": "acme"}
+        )
+
+
+@pytest.fixture
+def witnessed(make_service: Any, database_url: str, tmp_path: Path) -> Witnessed:
+    directory = tmp_path / "witness"
+    service = make_service(database_url, audit_witness_dir=directory)
+    service.account("acme")
+    return Witnessed(service, directory, service.caller("root", platform_admin=True))
 
 
 def test_the_periodic_checkpoint_signs_unsigned_chains_and_feeds_the_witness(
-    make_service: Any, database_url: str, tmp_path: Path
+    witnessed: Witnessed,
 ) -> None:
-    witness = tmp_path / "witness"
-    service = make_service(database_url, audit_witness_dir=witness)
-    service.account("acme")
-    service.account("globex")
-    root = service.caller("root", platform_admin=True)
-    service.request("POST", "/v1/audit/verify", root, json={"account_id": "acme"})
-    state = service.state
+    witnessed.service.account("globex")
+    witnessed.verify()
+    state = witnessed.service.state
     with state.unit_of_work(write=False) as uow:
         before = verify_database(uow.session, state.signing_key)
     assert before.unanchored_events > 0
@@ -34,45 +56,36 @@ def test_the_periodic_checkpoint_signs_unsigned_chains_and_feeds_the_witness(
         after = verify_database(uow.session, state.signing_key)
         assert after.ok, after
         assert after.unanchored_events == 0
-        witnessed = verify_witness(uow.session, witness, state.signing_key)
-    assert witnessed.ok, witnessed
-    assert witnessed.checkpoints_valid == first["witnessed"]
+        witness_report = verify_witness(uow.session, witnessed.directory, state.signing_key)
+    assert witness_report.ok, witness_report
+    assert witness_report.checkpoints_valid == first["witnessed"]
 
     again = sign_due_checkpoints(state)  # nothing new: nothing signed, nothing rewritten
     assert again == {"chains_due": 0, "signed": 0, "witnessed": 0}
 
 
-def test_a_checkpoint_signed_on_demand_goes_to_the_witness(
-    make_service: Any, database_url: str, tmp_path: Path
-) -> None:
-    witness = tmp_path / "witness"
-    service = make_service(database_url, audit_witness_dir=witness)
-    service.account("acme")
-    root = service.caller("root", platform_admin=True)
-    service.request("POST", "/v1/audit/verify", root, json={"account_id": "acme"})
-    response = service.request("POST", "/v1/audit/checkpoints", root, json={"account_id": "acme"})
+def test_a_checkpoint_signed_on_demand_goes_to_the_witness(witnessed: Witnessed) -> None:
+    witnessed.verify()
+    response = witnessed.service.request(
+        "POST", "/v1/audit/checkpoints", witnessed.root, json={"account_id": "acme"}
+    )
     assert response.status_code == 200, response.get_json()
     size = response.get_json()["tree_size"]
-    assert (witness / "acme" / f"{size:020d}.note").read_text() == response.get_json()["note"]
+    note = witnessed.directory / "acme" / f"{size:020d}.note"
+    assert note.read_text() == response.get_json()["note"]
 
 
-def test_verification_over_http_checks_the_witness_too(
-    make_service: Any, database_url: str, tmp_path: Path
-) -> None:
+def test_verification_over_http_checks_the_witness_too(witnessed: Witnessed) -> None:
     """A superuser deletes a chain's newest events and everything that would betray them in
     the database; with triggers off, as the outside test did. The witness still knows."""
     from tests.audit.conftest import disable_append_only
 
-    witness = tmp_path / "witness"
-    service = make_service(database_url, audit_witness_dir=witness)
-    service.account("acme")
-    root = service.caller("root", platform_admin=True)
     for _ in range(3):
-        service.request("POST", "/v1/audit/verify", root, json={"account_id": "acme"})
-    sign_due_checkpoints(service.state)
-    ok = service.request("POST", "/v1/audit/verify", root, json={"account_id": "acme"})
+        witnessed.verify()
+    sign_due_checkpoints(witnessed.service.state)
+    ok = witnessed.verify()
     assert ok.get_json()["ok"] is True, ok.get_json()
-    engine = service.state.engine
+    engine = witnessed.service.state.engine
     disable_append_only(engine)
     with engine.begin() as connection:
         keep = 2
@@ -84,8 +97,7 @@ def test_verification_over_http_checks_the_witness_too(
             f"WHERE chain = 'acme' AND seq = {keep}) WHERE chain = 'acme'",
         ):
             connection.exec_driver_sql(statement)
-    report = service.request("POST", "/v1/audit/verify", root, json={"account_id": "acme"})
-    body = report.get_json()
+    body = witnessed.verify().get_json()
     assert body["ok"] is False
     assert body["reason"].startswith("truncated"), body
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -17,15 +16,9 @@ from policy_service.integration.webhooks import deliver_due
 from policy_service.privacy.certificate import canonical_json
 from tests.conftest import Service
 from tests.integration.lifecycle_fixtures import Crm, make_crm
-from tests.integration.webhook_receiver import Receiver, payload_types, running_receiver
+from tests.integration.webhook_receiver import Receiver, payload_types
 
 DSR_EVENTS = ["dsr.received", "dsr.approved", "dsr.completed"]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as running:
-        yield running
 
 
 @pytest.fixture

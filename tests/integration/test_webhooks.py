@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import random
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from datetime import timedelta
 from typing import Any
 
@@ -21,15 +21,9 @@ from policy_service.integration.webhooks import Answer, backoff, deliver_due, ht
 from policy_service.storage.tables import WebhookOutboxRow
 from tests.conftest import Service
 from tests.integration.lifecycle_fixtures import Crm, make_crm
-from tests.integration.webhook_receiver import Receiver, payload_types, running_receiver
+from tests.integration.webhook_receiver import Receiver, payload_types
 
 CONTACT_EVENTS = ["contact.deleted", "contact.restored", "contact.purged"]
-
-
-@pytest.fixture
-def receiver() -> Iterator[Receiver]:
-    with running_receiver() as running:
-        yield running
 
 
 @pytest.fixture

@@ -1,12 +1,10 @@
-"""URL rules whose URL builders are compiled on first use.
+"""The service's Flask: URL builders compiled on first use.
 
-Werkzeug compiles two Python functions per rule (one to build URLs with only the rule's
-arguments, one with extra query arguments) the moment a rule is added, which is most of the
-cost of making an app with ~100 routes. A worker builds URLs for a handful of them (the
-console's ``url_for``), and the API builds none, so the compile waits until a URL is built.
-
-Matching requests does not use the builders: it is compiled by the map's state machine, as
-before.
+Werkzeug compiles two Python functions per rule (one to build URLs with
+only the rule's arguments, one with extra query arguments) the moment a rule is added, which
+was most of the cost of making an app with ~100 routes. A worker builds URLs for a handful
+of them (the console's ``url_for``) and the API builds none, so the compile waits until a URL
+is built. Matching requests does not use the builders.
 """
 
 from __future__ import annotations
@@ -31,7 +29,7 @@ class LazyBuildRule(Rule):
         return build
 
 
-class LazyRulesFlask(Flask):
+class ServiceFlask(Flask):
     """Flask with lazy URL builders from its first rule (the static route it adds itself)."""
 
     url_rule_class = LazyBuildRule

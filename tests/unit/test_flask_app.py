@@ -1,12 +1,14 @@
-"""The app's URL rules compile their URL builders on first use, and build what Werkzeug's
-eager ones build."""
+"""The service's Flask: URL builders compiled on first use that build what Werkzeug's eager
+ones build."""
 
 from __future__ import annotations
+
+from typing import Any
 
 from flask import Flask, url_for
 from werkzeug.routing import Rule
 
-from policy_service.api.url_rules import LazyBuildRule
+from policy_service.api.flask_app import LazyBuildRule, ServiceFlask
 
 
 def _app(rule_class: type[Rule]) -> Flask:
@@ -31,6 +33,7 @@ def test_lazy_rules_build_the_same_urls_as_werkzeugs_own() -> None:
     assert _urls(_app(LazyBuildRule)) == _urls(_app(Rule))
 
 
-def test_the_service_app_uses_lazy_rules(sqlite_service: object) -> None:
-    app = sqlite_service.app  # type: ignore[attr-defined]
+def test_the_service_app_uses_lazy_rules(sqlite_service: Any) -> None:
+    app = sqlite_service.app
+    assert isinstance(app, ServiceFlask)
     assert all(isinstance(rule, LazyBuildRule) for rule in app.url_map.iter_rules())
