@@ -34,14 +34,8 @@ MAX_PATH_VALUE = 128
 NUL = "\x00"
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _NO_BODY = object()
-# Bodies up to this size are scanned for what the walk could refuse before it is run.
+# Tests build bodies past this size to exercise the scan on batch-sized bodies.
 SMALL_BODY = 1_000
-# What ``check_value`` refuses can only come from these, so a body without any of them (and
-# no longer than a string may be) skips the walk: NUL and lone surrogates reach a parsed
-# string only through \u escapes (a raw control byte is not JSON, an encoded surrogate not
-# UTF-8), an integer past 2^53 has 16 digits, and a float becomes infinite only with 16
-# digits or a 3-digit exponent. A match (a paired surrogate, a long id) just means the walk.
-_MAYBE_REFUSED = re.compile(rb"\\u(?:0000|[dD][89a-fA-F])|\d{16}|[eE][+-]?\d{3}")
 
 
 def _pointer(path: tuple[str | int, ...]) -> str:
@@ -118,13 +112,45 @@ def parse_json(raw: bytes, max_depth: int, max_chars: int) -> Any:
 def may_be_refused(raw: bytes, max_chars: int, max_depth: int) -> bool:
     """Whether the walk could refuse anything in this (valid JSON) body.
 
-    A large body is walked: scanning it for what the walk looks for costs as much as the
-    walk. A small one is walked only if it has enough brackets to nest too deep, or one of
-    the byte patterns every refused value needs.
+    Told from the bytes with ``bytes`` methods, which run at C speed, rather than with the
+    walk's Python per value (a fifth of a 100-item batch's time) or a regular expression
+    (as slow as the walk on a 20 KB body). With no escaped quote in it, splitting the body
+    at its quotes gives every string (odd parts) and everything between (even parts):
+    numbers, literals, brackets. The walk can refuse only:
+
+    * a NUL or a lone surrogate, which reach a string only as a ``\\u`` escape (a raw
+      control byte is not JSON, an encoded surrogate not UTF-8);
+    * a string (or key) longer than ``max_chars``: never more characters than its bytes;
+    * an integer past 2^53 (16 digits) or an infinite float (16 digits, or an exponent);
+    * nesting past ``max_depth``: counted by deleting innermost bracket pairs, a level a pass.
+
+    A body with any of them, or with an escaped quote, is walked.
     """
-    if len(raw) > min(SMALL_BODY, max_chars):
-        return True  # (a string is never longer than the body it is in)
-    return raw.count(b"[") + raw.count(b"{") > max_depth or bool(_MAYBE_REFUSED.search(raw))
+    if b'\\"' in raw or b"\\u0000" in raw or b"\\ud" in raw or b"\\uD" in raw:
+        return True
+    parts = raw.split(b'"')
+    if max(map(len, parts[1::2]), default=0) > max_chars:
+        return True
+    between = b" ".join(parts[0::2])
+    if max(map(len, between.translate(_DIGITS_ONLY).split()), default=0) >= 16:
+        return True
+    if b"e" in between.replace(b"true", b"").replace(b"false", b"") or b"E" in between:
+        return True
+    brackets = between.translate(None, _NOT_BRACKETS)
+    depth = 0
+    while brackets:
+        depth += 1
+        if depth >= max_depth:
+            return True
+        brackets = _INNERMOST_PAIR.sub(b"", brackets)
+    return False
+
+
+# Digits stay, every other byte becomes a space: what is left splits into the digit runs.
+_DIGITS_ONLY = bytes(byte if chr(byte).isdigit() and byte < 128 else 32 for byte in range(256))
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+# One pass removes exactly the pairs that are adjacent now: one level of nesting.
+_INNERMOST_PAIR = re.compile(rb"\[\]|\{\}")
 
 
 def _read_body(limit: int) -> bytes:

@@ -1,6 +1,7 @@
 """The body check skips its walk only for bodies the walk could not refuse."""
 
 import json
+import os
 from typing import Any
 
 import pytest
@@ -8,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policy_service.api.input_limits import (
+    SMALL_BODY,
     _reject_constant,
     check_value,
     may_be_refused,
@@ -17,6 +19,7 @@ from policy_service.domain.errors import BadRequest, InvalidInput
 
 MAX_CHARS = 40
 MAX_DEPTH = 4
+EXAMPLES = int(os.environ.get("POLICY_SERVICE_PROPERTY_EXAMPLES", "300"))
 
 json_values = st.recursive(
     st.none()
@@ -31,11 +34,7 @@ json_values = st.recursive(
 )
 
 
-@settings(max_examples=500, derandomize=True)
-@given(value=json_values, ascii_only=st.booleans())
-def test_a_body_the_fast_path_lets_through_is_one_the_walk_accepts(
-    value: Any, ascii_only: bool
-) -> None:
+def _lets_through_only_what_the_walk_accepts(value: Any, ascii_only: bool) -> None:
     raw = json.dumps(value, ensure_ascii=ascii_only).encode("utf-8", "surrogatepass")
     if may_be_refused(raw, MAX_CHARS, MAX_DEPTH):
         return  # the walk runs
@@ -44,6 +43,29 @@ def test_a_body_the_fast_path_lets_through_is_one_the_walk_accepts(
     except (ValueError, UnicodeDecodeError):
         return  # refused as JSON (Infinity included) before any walk
     check_value(parsed, MAX_CHARS, max_depth=MAX_DEPTH)  # must not raise: nothing was lost
+
+
+@settings(max_examples=500, derandomize=True)
+@given(value=json_values, ascii_only=st.booleans())
+def test_a_body_the_fast_path_lets_through_is_one_the_walk_accepts(
+    value: Any, ascii_only: bool
+) -> None:
+    _lets_through_only_what_the_walk_accepts(value, ascii_only)
+
+
+@settings(max_examples=EXAMPLES, derandomize=True)
+@given(
+    common=json_values,
+    odd=json_values,
+    copies=st.integers(min_value=40, max_value=120),
+    ascii_only=st.booleans(),
+)
+def test_a_large_body_the_fast_path_lets_through_is_one_the_walk_accepts(
+    common: Any, odd: Any, copies: int, ascii_only: bool
+) -> None:
+    """Past ``SMALL_BODY`` bytes the nesting is measured, not guessed from the brackets: a
+    batch-like body, many copies of one value and another value at the end."""
+    _lets_through_only_what_the_walk_accepts([*([common] * copies), odd], ascii_only)
 
 
 def test_each_thing_the_walk_refuses_sends_a_body_down_the_walk() -> None:
@@ -67,6 +89,32 @@ def test_nesting_is_counted_by_the_walk_and_past_the_parser_refused_alike() -> N
             parse_json(raw, MAX_DEPTH, MAX_CHARS)
 
 
-def test_a_large_body_is_always_walked() -> None:
-    items = [{"subject": {"id": f"user-{n}"}} for n in range(100)]
-    assert may_be_refused(json.dumps(items).encode(), 10_000, 64)
+def test_a_large_batch_with_nothing_refusable_skips_the_walk() -> None:
+    items = [{"subject": {"id": f"user-{n}"}, "resource": {"id": "c-[1]{"}} for n in range(100)]
+    raw = json.dumps({"evaluations": items}).encode()
+    assert len(raw) > SMALL_BODY
+    assert not may_be_refused(raw, 10_000, 64)
+
+
+@pytest.mark.parametrize(
+    "refusable",
+    [
+        r"\u0000",  # a NUL, escaped as JSON sends it
+        r"\udc00",  # a lone surrogate
+        "x" * 41,  # a string past MAX_CHARS
+        r"\u00e9" * 7,  # 7 characters, 42 bytes escaped: walked, and then accepted
+    ],
+)
+def test_a_large_body_with_something_refusable_in_one_string_is_walked(refusable: str) -> None:
+    items = [{"id": f"user-{n}"} for n in range(60)]
+    raw = json.dumps(items).encode().replace(b'"user-42"', b'"' + refusable.encode() + b'"')
+    assert len(raw) > SMALL_BODY
+    assert may_be_refused(raw, MAX_CHARS, MAX_DEPTH)
+
+
+def test_a_large_body_nesting_to_the_limit_is_walked_and_one_level_less_is_not() -> None:
+    shallow = [[[{"a": "[[[[[["}]] for _ in range(80)]  # 4 levels; brackets in a string
+    deep = [*shallow, [[[[1]]]]]  # 5 levels
+    assert not may_be_refused(json.dumps(shallow).encode(), MAX_CHARS, MAX_DEPTH + 1)
+    assert may_be_refused(json.dumps(shallow).encode(), MAX_CHARS, MAX_DEPTH)
+    assert may_be_refused(json.dumps(deep).encode(), MAX_CHARS, MAX_DEPTH + 1)
