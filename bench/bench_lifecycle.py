@@ -66,9 +66,17 @@ from policy_service.storage.database import create_database_engine  # noqa: E402
 from policy_service.storage.migrate import upgrade  # noqa: E402
 
 KINDS = [
-    "conversations", "notes", "tasks", "appointments", "opportunities", "activity_history",
-    "tags", "workflow_enrollments", "commission_records", "files",
-]  # fmt: skip
+    "conversations",
+    "notes",
+    "tasks",
+    "appointments",
+    "opportunities",
+    "activity_history",
+    "tags",
+    "workflow_enrollments",
+    "commission_records",
+    "files",
+]
 ACCOUNT = "bench"
 
 
@@ -149,9 +157,16 @@ def service_bulk_delete(url: str, contacts: int, workdir: Path, chunk: int) -> d
     admin = Caller("bench-admin", "user")
     started = time.perf_counter()
     job = jobs.create_bulk_delete(
-        state, admin, ACCOUNT, ids=None, filter={"all": True}, confirm="DELETE",
-        expected_count=contacts, reason_code="data_cleanup", reason_text=None,
-    )  # fmt: skip
+        state,
+        admin,
+        ACCOUNT,
+        ids=None,
+        filter={"all": True},
+        confirm="DELETE",
+        expected_count=contacts,
+        reason_code="data_cleanup",
+        reason_text=None,
+    )
     created = time.perf_counter() - started
     jobs.run_job(state, job.id)
     elapsed = time.perf_counter() - started
@@ -204,11 +219,20 @@ def plain_sql_bulk_delete(url: str, contacts: int, chunk: int) -> dict[str, Any]
                 (now, now, ACCOUNT, ids),
             )
             for state, kinds in (
-                ("destroyed", ["conversations", "notes", "tasks", "appointments",
-                               "opportunities", "activity_history"]),
+                (
+                    "destroyed",
+                    [
+                        "conversations",
+                        "notes",
+                        "tasks",
+                        "appointments",
+                        "opportunities",
+                        "activity_history",
+                    ],
+                ),
                 ("stopped", ["workflow_enrollments"]),
                 ("trashed", ["tags", "commission_records", "files"]),
-            ):  # fmt: skip
+            ):
                 data = ", data='{}', label=NULL" if state == "destroyed" else ""
                 cursor.execute(
                     f"UPDATE related_records SET state=%s, operation_id='op-plain',"
@@ -437,9 +461,13 @@ def plain_sql_singles(url: str, account: str, contacts: list[str]) -> dict[str, 
                 ("purge", _PLAIN_PURGE),
             ):
                 params = {
-                    "now": datetime.now(UTC), "op": op, "a": account, "c": contact,
-                    "event": str(uuid.uuid4()), "subject": f"contact/{account}/{contact}",
-                }  # fmt: skip
+                    "now": datetime.now(UTC),
+                    "op": op,
+                    "a": account,
+                    "c": contact,
+                    "event": str(uuid.uuid4()),
+                    "subject": f"contact/{account}/{contact}",
+                }
                 started = time.perf_counter()
                 for statement in statements + _PLAIN_COMMON:
                     cursor.execute(statement, params)
