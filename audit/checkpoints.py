@@ -161,6 +161,21 @@ def list_checkpoints(session: Session | Connection, chain: str) -> list[Checkpoi
     return [checkpoint_from_row(row) for row in rows]
 
 
+def newest_signed_checkpoints(session: Session | Connection) -> list[Checkpoint]:
+    """Each chain's newest checkpoint that carries a signed note: what a witness is handed."""
+    cps = audit_checkpoints
+    newest = (
+        select(cps.c.chain, func.max(cps.c.seq).label("seq"))
+        .where(cps.c.note.is_not(None))
+        .group_by(cps.c.chain)
+        .subquery()
+    )
+    rows = session.execute(
+        select(cps).join(newest, (cps.c.chain == newest.c.chain) & (cps.c.seq == newest.c.seq))
+    ).mappings()
+    return [checkpoint_from_row(row) for row in rows]
+
+
 def chains_due(session: Session | Connection, older_than: datetime | None = None) -> list[str]:
     """Chains whose head is not covered by a checkpoint (what the periodic checkpoint signs,
     one chain per transaction, with ``AuditWriter.checkpoint``); with ``older_than``, only

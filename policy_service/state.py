@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Literal
 
 import structlog
@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from audit import AuditWriter
 from policy_service.audit_trail.keys import build_writer
 from policy_service.config import Settings
+from policy_service.domain.clock import utcnow
 from policy_service.integration.metrics import observe_audit_append
 from policy_service.integration.outbox import WEBHOOK_CHANGE, WebhookOutbox
 from policy_service.policy.pack import load_pack
@@ -80,7 +81,7 @@ class ServiceState:
             source,
             audit,
             signing_key,
-            datetime.now(UTC),
+            utcnow(),
         )
         runtime.change_listeners[WEBHOOK_CHANGE] = state.outbox.subscriptions.apply
         return state

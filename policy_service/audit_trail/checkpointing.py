@@ -15,14 +15,13 @@ from datetime import datetime
 from typing import Any
 
 import structlog
-from sqlalchemy import func, select
 
 from audit import Checkpoint, chains_due
-from audit.checkpoints import checkpoint_from_row
-from audit.tables import audit_checkpoints
+from audit.checkpoints import newest_signed_checkpoints
 from audit.tree import catch_up
 from audit.witness import witness_path, write_witness
 from policy_service.audit_trail.witnesses import consistency_prover, http_witness, send_soon
+from policy_service.domain.clock import utcnow
 from policy_service.ports import CheckpointDeps, Witnesses, WitnessesOverHttp
 
 log = structlog.get_logger(__name__)
@@ -72,20 +71,9 @@ def witness_newest(state: Witnesses) -> int:
     directory = state.settings.audit_witness_dir
     if directory is None:
         return 0
-    cps = audit_checkpoints
-    newest = (
-        select(cps.c.chain, func.max(cps.c.seq).label("seq"))
-        .where(cps.c.note.is_not(None))
-        .group_by(cps.c.chain)
-        .subquery()
-    )
     written = 0
     with state.unit_of_work(write=False) as uow:
-        rows = uow.session.execute(
-            select(cps).join(newest, (cps.c.chain == newest.c.chain) & (cps.c.seq == newest.c.seq))
-        ).mappings()
-        for row in rows:
-            checkpoint = checkpoint_from_row(row)
+        for checkpoint in newest_signed_checkpoints(uow.session):
             if not witness_path(directory, checkpoint.chain, checkpoint.seq).exists():
                 write_witness(directory, checkpoint)
                 written += 1
@@ -103,22 +91,12 @@ def send_to_http_witness(state: WitnessesOverHttp) -> dict[str, int] | None:
         return None
     url = sender.url
     since = _http_passes.get(url, state.started_at)
-    _http_passes[url] = datetime.now(since.tzinfo)
-    cps = audit_checkpoints
-    newest = (
-        select(cps.c.chain, func.max(cps.c.seq).label("seq"))
-        .where(cps.c.note.is_not(None))
-        .group_by(cps.c.chain)
-        .subquery()
-    )
+    _http_passes[url] = utcnow()
     pending = sender.pending()
     with state.unit_of_work(write=False) as uow:
-        rows = uow.session.execute(
-            select(cps).join(newest, (cps.c.chain == newest.c.chain) & (cps.c.seq == newest.c.seq))
-        ).mappings()
         due = [
             checkpoint
-            for checkpoint in map(checkpoint_from_row, rows)
+            for checkpoint in newest_signed_checkpoints(uow.session)
             if (checkpoint.chain in pending or checkpoint.created_at >= since)
             and sender.known_size(checkpoint.chain) < checkpoint.seq
         ]

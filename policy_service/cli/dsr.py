@@ -7,6 +7,7 @@ import sys
 import click
 
 from policy_service.cli.common import load_settings, load_state
+from policy_service.domain.clock import utcnow
 
 
 @click.group()
@@ -17,12 +18,11 @@ def dsr() -> None:
 @dsr.command("overdue")
 def dsr_overdue() -> None:
     """List open requests past their deadline; exit 1 when there are any."""
-    from datetime import UTC, datetime
 
     from policy_service.privacy.requests import overdue_requests
 
     late = overdue_requests(load_state(load_settings()))
-    now = datetime.now(UTC)
+    now = utcnow()
     for request in late:
         click.echo(
             f"{request.id}  {request.type:<8} {request.jurisdiction:<5} {request.status:<18} "

@@ -22,27 +22,23 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask, Request
 from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
-from flask_wtf.csrf import CSRFProtect  # type: ignore[import-untyped]
 
 from policy_service.api.app_state import get_state
 from policy_service.config import Settings
+from policy_service.console import (  # noqa: F401 (each page module registers its routes)
+    pages_audit,
+    pages_contacts,
+    pages_holds,
+    pages_policy,
+    pages_requests,
+    pages_trash,
+)
+from policy_service.console.web import bp, csrf
 
 __all__ = ["init_app"]
 
-csrf = CSRFProtect()
-
 
 def init_app(app: Flask, settings: Settings) -> None:
-    from policy_service.console import (  # noqa: F401 (each page module registers its routes)
-        pages_audit,
-        pages_contacts,
-        pages_holds,
-        pages_policy,
-        pages_requests,
-        pages_trash,
-    )
-    from policy_service.console.web import bp
-
     # Production requires POLICY_SERVICE_SECRET_KEY (config.validate). Elsewhere the key is
     # derived from the audit signing key, which every worker of an instance shares, so a
     # session signed by one worker is good in the others.

@@ -7,7 +7,6 @@ same call (``forms``)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 from typing import Any
 
 from flask import Response, flash, redirect, request, url_for
@@ -27,6 +26,7 @@ from policy_service.console.dsr_preview import execution_preview
 from policy_service.console.forms import Errors, FormInvalid
 from policy_service.console.web import View, account_page, bp, caller, invalid_page, page, refused
 from policy_service.domain import dsr as dsr_rules
+from policy_service.domain.clock import utcnow
 from policy_service.domain.dsr import COMPLETED, IN_PROGRESS
 from policy_service.domain.errors import NotFound, ServiceError
 from policy_service.privacy import certificate, execution, systems
@@ -69,7 +69,7 @@ def _requests_page(account_id: str, *, form_errors: Errors | None = None) -> str
         jurisdictions=dsr_rules.JURISDICTIONS,
         channels=dsr_rules.CHANNELS,
         exemptions=dsr_rules.EXEMPTIONS,
-        today=datetime.now(UTC).date().isoformat(),
+        today=utcnow().date().isoformat(),
         form_errors=form_errors,
     )
 
@@ -81,7 +81,7 @@ def _intake_form(account_id: str) -> dict[str, Any]:
     body: dict[str, Any] = {
         "identity": identity,
         "accounts": [account_id],
-        "received_at": form.get("received_at", "").strip() or datetime.now(UTC).isoformat(),
+        "received_at": form.get("received_at", "").strip() or utcnow().isoformat(),
     }
     for name in ("type", "jurisdiction", "channel"):
         if value := form.get(name, "").strip():

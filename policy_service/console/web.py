@@ -18,14 +18,13 @@ from flask import (
     send_from_directory,
     url_for,
 )
-from flask_wtf.csrf import CSRFError  # type: ignore[import-untyped]
+from flask_wtf.csrf import CSRFError, CSRFProtect  # type: ignore[import-untyped]
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response as BaseResponse
 
 from policy_service.api import auth
 from policy_service.api.app_state import get_state
 from policy_service.audit_trail.recording import require
-from policy_service.console import csrf
 from policy_service.console import overview as data
 from policy_service.console import session as console_session
 from policy_service.console.forms import FormInvalid
@@ -40,6 +39,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 View = Response | BaseResponse | str | tuple[str, int]
 
 bp = Blueprint("console", __name__, url_prefix="/console", template_folder="templates")
+# Checked by the console's own before_request (``protect``), for this blueprint only.
+csrf = CSRFProtect()
 
 # Content-Security-Policy: scripts and styles from this origin only (no inline script, no
 # eval), nothing framed, forms post back here only.

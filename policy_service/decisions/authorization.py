@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from policy_service.domain.accounts import Account
+from policy_service.domain.clock import utcnow
 from policy_service.domain.contacts import ContactFacts, is_valid_contact_id
 from policy_service.domain.decisions import (
     Action,
@@ -240,7 +241,7 @@ def evaluate(
             contact = known_contacts[key]
         else:
             contact = runtime.contact_facts(source, account.id, [resource.id])[resource.id]
-    return decide(runtime, account, request, contact, now or datetime.now(UTC))
+    return decide(runtime, account, request, contact, now or utcnow())
 
 
 def decide(

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from policy_service.decisions.authorization import (
@@ -40,6 +40,7 @@ from policy_service.decisions.authorization import (
 from policy_service.decisions.policy_test_files import PolicyCase, PolicyTestFile, load_test_file
 from policy_service.domain.accounts import Account
 from policy_service.domain.changes import Change
+from policy_service.domain.clock import utcnow
 from policy_service.domain.decisions import (
     Decision,
     DecisionRequest,
@@ -185,7 +186,7 @@ def run_file(pack: PolicyPack, test_file: PolicyTestFile) -> Iterator[CaseResult
     source = _FixtureSource(test_file)
     runtime.load_assignments(source)
     caller = Caller(RUNNER, "service", platform_admin=True)
-    now = datetime.now(UTC)
+    now = utcnow()
     for case in test_file.cases:
         request = case.request
         if case.deleted_days_ago is not None:

@@ -17,10 +17,9 @@ import hashlib
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta
 
-from sqlalchemy import and_, false, not_, or_, select, true
+from sqlalchemy import and_, false, not_, or_, true
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -31,6 +30,7 @@ from policy_service.decisions.authorization import (
     require_in_account,
 )
 from policy_service.domain.accounts import Account
+from policy_service.domain.clock import utcnow
 from policy_service.domain.contacts import ContactFacts, is_valid_contact_id
 from policy_service.domain.decisions import (
     Action,
@@ -50,10 +50,10 @@ from policy_service.storage import memberships
 from policy_service.storage.contact_predicates import (
     contacts_t,
     enrolled,
-    fact_columns,
     facts_from_row,
     held,
 )
+from policy_service.storage.contact_search import candidate_facts
 
 SQL = ColumnElement[bool]
 
@@ -203,7 +203,9 @@ class Page:
     next_token: str | None
 
 
-def _account(runtime: PolicyRuntime, source: Any, caller: Caller, account_id: Any) -> Account:
+def _account(
+    runtime: PolicyRuntime, source: SyncSource, caller: Caller, account_id: object
+) -> Account:
     if account_id is None:
         account_id = runtime.pack.default_account
     if account_id is None or not is_valid_account_id(account_id):
@@ -223,12 +225,12 @@ BATCH = 500
 
 def search_resources(
     runtime: PolicyRuntime,
-    source: Any,
+    source: SyncSource,
     session: Callable[[], Session],
     caller: Caller,
     subject: Subject,
     action_name: str,
-    account_id: Any,
+    account_id: object,
     *,
     token: str | None,
     limit: int,
@@ -236,7 +238,7 @@ def search_resources(
 ) -> Page:
     """Contacts of the account that ``subject`` may ``action`` now, in id order."""
     account = _account(runtime, source, caller, account_id)
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     action = qualified_action(action_name, "contact")
     query = ("resource", account.id, subject.id, action)
     after = decode_token(token, *query)
@@ -247,15 +249,7 @@ def search_resources(
     batch = max(1, min(BATCH, limit))
     with session() as db:
         while True:
-            statement = (
-                select(*fact_columns())
-                .where(contacts_t.c.account_id == account.id, predicate)
-                .order_by(contacts_t.c.id)
-                .limit(batch)
-            )
-            if after is not None:
-                statement = statement.where(contacts_t.c.id > after)
-            rows = db.execute(statement).all()
+            rows = candidate_facts(db, account.id, predicate, after, batch)
             for row in rows:
                 contact = facts_from_row(row)
                 request = DecisionRequest(
@@ -275,7 +269,7 @@ def search_resources(
 
 def search_subjects(
     runtime: PolicyRuntime,
-    source: Any,
+    source: SyncSource,
     session: Callable[[], Session],
     caller: Caller,
     action_name: str,
@@ -287,7 +281,7 @@ def search_subjects(
 ) -> Page:
     """Members of the resource's account who may ``action`` it now, in id order."""
     account = _account(runtime, source, caller, resource.properties.get("account_id"))
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     query = ("subject", account.id, resource.type, resource.id or "", action_name)
     after = decode_token(token, *query)
     with session() as db:
@@ -308,7 +302,7 @@ def searchable_actions(runtime: PolicyRuntime, resource_type: str) -> list[str]:
 
 def search_actions(
     runtime: PolicyRuntime,
-    source: Any,
+    source: SyncSource,
     caller: Caller,
     subject: Subject,
     resource: Resource,
@@ -319,7 +313,7 @@ def search_actions(
 ) -> Page:
     """What ``subject`` may do to ``resource`` now: the buttons a UI shows."""
     account = _account(runtime, source, caller, resource.properties.get("account_id"))
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     query = ("action", account.id, subject.id, resource.type, resource.id or "")
     after = decode_token(token, *query)
     contact = _contact_facts(runtime, source, account, resource)

@@ -27,6 +27,7 @@ from sqlalchemy import Engine
 
 from policy_service.config import Settings
 from policy_service.decisions.authorization import Caller
+from policy_service.domain.clock import utcnow
 from policy_service.domain.decisions import Decision, DecisionRequest
 from policy_service.integration import metrics
 from policy_service.storage import decision_logs
@@ -286,7 +287,7 @@ class DecisionLog:
         """Delete entries older than the retention; returns how many."""
         if not self.retention_days:
             return 0
-        cutoff = (now or datetime.now(UTC)) - timedelta(days=self.retention_days)
+        cutoff = (now or utcnow()) - timedelta(days=self.retention_days)
         return decision_logs.delete_older_than(self.engine, cutoff)
 
     # -- rows -----------------------------------------------------------------------------------

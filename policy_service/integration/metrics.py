@@ -25,10 +25,9 @@ from prometheus_client import (
 )
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
-from sqlalchemy import func, select
 
-from policy_service.storage.tables import JobRow, ScheduledTaskRow
-from policy_service.storage.webhooks import count_by_status
+from policy_service.storage import jobs as stored_jobs
+from policy_service.storage import scheduled_tasks, webhooks
 
 if TYPE_CHECKING:
     from policy_service.ports import Inspects
@@ -123,20 +122,12 @@ class _StateCollector(Collector):
         )
         try:
             with self.state.session_factory() as session:
-                for status, count in session.execute(
-                    select(JobRow.status, func.count()).group_by(JobRow.status)
-                ):
+                for status, count in stored_jobs.count_by_status(session).items():
                     jobs.add_metric([status], float(count))
-                for name, finished, outcome in session.execute(
-                    select(
-                        ScheduledTaskRow.name,
-                        ScheduledTaskRow.last_finished_at,
-                        ScheduledTaskRow.last_outcome,
-                    )
-                ):
+                for name, finished, outcome in scheduled_tasks.last_runs(session):
                     if finished is not None:
                         sweep.add_metric([name, outcome or ""], finished.timestamp())
-                for status, count in count_by_status(session).items():
+                for status, count in webhooks.count_by_status(session).items():
                     outbox.add_metric([status], float(count))
         except Exception:  # a scrape answers what it can while the database is away
             log.warning("metrics could not read the database", exc_info=True)

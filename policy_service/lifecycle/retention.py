@@ -22,12 +22,13 @@ alongside a scheduled run, and one would only turn a concurrent request into a r
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from policy_service.audit_trail.recording import require
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.accounts import Account
 from policy_service.domain.cascade import CascadeProfile
+from policy_service.domain.clock import utcnow
 from policy_service.domain.contacts import Contact
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
 from policy_service.lifecycle.bulk import ChunkRaced, purge_chunk_rows
@@ -66,7 +67,7 @@ def sweep(
     """
     if caller is not None:
         require(state, caller, "retention", "retention.sweep", account_id=None, platform=True)
-    now = now or datetime.now(UTC)
+    now = now or utcnow()
     # The sweeper's platform role: the rules grant it contact.retention_purge.
     state.runtime.roles.add_link(SWEEPER.principal_id, SWEEPER_ROLE, PLATFORM_DOMAIN)
     report = SweepReport()

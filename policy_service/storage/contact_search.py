@@ -8,15 +8,32 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from policy_service.domain.cascade import ACTIVE, TRASHED
 from policy_service.domain.contacts import Contact
-from policy_service.storage.contact_predicates import contacts_t, matching, tagged
+from policy_service.storage.contact_predicates import contacts_t, fact_columns, matching, tagged
 from policy_service.storage.contacts import contact_from_row, tags_of
 from policy_service.storage.sql_constructs import one_of
+
+
+def candidate_facts(
+    session: Session, account_id: str, predicate: Any, after: str | None, limit: int
+) -> list[Any]:
+    """The next ``limit`` contacts of the account (after id ``after``) matching a decision
+    search's SQL predicate, as the rows of their facts (``fact_columns``), in id order."""
+    statement = (
+        select(*fact_columns())
+        .where(contacts_t.c.account_id == account_id, predicate)
+        .order_by(contacts_t.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        statement = statement.where(contacts_t.c.id > after)
+    return list(session.execute(statement).all())
 
 
 def search_contacts(

@@ -288,3 +288,9 @@ def queued_among(session: Session, job_ids: list[str]) -> set[str]:
             select(JobRow.id).where(JobRow.id.in_(job_ids), JobRow.status == QUEUED)
         ).scalars()
     )
+
+
+def count_by_status(session: Session) -> dict[str, int]:
+    """How many jobs are in each status, across accounts (the metrics' gauge)."""
+    rows = session.execute(select(JobRow.status, func.count()).group_by(JobRow.status))
+    return {status: int(count) for status, count in rows}

@@ -38,6 +38,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import Session
 
 from policy_service.storage.database import is_sqlite, is_unavailable
 from policy_service.storage.tables import ScheduledTaskRow
@@ -262,3 +263,13 @@ def read_status(connection: Connection, names: Iterable[str]) -> dict[str, TaskS
             last_result=json.loads(result) if result else {},
         )
     return found
+
+
+def last_runs(session: Session) -> list[tuple[str, datetime | None, str | None]]:
+    """Each task's name, when it last finished and how (the metrics' gauge)."""
+    rows = session.execute(
+        select(
+            ScheduledTaskRow.name, ScheduledTaskRow.last_finished_at, ScheduledTaskRow.last_outcome
+        )
+    )
+    return [(name, finished, outcome) for name, finished, outcome in rows]
