@@ -122,7 +122,7 @@ def create_app(config: Settings | Mapping[str, Any] | None = None) -> Flask:
     # interval. Each tick loads the state first if it has not loaded yet (the database may
     # be away), so it needs no loader of its own. Tests ("inline") tick it themselves.
     if settings.job_runner != "inline":
-        from policy_service.lifecycle.scheduler import start_scheduler
+        from policy_service.scheduler import start_scheduler
 
         start_scheduler(state)
     return app

@@ -13,6 +13,7 @@ from marshmallow import fields
 from sqlalchemy import Connection
 from sqlalchemy.exc import SQLAlchemyError
 
+from policy_service import scheduler
 from policy_service.accounts.tokens import principal_for_token
 from policy_service.api.app_state import get_state
 from policy_service.api.auth import public
@@ -27,7 +28,6 @@ from policy_service.api.responses import (
 from policy_service.decisions.authorization import Caller, check_in_account
 from policy_service.domain.errors import ServiceError
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
-from policy_service.lifecycle import scheduler
 from policy_service.state import ServiceState
 from policy_service.storage import scheduled_tasks
 from policy_service.storage.database import is_unavailable, ping

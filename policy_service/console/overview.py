@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
 from audit import EventFilter, StoredEvent
+from policy_service import scheduler
 from policy_service.audit_trail import access as audit_access
 from policy_service.decisions.authorization import Caller, check_in_account, decide_for_caller
 from policy_service.domain import dsr as dsr_rules
@@ -19,7 +20,6 @@ from policy_service.domain.accounts import Account
 from policy_service.domain.clock import utcnow
 from policy_service.domain.contacts import Contact, ContactFacts
 from policy_service.lifecycle import jobs as job_service
-from policy_service.lifecycle import scheduler
 from policy_service.lifecycle.legal_holds import LegalHold
 from policy_service.lifecycle.preview import TrashEntry, search_trash
 from policy_service.privacy.records import ALL, DataSubjectRequest

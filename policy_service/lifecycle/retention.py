@@ -11,7 +11,7 @@ leaves whole chunks purged and the rest trashed; the next sweep finds exactly th
 Two sweeps at once cannot purge a contact twice: a chunk moves only contacts still
 ``trashed`` (``set_states``), and a chunk that loses that race rolls back and reads again.
 
-The scheduler runs the sweep under its task lease (``lifecycle/scheduler.py``: one run per
+The scheduler runs the sweep under its task lease (``scheduler.py``: one run per
 interval across all workers; a run whose worker died is finished by the next one due), which
 makes the scheduled sweep a leased, resumable job like a bulk delete. ``POST
 /v1/retention/sweep`` and ``policy-service retention sweep`` run it directly and answer with

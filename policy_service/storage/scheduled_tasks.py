@@ -1,6 +1,6 @@
 """Scheduled tasks' rows (``scheduled_tasks``) and the locks that let one worker of all run a
 task that is due (the policy - which tasks, how often, what a run does - is
-``lifecycle/scheduler.py``).
+``scheduler.py``).
 
 * PostgreSQL: a session-level advisory lock (``pg_try_advisory_lock``) held on a connection
   of its own for as long as the task runs (``TaskStore.advisory_lock``); the task's row is

@@ -11,15 +11,15 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from sqlalchemy import text
 
 from policy_service.decisions.authorization import Caller
-from policy_service.lifecycle.scheduler import (
+from policy_service.privacy import execution
+from policy_service.privacy.certificate_check import verify_certificate
+from policy_service.scheduler import (
     JOB_RECOVERY,
     Scheduler,
     Task,
     read_status,
     recover_jobs,
 )
-from policy_service.privacy import execution
-from policy_service.privacy.certificate_check import verify_certificate
 from tests.cli.runner import cli
 from tests.conftest import Service
 from tests.integration.lifecycle_fixtures import Crm, make_crm

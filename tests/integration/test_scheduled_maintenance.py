@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine, text
 
-from policy_service.lifecycle import scheduler as scheduling
-from policy_service.lifecycle.scheduler import (
+from policy_service import scheduler as scheduling
+from policy_service.scheduler import (
     AUDIT_CHECKPOINTS,
     JOB_RECOVERY,
     RETENTION_SWEEP,

@@ -356,7 +356,7 @@ def test_a_delivery_is_due_at_once_and_leased_while_sent(crm: Crm, receiver: Rec
 
 
 def test_the_scheduler_sends_what_is_due_as_one_of_its_tasks(crm: Crm, receiver: Receiver) -> None:
-    from policy_service.lifecycle.scheduler import WEBHOOK_DELIVERY, Scheduler
+    from policy_service.scheduler import WEBHOOK_DELIVERY, Scheduler
 
     register(crm, receiver, "crm", ["contact.deleted"])
     crm.contact("c-1", with_records=False)
