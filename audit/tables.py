@@ -11,6 +11,7 @@ erasure has to be able to destroy a key.
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import (
@@ -30,11 +31,38 @@ from sqlalchemy import (
     text,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
+from sqlalchemy.types import TypeDecorator
 
 ID: Final = 128
 NAME: Final = 64
-TS = DateTime(timezone=True)
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always aware and in UTC, on every backend: the one timestamp type
+    of the service's storage (``policy_service.storage.tables`` uses it too).
+
+    PostgreSQL keeps the zone (``timestamptz``); SQLite stores text without one and gives
+    back naive values. Both come out of here aware, so nothing that reads a row meets a naive
+    datetime, and nothing is written that is not UTC.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return _utc(value) if value is not None else None
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return _utc(value) if value is not None else None
+
+
+TS = UtcDateTime()
 
 metadata = MetaData(
     naming_convention={

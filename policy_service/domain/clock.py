@@ -1,8 +1,9 @@
 """The one clock, and the one way a moment leaves the service: UTC, with its offset.
 
 SQLite hands datetimes back without a zone (they are stored as UTC); storage turns them
-aware through ``storage.tables.UtcDateTime``, and anything that still meets a naive value
-(a caller's, a test's) goes through ``as_utc`` so no timestamp is ever written without one.
+aware through ``audit.tables.UtcDateTime`` (the one timestamp type of all storage), and
+anything that still meets a naive value (a caller's, a test's) goes through ``as_utc`` so no
+timestamp is ever written without one.
 """
 
 from __future__ import annotations

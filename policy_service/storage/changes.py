@@ -38,14 +38,10 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Session, SessionTransaction
 
+from audit.tables import UtcDateTime
 from policy_service.domain.changes import Change
 from policy_service.domain.clock import utcnow
-from policy_service.storage.tables import (
-    CHANGE_VERSIONS,
-    ChangeRow,
-    SyncStateRow,
-    UtcDateTime,
-)
+from policy_service.storage.tables import CHANGE_VERSIONS, ChangeRow, SyncStateRow
 
 # Built once: building a statement costs more Python than running a cached one.
 _sync_t = cast(Table, SyncStateRow.__table__)

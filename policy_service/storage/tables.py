@@ -14,7 +14,6 @@ from datetime import datetime
 
 from sqlalchemy import (
     Boolean,
-    DateTime,
     ForeignKey,
     Index,
     Integer,
@@ -23,11 +22,10 @@ from sqlalchemy import (
     String,
     Text,
 )
-from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
 
-from policy_service.domain.clock import as_utc, utcnow
+from audit.tables import UtcDateTime
+from policy_service.domain.clock import utcnow
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -38,24 +36,6 @@ NAMING_CONVENTION = {
 }
 
 ID_LENGTH = 128
-
-
-class UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp that is always aware and in UTC, on every backend.
-
-    PostgreSQL keeps the zone (``timestamptz``); SQLite stores text without one and gives
-    back naive values. Both come out of here aware, so nothing above storage meets a naive
-    datetime, and nothing is written that is not UTC.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return as_utc(value) if value is not None else None
-
-    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        return as_utc(value) if value is not None else None
 
 
 class Base(DeclarativeBase):
