@@ -219,17 +219,7 @@ def plain_sql_bulk_delete(url: str, contacts: int, chunk: int) -> dict[str, Any]
                 (now, now, ACCOUNT, ids),
             )
             for state, kinds in (
-                (
-                    "destroyed",
-                    [
-                        "conversations",
-                        "notes",
-                        "tasks",
-                        "appointments",
-                        "opportunities",
-                        "activity_history",
-                    ],
-                ),
+                ("destroyed", KINDS[:6]),  # conversations ... activity_history
                 ("stopped", ["workflow_enrollments"]),
                 ("trashed", ["tags", "commission_records", "files"]),
             ):
