@@ -67,6 +67,7 @@ __all__ = [
     "recover_jobs",
     "scheduled_tasks",
     "start_scheduler",
+    "stop_scheduler",
     "sweep_retention",
 ]
 
@@ -363,3 +364,11 @@ def start_scheduler(state: Scheduled) -> Scheduler | None:
         _schedulers[id(state)] = scheduler
         scheduler.start()
         return scheduler
+
+
+def stop_scheduler(state: Scheduled) -> None:
+    """Stop this process's scheduler for ``state``, if one runs (its app is being disposed)."""
+    with _lock:
+        running = _schedulers.pop(id(state), None)
+    if running is not None:
+        running.stop()

@@ -141,6 +141,7 @@ from flask.testing import FlaskClient  # noqa: E402
 from policy_service import create_app  # noqa: E402
 from policy_service.api.app_state import get_state  # noqa: E402
 from policy_service.config import Settings  # noqa: E402
+from policy_service.scheduler import stop_scheduler  # noqa: E402
 from policy_service.state import ServiceState  # noqa: E402
 
 DEFAULT_PACK = Path(__file__).resolve().parent.parent / "policies"
@@ -258,7 +259,10 @@ def make_service(tmp_path: Path) -> Iterator[Any]:
 
     yield make
     for service in made:
-        get_state(service.app).engine.dispose()
+        # A scheduler thread (any job runner but "inline") would go on ticking against a
+        # database the fixture is about to drop.
+        stop_scheduler(service.state)
+        service.state.engine.dispose()
 
 
 @pytest.fixture
