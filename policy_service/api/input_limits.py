@@ -118,8 +118,8 @@ def may_be_refused(raw: bytes, max_chars: int, max_depth: int) -> bool:
     at its quotes gives every string (odd parts) and everything between (even parts):
     numbers, literals, brackets. The walk can refuse only:
 
-    * a NUL or a lone surrogate, which reach a string only as a ``\\u`` escape (a raw
-      control byte is not JSON, an encoded surrogate not UTF-8);
+    * a NUL or a lone surrogate: as a ``\\u`` escape, or as bytes that are not strict UTF-8
+      (json reads bytes with "surrogatepass", and reads UTF-16 and UTF-32 as well);
     * a string (or key) longer than ``max_chars``: never more characters than its bytes;
     * an integer past 2^53 (16 digits) or an infinite float (16 digits, or an exponent);
     * nesting past ``max_depth``: counted by deleting innermost bracket pairs, a level a pass.
@@ -127,6 +127,15 @@ def may_be_refused(raw: bytes, max_chars: int, max_depth: int) -> bool:
     A body with any of them, or with an escaped quote, is walked.
     """
     if b'\\"' in raw or b"\\u0000" in raw or b"\\ud" in raw or b"\\uD" in raw:
+        return True
+    try:
+        # json reads bytes with "surrogatepass", so an encoded lone surrogate would reach a
+        # string unescaped; and it reads UTF-16 and UTF-32 too, whose bytes this scan cannot
+        # read (they are valid UTF-8 only with NUL bytes between the characters).
+        raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return True
+    if b"\x00" in raw:
         return True
     parts = raw.split(b'"')
     if max(map(len, parts[1::2]), default=0) > max_chars:

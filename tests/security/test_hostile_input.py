@@ -110,6 +110,32 @@ def test_an_integer_outside_the_safe_range_is_refused_with_its_field(crm: Crm, n
     assert "data.amount" in problem["errors"]
 
 
+@pytest.mark.parametrize("items", [1, 100], ids=["small body", "batch-sized body"])
+@pytest.mark.parametrize(
+    ("codec", "data"),
+    [
+        ("utf-8", {"note": "half a pair: \ud800"}),  # sent as raw bytes, not escaped
+        ("utf-16", {"amount": 2**60}),  # its digits are not adjacent bytes
+    ],
+    ids=["encoded lone surrogate", "big integer in utf-16"],
+)
+def test_bytes_json_reads_are_held_to_the_same_limits(
+    crm: Crm, items: int, codec: str, data: dict[str, Any]
+) -> None:
+    """Found from outside: json reads bytes with "surrogatepass", and reads UTF-16 too, so a
+    lone surrogate sent as raw bytes, or a big integer in UTF-16, got past the scan that
+    decides whether the body is walked, and reached the store."""
+    before = audit_count(crm)
+    body = {"kind": "notes", "data": {**data, "filler": ["x" * 20] * items}}
+    raw = json.dumps(body, ensure_ascii=False).encode(codec, "surrogatepass")
+    response = crm.call(
+        "POST", f"{crm.path('c-1')}/records", crm.user, data=raw, content_type="application/json"
+    )
+    assert_problem(response)
+    assert crm.records("c-1") == {}
+    assert audit_count(crm) == before
+
+
 def test_nan_and_infinity_are_not_json(crm: Crm) -> None:
     raw = '{"kind": "notes", "data": {"x": NaN}}'
     response = crm.call(
