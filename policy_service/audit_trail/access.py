@@ -37,7 +37,7 @@ from policy_service.audit_trail.recording import (
     require,
     require_visible,
 )
-from policy_service.decisions.authorization import Caller, check_in_account
+from policy_service.decisions.authorization import Caller, check_in_account, existing_account
 from policy_service.domain.errors import BadRequest, InvalidInput, NotFound
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
 from policy_service.ports import Acts, AuditDeps, SignsCertificates
@@ -66,8 +66,7 @@ def _authorize(state: Acts, caller: Caller, action: str, account_id: str | None)
         require(state, caller, "audit", action, account_id=None, platform=True)
         return
     require(state, caller, "audit", action, account_id=account_id)
-    if state.runtime.account(state.source, account_id) is None:
-        raise NotFound(f"account {account_id} does not exist")
+    existing_account(state.runtime, state.source, account_id)
 
 
 def read_events(

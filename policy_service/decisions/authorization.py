@@ -183,14 +183,18 @@ def _verdict(
     return runtime.verdict(subject, domain, obj, action, facts)
 
 
-def resolve_account(
-    runtime: PolicyRuntime, source: SyncSource, request: DecisionRequest
-) -> Account:
-    account_id = requested_account_id(runtime, request)
+def existing_account(runtime: PolicyRuntime, source: SyncSource, account_id: str) -> Account:
+    """The account, or the one answer every route gives for an account that does not exist."""
     account = runtime.account(source, account_id)
     if account is None:
         raise NotFound(f"account {account_id} does not exist")
     return account
+
+
+def resolve_account(
+    runtime: PolicyRuntime, source: SyncSource, request: DecisionRequest
+) -> Account:
+    return existing_account(runtime, source, requested_account_id(runtime, request))
 
 
 def requested_account_id(runtime: PolicyRuntime, request: DecisionRequest) -> str:

@@ -26,6 +26,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from policy_service.decisions.authorization import (
     Caller,
     decide,
+    existing_account,
     gather_facts,
     require_in_account,
 )
@@ -40,7 +41,7 @@ from policy_service.domain.decisions import (
     Subject,
     qualified_action,
 )
-from policy_service.domain.errors import BadRequest, NotFound
+from policy_service.domain.errors import BadRequest
 from policy_service.domain.facts import Facts
 from policy_service.domain.identifiers import PLATFORM_DOMAIN, is_valid_account_id
 from policy_service.policy.conditions import parse_condition_names
@@ -214,10 +215,7 @@ def _account(
             pointer="/resource/properties/account_id",
         )
     require_in_account(runtime, caller, str(account_id), "account", "decision.evaluate")
-    account = runtime.account(source, str(account_id))
-    if account is None:
-        raise NotFound(f"account {account_id} does not exist")
-    return account
+    return existing_account(runtime, source, str(account_id))
 
 
 BATCH = 500

@@ -7,7 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 from policy_service.audit_trail.recording import Refusal, refused
-from policy_service.decisions.authorization import Caller, account_gate, decide_for_caller
+from policy_service.decisions.authorization import (
+    Caller,
+    account_gate,
+    decide_for_caller,
+    existing_account,
+)
 from policy_service.domain.accounts import Account
 from policy_service.domain.cascade import CascadeProfile
 from policy_service.domain.clock import utcnow
@@ -45,10 +50,7 @@ def profile_for(state: Decides, account: Account) -> CascadeProfile:
 
 
 def load_account(state: Decides, account_id: str) -> Account:
-    account = state.runtime.account(state.source, account_id)
-    if account is None:
-        raise NotFound(f"account {account_id} does not exist")
-    return account
+    return existing_account(state.runtime, state.source, account_id)
 
 
 def decide_on_contact(
