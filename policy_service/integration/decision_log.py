@@ -329,24 +329,14 @@ class DecisionLog:
         item: Item,
         extra: dict[str, Any] | None,
     ) -> Row:
-        (
-            subject_type,
-            subject_id,
-            action,
-            resource_type,
-            resource_id,
-            allowed,
-            reason_code,
-            account,
-            policy_version,
-            keep,
-        ) = item
+        account, policy_version, keep = item[7], item[8], item[9]
         details: dict[str, Any] = dict(extra) if extra else {}
         if keep is not None:
             for name, properties in zip(("subject", "action", "resource"), keep, strict=True):
                 if properties:
                     details[f"{name}_properties"] = masked(properties, self.mask)
-        # In decision_logs.COLUMNS order.
+        # In decision_logs.COLUMNS order; the item's first seven (subject type to reason code)
+        # are already in column order.
         return (
             decision_id,
             at,
@@ -354,13 +344,7 @@ class DecisionLog:
             account,
             caller_id,
             on_behalf_of,
-            subject_type,
-            subject_id,
-            action,
-            resource_type,
-            resource_id,
-            allowed,
-            reason_code,
+            *item[:7],
             policy_version,
             request_id,
             json.dumps(details, default=str) if details else None,
