@@ -37,3 +37,11 @@ def test_the_service_app_uses_lazy_rules(sqlite_service: Any) -> None:
     app = sqlite_service.app
     assert isinstance(app, ServiceFlask)
     assert all(isinstance(rule, LazyBuildRule) for rule in app.url_map.iter_rules())
+
+
+def test_werkzeug_still_builds_through_the_private_hook_the_lazy_rule_overrides() -> None:
+    """``LazyBuildRule`` overrides ``Rule._compile_builder``; should an upgrade stop calling
+    it, rules would compile eagerly again, silently. This says so loudly instead."""
+    app = _app(LazyBuildRule)
+    rule = next(r for r in app.url_map.iter_rules() if r.endpoint == "contacts")
+    assert rule._build.__func__.__qualname__.startswith("LazyBuildRule.")
