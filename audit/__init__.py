@@ -32,6 +32,7 @@ from audit.records import (
     chain_for,
 )
 from audit.report import Problem, VerificationReport
+from audit.tree import MissingNodesError
 from audit.writer import AuditWriter
 
 __all__ = [
@@ -47,6 +48,7 @@ __all__ = [
     "EventPage",
     "InclusionProof",
     "InvalidCursorError",
+    "MissingNodesError",
     "Outcome",
     "Problem",
     "ProofUnavailableError",

@@ -109,6 +109,14 @@ def needed_nodes(build: Callable[[NodeSource], object]) -> set[tuple[int, int]]:
     return wanted
 
 
+def perfect_root(leaves: Sequence[bytes]) -> bytes:
+    """The root of a perfect subtree (a power-of-two count of leaf hashes)."""
+    level = list(leaves)
+    while len(level) > 1:
+        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
+    return level[0]
+
+
 def memory_nodes(leaves: Sequence[bytes]) -> NodeSource:
     """Perfect subtree hashes over leaf hashes held in memory (tests, small trees)."""
     levels: list[list[bytes]] = [list(leaves)]

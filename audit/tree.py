@@ -1,11 +1,19 @@
 """Each chain's stored Merkle tree: perfect subtree hashes in ``audit_merkle_nodes``.
 
 The tree is extended when a checkpoint is signed, under the chain's lock (the writer holds
-the head row, or SQLite's write lock): the new events' leaves and every subtree they
-complete are inserted, starting from the stored compact range; the writer hands over the
-hashes of the events it has just written, so only older ones are read back. Appends
-between checkpoints do no Merkle work. A proof against a checkpoint then needs at most
-``2 * log2(n)`` stored nodes, fetched in one query.
+the head row, or SQLite's write lock): every subtree the new events complete is inserted,
+starting from the stored compact range; the writer hands over the hashes of the events it
+has just written, so only older ones are read back. Appends between checkpoints do no
+Merkle work. A proof against a checkpoint then needs at most ``2 * log2(n)`` nodes, fetched
+in one query.
+
+Only subtrees of ``BLOCK`` (16) leaves and up are stored. A smaller one is the hash of at
+most 16 consecutive events, which the events' own ``(chain, seq)`` index reads back in one
+range scan when a proof needs it (a proof needs at most three such runs: the leaf's, and
+the right edges of the one or two tree sizes). Storing them would cost 15 of every 16 node
+rows, the leaves themselves included, for nothing the events do not already hold. The
+stored tree therefore covers whole blocks (:func:`stored_size`); the partial block at a
+tree's right edge is always derived.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Final
 
-from sqlalchemy import Connection, func, insert, select, text, tuple_
+from sqlalchemy import Connection, func, insert, or_, select, text, tuple_
 from sqlalchemy.orm import Session
 
 from audit import merkle
@@ -26,6 +34,9 @@ BATCH: Final = 10_000
 # further behind (e.g. signed before Merkle checkpoints existed) is caught up by
 # :func:`catch_up` in transactions of its own, so no request waits for it.
 INLINE_LIMIT: Final = 10_000
+# Subtrees below this level are derived from the events, not stored (see the docstring).
+STORED_FROM: Final = 4
+BLOCK: Final = 1 << STORED_FROM
 _nodes = audit_merkle_nodes.c
 
 
@@ -34,17 +45,20 @@ class MissingNodesError(LookupError):
 
 
 def stored_size(session: Executor, chain: str) -> int:
+    """How many leaves the stored nodes cover: whole blocks (a multiple of ``BLOCK``)."""
     last = session.execute(
-        select(func.max(_nodes.idx)).where(_nodes.chain == chain, _nodes.level == 0)
+        select(func.max(_nodes.idx)).where(_nodes.chain == chain, _nodes.level == STORED_FROM)
     ).scalar()
-    return 0 if last is None else int(last) + 1
+    return 0 if last is None else (int(last) + 1) * BLOCK
 
 
 def fetch(
     session: Executor, chain: str, wanted: Iterable[tuple[int, int]]
 ) -> dict[tuple[int, int], bytes]:
+    """The perfect subtree hashes asked for: stored ones read, smaller ones derived."""
     pairs = sorted(set(wanted))
-    found: dict[tuple[int, int], bytes] = {}
+    found = _derived(session, chain, [p for p in pairs if p[0] < STORED_FROM])
+    pairs = [p for p in pairs if p[0] >= STORED_FROM]
     for at in range(0, len(pairs), 500):
         chunk = pairs[at : at + 500]
         rows = session.execute(
@@ -57,6 +71,40 @@ def fetch(
     missing = set(pairs) - set(found)
     if missing:
         raise MissingNodesError(f"chain {chain!r}: {len(missing)} Merkle nodes are not stored")
+    return found
+
+
+def _derived(
+    session: Executor, chain: str, pairs: list[tuple[int, int]]
+) -> dict[tuple[int, int], bytes]:
+    """Subtrees smaller than a block, hashed from their events (one range read for all)."""
+    if not pairs:
+        return {}
+    spans = sorted((index << level, (index + 1) << level) for level, index in pairs)
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(end, merged[-1][1]))
+        else:
+            merged.append((start, end))
+    c = audit_events.c
+    rows = session.execute(
+        select(c.seq, c.hash).where(
+            c.chain == chain,
+            # Leaf i is the event at seq i + 1.
+            or_(*(c.seq.between(start + 1, end) for start, end in merged)),
+        )
+    )
+    leaves = {int(seq) - 1: merkle.leaf_hash(bytes.fromhex(digest)) for seq, digest in rows}
+    found: dict[tuple[int, int], bytes] = {}
+    for level, index in pairs:
+        start = index << level
+        span = [leaves.get(at) for at in range(start, start + (1 << level))]
+        if all(leaf is not None for leaf in span):
+            found[(level, index)] = merkle.perfect_root([leaf for leaf in span if leaf])
+    missing = len(pairs) - len(found)
+    if missing:
+        raise MissingNodesError(f"chain {chain!r}: events under {missing} Merkle nodes are missing")
     return found
 
 
@@ -101,11 +149,13 @@ def extend(
     for level, index, digest in merkle.completed_nodes(
         frontier, have, _leaves(session, chain, have, size, known or {})
     ):
+        known_nodes[(level, index)] = digest
+        count += level == 0
+        if level < STORED_FROM:
+            continue
         levels.append(level)
         indexes.append(index)
         hashes.append(digest.hex())
-        count += level == 0
-        known_nodes[(level, index)] = digest
         if len(levels) >= BATCH:
             _insert_nodes(session, chain, levels, indexes, hashes)
             levels, indexes, hashes = [], [], []
@@ -196,10 +246,6 @@ def consistency_proof(session: Executor, chain: str, first: int, second: int) ->
     return result
 
 
-def leaf(session: Executor, chain: str, index: int) -> bytes:
-    return fetch(session, chain, [(0, index)])[(0, index)]
-
-
 def catch_up(session: Executor, chain: str, max_leaves: int = 50_000) -> bool:
     """Extend the chain's stored tree by at most ``max_leaves`` towards its head, under the
     head's lock; commit after each call. True when the tree has reached the head."""
@@ -209,7 +255,8 @@ def catch_up(session: Executor, chain: str, max_leaves: int = 50_000) -> bool:
     if head is None:
         return True
     have = stored_size(session, chain)
-    target = min(int(head), have + max_leaves)
+    # In whole blocks: progress is stored only when a block completes.
+    target = min(int(head), have + max(BLOCK, max_leaves - max_leaves % BLOCK))
     if target > have:
         extend(session, chain, target)
     return target >= int(head)

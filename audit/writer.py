@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -96,6 +96,8 @@ _PG_APPEND_SQL: Final = """
     SELECT (SELECT seq FROM head), (SELECT hash FROM head), (SELECT count(*) FROM added)
 """
 _CURSOR: Final = "audit_writer_cursor"
+# Events per statement when a long batch is pipelined (see AuditWriter._append_postgresql).
+PIPELINE_CHUNK: Final = 200
 _select_head = select(audit_chain_heads.c.seq, audit_chain_heads.c.hash)
 _insert_events = insert(audit_events)
 
@@ -146,26 +148,42 @@ class AuditWriter:
         return self.append_many(session, [event])[0]
 
     def append_many(self, session: Executor, events: Sequence[AuditEvent]) -> list[StoredEvent]:
-        """Append events in order, returned as stored. Per chain: one INSERT for all."""
+        """Append events in order, returned as stored. Per chain: one INSERT for all (a
+        pipeline of them for a long batch on PostgreSQL, see ``_append_postgresql``)."""
         if not events:
             return []
         now = datetime.now(UTC)
         stamp = canonical.format_timestamp(now)
+        # Every event is checked before anything is written: a refused event leaves the
+        # caller's transaction as it was, however long the batch.
+        checked = [_checked(event) for event in events]
+        # Made in the batch's order, so ids sort as the events were given across chains.
+        event_ids = [new_event_id() for _ in events]
         protected_subjects = {e.subject_id for e in events if e.protected and e.subject_id}
         data_keys = data_keys_for_writing(session, self.key_encryption_key, protected_subjects)
-        by_chain: dict[str, list[_Item]] = {}
+        indexes_by_chain: dict[str, list[int]] = {}
         for index, event in enumerate(events):
-            item = _prepare(index, event, now, stamp, data_keys)
-            by_chain.setdefault(item.chain, []).append(item)
+            indexes_by_chain.setdefault(chain_for(event.account_id), []).append(index)
+
+        def prepare(indexes: list[int]) -> list[_Item]:
+            return [
+                _prepare(
+                    index, events[index], event_ids[index], checked[index], now, stamp, data_keys
+                )
+                for index in indexes
+            ]
+
         postgres = _dialect(session) == "postgresql"
+        by_chain: dict[str, list[_Item]] = {}
         due: list[tuple[str, int, str]] = []
         # Chains in name order, so two batches spanning the same chains cannot deadlock.
-        for chain in sorted(by_chain):
-            items = by_chain[chain]
+        for chain in sorted(indexes_by_chain):
             if postgres:
-                self._append_postgresql(session, chain, items)
+                items = self._append_postgresql(session, chain, indexes_by_chain[chain], prepare)
             else:
+                items = prepare(indexes_by_chain[chain])
                 _append_sqlite(session, chain, items)
+            by_chain[chain] = items
             if self.signing_key is not None:
                 every = self.checkpoint_every
                 due.extend(
@@ -196,28 +214,76 @@ class AuditWriter:
         )
         return [_stored(item) for item in items_in_order]
 
-    def _append_postgresql(self, session: Executor, chain: str, items: list[_Item]) -> None:
+    def _append_postgresql(
+        self,
+        session: Executor,
+        chain: str,
+        indexes: list[int],
+        prepare: Callable[[list[int]], list[_Item]],
+    ) -> list[_Item]:
+        """Prepare and append one chain's events; returns them, linked.
+
+        A batch longer than ``PIPELINE_CHUNK`` goes as a pipeline of statements of that
+        many events each (psycopg's pipeline mode), each sent as soon as it is prepared: the
+        server inserts one chunk while this process encodes, encrypts and hashes the next,
+        instead of each waiting on the other. Every chunk compares the head with where the
+        one before it left it, so if another writer moved the head first, the first chunk
+        inserts nothing, and so does every chunk after it; they are then linked again from
+        the real head, which that first chunk left locked, and sent one by one."""
         with self._guesses_lock:
             guess = self._guesses.get(chain, (0, GENESIS_HASH))
         connection = session if isinstance(session, Connection) else session.connection()
         driver = connection.connection.dbapi_connection
         assert driver is not None
-        # One cursor per driver connection, reused by every append on it.
-        info = connection.connection.info
-        cursor = info.get(_CURSOR)
-        if cursor is None or cursor.connection is not driver or cursor.closed:
-            cursor = info[_CURSOR] = driver.cursor()
+        chunks = [
+            indexes[at : at + PIPELINE_CHUNK] for at in range(0, len(indexes), PIPELINE_CHUNK)
+        ]
+        if len(chunks) == 1:
+            items = prepare(indexes)
+            self._append_items(session, connection, _cursor(connection), chain, items, guess)
+            return items
+        sent: list[tuple[Any, list[_Item]]] = []
+        try:
+            with driver.pipeline():
+                for chunk in chunks:
+                    items = prepare(chunk)
+                    params = _params(chain, items, guess)
+                    cursor = driver.cursor()
+                    cursor.execute(_PG_APPEND_SQL, params)
+                    sent.append((cursor, items))
+                    guess = (items[-1].row["seq"], items[-1].row["hash"])
+        except connection.dialect.loaded_dbapi.Error as error:
+            raise DBAPIError.instance(
+                _PG_APPEND_SQL, {}, error, connection.dialect.loaded_dbapi.Error
+            ) from error
+        results = []
+        for cursor, _ in sent:
+            results.append(cursor.fetchone())
+            cursor.close()
+        for position, (seq, head_hash, added) in enumerate(results):
+            if not added:
+                rest = [item for _, later in sent[position:] for item in later]
+                real = (0, GENESIS_HASH) if seq is None else (int(seq), str(head_hash))
+                self._append_items(session, connection, _cursor(connection), chain, rest, real)
+                break
+        else:
+            with self._guesses_lock:
+                self._guesses[chain] = guess
+        return [item for _, items in sent for item in items]
+
+    def _append_items(
+        self,
+        session: Executor,
+        connection: Connection,
+        cursor: Any,
+        chain: str,
+        items: list[_Item],
+        guess: tuple[int, str],
+    ) -> None:
+        """Link the events from ``guess`` and insert them in one statement, retrying from
+        the real head if another writer moved it."""
         for _attempt in range(3):
-            records = _link(items, *guess)
-            last = (items[-1].row["seq"], items[-1].row["hash"])
-            params = {
-                "rows": "[" + ",".join(records) + "]",
-                "chain": chain,
-                "prev_seq": guess[0],
-                "prev_hash": guess[1],
-                "last_seq": last[0],
-                "last_hash": last[1],
-            }
+            params = _params(chain, items, guess)
             try:
                 seq, head_hash, added = cursor.execute(_PG_APPEND_SQL, params).fetchone()
             except connection.dialect.loaded_dbapi.Error as error:
@@ -227,7 +293,7 @@ class AuditWriter:
                 ) from error
             if added:
                 with self._guesses_lock:
-                    self._guesses[chain] = last
+                    self._guesses[chain] = (params["last_seq"], params["last_hash"])
                 return
             if seq is None:
                 # A new chain: create its head row (ON CONFLICT: a concurrent first append
@@ -264,6 +330,31 @@ class AuditWriter:
         checkpoint = sign_checkpoint(self.signing_key, chain, seq, head_hash, root_hash=root)
         session.execute(insert(cps), [checkpoint_row(checkpoint)])
         return checkpoint
+
+
+def _cursor(connection: Connection) -> Any:
+    """The one cursor kept per driver connection for single statements."""
+    driver = connection.connection.dbapi_connection
+    info = connection.connection.info
+    cursor = info.get(_CURSOR)
+    if cursor is None or cursor.connection is not driver or cursor.closed:
+        assert driver is not None
+        cursor = info[_CURSOR] = driver.cursor()
+    return cursor
+
+
+def _params(chain: str, items: list[_Item], guess: tuple[int, str]) -> dict[str, Any]:
+    """The append statement's parameters: the events linked on from ``guess``."""
+    records = _link(items, *guess)
+    last = items[-1].row
+    return {
+        "rows": "[" + ",".join(records) + "]",
+        "chain": chain,
+        "prev_seq": guess[0],
+        "prev_hash": guess[1],
+        "last_seq": last["seq"],
+        "last_hash": last["hash"],
+    }
 
 
 def _append_sqlite(session: Executor, chain: str, items: list[_Item]) -> None:
@@ -308,10 +399,12 @@ def _link(items: list[_Item], seq: int, prev_hash: str) -> list[str]:
     return rows
 
 
-def _prepare(
-    index: int, event: AuditEvent, now: datetime, stamp: str, data_keys: Mapping[str, bytes]
-) -> _Item:
-    """Validate one event and encode everything about it that does not need the lock."""
+def _checked(
+    event: AuditEvent,
+) -> tuple[datetime | None, str | None, dict[str, Any], tuple[str, ...]]:
+    """Refuse an event the log cannot take (``ValueError``). Returns what the check worked
+    out: the occurrence time in UTC and as canonical text (``None``: now), a deep copy of
+    the details and the sorted roles."""
     if event.outcome not in OUTCOMES:
         raise ValueError(f"outcome must be one of {sorted(OUTCOMES)}, got {event.outcome!r}")
     if not event.action:
@@ -322,7 +415,7 @@ def _prepare(
         value = getattr(event, name)
         if value is not None and (not isinstance(value, str) or len(value) > limit):
             raise ValueError(f"{name} must be a string of at most {limit} characters")
-    occurred_at, occurred = now, stamp
+    occurred_at, occurred = None, None
     if event.occurred_at is not None:
         if event.occurred_at.tzinfo is None:
             raise ValueError("occurred_at must be timezone-aware")
@@ -336,15 +429,32 @@ def _prepare(
     roles = tuple(sorted(set(event.actor_roles)))
     if not all(isinstance(role, str) for role in roles):
         raise ValueError("actor_roles must be strings")
-    chain = chain_for(event.account_id)
-    event_id = new_event_id()
-    ciphertext = None
     if event.protected:
         if event.subject_id is None:
             raise ValueError("protected fields need a subject_id (whose key encrypts them)")
         for key, value in event.protected.items():
             if not isinstance(key, str) or not isinstance(value, str):
                 raise ValueError("protected fields map names to strings")
+    return occurred_at, occurred, details, roles
+
+
+def _prepare(
+    index: int,
+    event: AuditEvent,
+    event_id: str,
+    checked: tuple[datetime | None, str | None, dict[str, Any], tuple[str, ...]],
+    now: datetime,
+    stamp: str,
+    data_keys: Mapping[str, bytes],
+) -> _Item:
+    """Encode (and encrypt) everything about a checked event that does not need the lock."""
+    occurred_at, occurred, details, roles = checked
+    if occurred_at is None or occurred is None:
+        occurred_at, occurred = now, stamp
+    chain = chain_for(event.account_id)
+    ciphertext = None
+    if event.protected:
+        assert event.subject_id is not None  # _checked
         ciphertext = encrypt_fields(data_keys[event.subject_id], event_id, event.protected)
     record: dict[str, Any] = {
         "account_id": event.account_id,

@@ -22,7 +22,7 @@ from policy_service.api.app_state import get_state
 from policy_service.api.auth import current_caller, public
 from policy_service.api.paging import cursor_page_schema
 from policy_service.api.parsing import Blueprint
-from policy_service.api.responses import TEXT_CONTENT, UtcDateTime
+from policy_service.api.responses import TEXT_CONTENT, UtcDateTime, problems
 from policy_service.api.schema_parts import StrictSchema
 from policy_service.audit_trail import access as audit_access
 
@@ -244,6 +244,7 @@ class Event(MethodView):
 class EventProof(MethodView):
     @blp.arguments(ProofQuery, location="query")
     @blp.response(200, InclusionProofSchema)
+    @problems(409)
     def get(self, query: dict[str, Any], event_id: str) -> InclusionProof:
         """RFC 9162 inclusion proof of the event against a signed checkpoint (default: the
         newest; ``tree_size`` picks another). Verify offline with ``policy-service audit
@@ -257,6 +258,7 @@ class EventProof(MethodView):
 class Consistency(MethodView):
     @blp.arguments(ConsistencyQuery, location="query")
     @blp.response(200, ConsistencyProofSchema)
+    @problems(409)
     def get(self, query: dict[str, Any]) -> ConsistencyProof:
         """RFC 9162 consistency proof between two tree sizes of a chain that both have
         signed checkpoints: the later tree extends the earlier one, nothing rewritten."""

@@ -15,6 +15,7 @@ from audit import (
     EventPage,
     InclusionProof,
     InvalidCursorError,
+    MissingNodesError,
     Outcome,
     ProofUnavailableError,
     StoredEvent,
@@ -38,7 +39,7 @@ from policy_service.audit_trail.recording import (
     require_visible,
 )
 from policy_service.decisions.authorization import Caller, check_in_account, existing_account
-from policy_service.domain.errors import BadRequest, InvalidInput, NotFound
+from policy_service.domain.errors import BadRequest, Conflict, InvalidInput, NotFound
 from policy_service.domain.identifiers import PLATFORM_DOMAIN
 from policy_service.ports import Acts, AuditDeps, SignsCertificates
 
@@ -263,6 +264,8 @@ def event_proof(
             proof = prove_event(uow.session, event_id, tree_size)
         except ProofUnavailableError as error:
             raise NotFound(str(error)) from None
+        except MissingNodesError as error:
+            raise _unprovable(error) from None
     if proof is None:  # pragma: no cover - the event was there a moment ago
         raise NotFound(f"no audit event {event_id}")
     return proof
@@ -283,6 +286,13 @@ def consistency(
             return prove_consistency(uow.session, chain_for(account_id), first, second)
         except ProofUnavailableError as error:
             raise NotFound(str(error)) from None
+        except MissingNodesError as error:
+            raise _unprovable(error) from None
+
+
+def _unprovable(error: MissingNodesError) -> Conflict:
+    # Only a log changed behind the service's back lacks what a signed checkpoint covers.
+    return Conflict(f"the stored log cannot prove this: {error}; run audit verification")
 
 
 def public_key(state: SignsCertificates) -> str:

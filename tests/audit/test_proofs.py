@@ -42,13 +42,18 @@ def _as_json(value: Any) -> Any:
     return data
 
 
+SIZE = 38
+
+
 @pytest.fixture
 def chain(
     append: Callable[..., list[Any]], writer: AuditWriter, uow: Callable[..., UnitOfWork]
 ) -> list[Any]:
-    events = append(13, account_id=A1)  # checkpoints every 5: at 5 and 10
+    # Checkpoints every 5 (at 5, 10, ... 35) and at 38 on demand. 38 leaves: two whole
+    # blocks of stored nodes and a partial one derived from its events.
+    events = append(SIZE, account_id=A1)
     with uow() as work:
-        writer.checkpoint(work.session, A1)  # and at 13, on demand
+        writer.checkpoint(work.session, A1)
         work.commit()
     return events
 
@@ -59,7 +64,7 @@ def test_checkpoints_are_signed_notes_over_the_merkle_root_of_the_events(
     leaves = [leaf_hash(bytes.fromhex(event.hash)) for event in chain]
     with uow(write=False) as work:
         checkpoints = list_checkpoints(work.session, A1)
-    assert [c.tree_size for c in checkpoints] == [5, 10, 13]
+    assert [c.tree_size for c in checkpoints] == [*range(5, 36, 5), SIZE]
     for checkpoint in checkpoints:
         expected = root_hash(memory_nodes(leaves[: checkpoint.tree_size]), checkpoint.tree_size)
         assert checkpoint.root_hash == expected.hex()
@@ -83,7 +88,7 @@ def test_every_event_has_an_inclusion_proof_that_verifies_offline(
         for event in chain:
             proof = prove_event(work.session, event.event_id)
             assert proof is not None
-            assert (proof.leaf_index, proof.tree_size) == (event.seq - 1, 13)
+            assert (proof.leaf_index, proof.tree_size) == (event.seq - 1, SIZE)
             assert verify_inclusion_proof(_as_json(proof), signing_key.public_key()) is None
         older = prove_event(work.session, chain[2].event_id, tree_size=5)
         assert older is not None
@@ -115,12 +120,12 @@ def test_consistency_proofs_between_checkpoints_verify_offline(
     chain: list[Any], uow: Callable[..., UnitOfWork], signing_key: Ed25519PrivateKey
 ) -> None:
     with uow(write=False) as work:
-        for first, second in ((5, 10), (10, 13), (5, 13), (13, 13)):
+        for first, second in ((5, 10), (10, SIZE), (5, SIZE), (SIZE, SIZE), (15, 35), (35, SIZE)):
             proof = prove_consistency(work.session, A1, first, second)
             assert verify_consistency_proof(_as_json(proof), signing_key.public_key()) is None
         with pytest.raises(ProofUnavailableError):
             prove_consistency(work.session, A1, 4, 10)
-        proof = _as_json(prove_consistency(work.session, A1, 5, 13))
+        proof = _as_json(prove_consistency(work.session, A1, 5, SIZE))
     proof["proof"] = proof["proof"][1:]
     assert verify_consistency_proof(proof, signing_key.public_key()) is not None
 
@@ -184,18 +189,18 @@ def test_a_chain_far_behind_is_caught_up_in_bounded_steps_not_in_an_append(
     from audit import tree, verify_database
 
     monkeypatch.setattr(tree, "INLINE_LIMIT", 3)
-    events = append(12, account_id=A1)  # the writer's checkpoints at 5, 10: too far behind
+    events = append(42, account_id=A1)  # the writer's checkpoints at 5, 10, ...: too far behind
     with uow(write=False) as work:
-        assert [c.root_hash for c in list_checkpoints(work.session, A1)] == [None, None]
+        assert [c.root_hash for c in list_checkpoints(work.session, A1)] == [None] * 8
         assert tree.stored_size(work.session, A1) == 0
     steps = 0
     done = False
     while not done:
         with uow() as work:
-            done = tree.catch_up(work.session, A1, max_leaves=5)
+            done = tree.catch_up(work.session, A1, max_leaves=tree.BLOCK)
             work.commit()
         steps += 1
-    assert steps == 3
+    assert steps == 3  # 0 -> 16 -> 32 -> 42: whole blocks, then the partial one
     with uow() as work:
         checkpoint = writer.checkpoint(work.session, A1)
         work.commit()
@@ -204,3 +209,67 @@ def test_a_chain_far_behind_is_caught_up_in_bounded_steps_not_in_an_append(
         assert verify_database(work.session, signing_key).ok
         proof = prove_event(work.session, events[0].event_id)
     assert verify_inclusion_proof(_as_json(proof), signing_key.public_key()) is None
+
+
+def test_only_subtrees_of_a_whole_block_are_stored_the_smaller_ones_come_from_the_events(
+    chain: list[Any], engine: Engine
+) -> None:
+    from audit import tree
+
+    with engine.connect() as connection:
+        stored = connection.exec_driver_sql(
+            f"SELECT level, idx FROM audit_merkle_nodes WHERE chain = '{A1}' ORDER BY level, idx"
+        ).all()
+    # 38 leaves: blocks 0 and 1 (16 leaves each) and the node over both; leaves 32..37 are
+    # derived whenever a proof needs them.
+    assert [tuple(row) for row in stored] == [(4, 0), (4, 1), (5, 0)]
+    assert tree.BLOCK == 16
+
+
+def test_a_tree_stored_by_an_earlier_version_with_every_level_still_extends_and_proves(
+    append: Callable[..., list[Any]],
+    writer: AuditWriter,
+    uow: Callable[..., UnitOfWork],
+    engine: Engine,
+    signing_key: Ed25519PrivateKey,
+) -> None:
+    from audit import tree, verify_database
+
+    first = append(21, account_id=A1)  # checkpoints at 5 ... 20: level-4 node 0 stored
+    leaves = [leaf_hash(bytes.fromhex(event.hash)) for event in first]
+    nodes = memory_nodes(leaves)
+    # What the earlier version also stored: every level below 4, up to tree size 20.
+    old = [
+        (level, index, nodes(level, index).hex())
+        for level in range(tree.STORED_FROM)
+        for index in range(20 >> level)
+    ]
+    with engine.begin() as connection:
+        connection.exec_driver_sql(
+            "INSERT INTO audit_merkle_nodes (chain, level, idx, hash) VALUES "
+            + ",".join(f"('{A1}', {level}, {index}, '{digest}')" for level, index, digest in old)
+        )
+    events = first + append(30, account_id=A1)  # checkpoints on to 50, extending the tree
+    with uow() as work:
+        writer.checkpoint(work.session, A1)
+        work.commit()
+    with uow(write=False) as work:
+        assert verify_database(work.session, signing_key).ok
+        for event in events:
+            proof = prove_event(work.session, event.event_id)
+            assert verify_inclusion_proof(_as_json(proof), signing_key.public_key()) is None
+        consistency = prove_consistency(work.session, A1, 20, 51)
+    assert verify_consistency_proof(_as_json(consistency), signing_key.public_key()) is None
+
+
+def test_a_missing_event_under_a_derived_subtree_makes_its_proof_unavailable(
+    chain: list[Any], engine: Engine, uow: Callable[..., UnitOfWork]
+) -> None:
+    from audit import tree
+    from tests.audit.conftest import disable_append_only
+
+    disable_append_only(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DELETE FROM audit_events WHERE chain = '{A1}' AND seq = 36")
+    with uow(write=False) as work, pytest.raises(tree.MissingNodesError):
+        prove_event(work.session, chain[0].event_id)

@@ -171,3 +171,65 @@ def test_nested_details_are_stored_as_canonical_text_and_returned_as_a_copy(
         ).one()
     assert roles == '["a","b"]'
     assert text == '{"a":{"b":[]},"z":[1,{"t":[true,null],"é":"\u2028 \\"q\\""}]}'
+
+
+def test_a_batch_longer_than_a_pipeline_chunk_is_one_gapless_verifiable_run(
+    writer: AuditWriter, uow: Callable[..., UnitOfWork], signing_key: Any
+) -> None:
+    from audit import verify_database
+    from audit.writer import PIPELINE_CHUNK
+
+    count = 2 * PIPELINE_CHUNK + 50  # three statements on PostgreSQL, the first on a new chain
+    with uow() as work:
+        first = writer.append_many(work.session, [make_event() for _ in range(count)])
+        second = writer.append_many(work.session, [make_event() for _ in range(count)])
+        work.commit()
+    assert [e.seq for e in first + second] == list(range(1, 2 * count + 1))
+    run = first + second
+    assert [e.prev_hash for e in run[1:]] == [e.hash for e in run[:-1]]
+    assert [e.event_id for e in first] == sorted(e.event_id for e in first)
+    with uow(write=False) as work:
+        assert verify_database(work.session, signing_key).ok
+        head = work.session.execute(select(audit_chain_heads.c.seq)).scalar_one()
+    assert head == 2 * count
+
+
+def test_a_long_batch_after_another_writer_moved_the_head_is_linked_again_from_it(
+    writer: AuditWriter,
+    kek: bytes,
+    signing_key: Any,
+    uow: Callable[..., UnitOfWork],
+    append: Callable[..., list[Any]],
+) -> None:
+    """Two processes' writers on one chain: the first's idea of the head is stale, so every
+    chunk of its pipeline inserts nothing, and it links them again from the real head."""
+    from audit import verify_database
+    from audit.writer import PIPELINE_CHUNK
+
+    append(3)  # this writer now guesses the head is at 3
+    other = AuditWriter(kek, signing_key, checkpoint_every=CHECKPOINT_EVERY)
+    with uow() as work:
+        other.append_many(work.session, [make_event() for _ in range(4)])  # head at 7
+        work.commit()
+    count = PIPELINE_CHUNK + 10
+    with uow() as work:
+        stored = writer.append_many(work.session, [make_event() for _ in range(count)])
+        work.commit()
+    assert [e.seq for e in stored] == list(range(8, 8 + count))
+    with uow(write=False) as work:
+        assert verify_database(work.session, signing_key).ok
+        seqs = work.session.execute(select(audit_events.c.seq)).scalars().all()
+    assert sorted(seqs) == list(range(1, 8 + count))
+
+
+def test_a_refused_event_late_in_a_long_batch_writes_none_of_it(
+    writer: AuditWriter, uow: Callable[..., UnitOfWork]
+) -> None:
+    from audit.writer import PIPELINE_CHUNK
+
+    batch = [make_event() for _ in range(2 * PIPELINE_CHUNK)]
+    batch[-1] = make_event(outcome="maybe")
+    with uow() as work:
+        with pytest.raises(ValueError, match="outcome"):
+            writer.append_many(work.session, batch)
+        assert work.session.execute(select(audit_events.c.event_id)).first() is None

@@ -105,3 +105,29 @@ def test_an_export_over_http_ends_signed(audited: Tenants) -> None:
     assert report.unanchored_events == 0
     cut = b"".join(body.splitlines(keepends=True)[:-2]) + body.splitlines(keepends=True)[-1]
     assert not verify_export(io.BytesIO(cut), _public_key(audited)).ok
+
+
+def test_a_proof_the_tampered_log_cannot_give_answers_409_not_500(audited: Tenants) -> None:
+    from tests.audit.conftest import disable_append_only
+
+    cora = audited.service.tokens["cora"]
+    for role in ("user", "admin", "user"):
+        audited.service.request(
+            "PUT", "/v1/accounts/acme/members/zoe", audited.ada, json={"roles": [role]}
+        )
+    size = _sign(audited, cora)["tree_size"]
+    assert size >= 3
+    engine = audited.service.state.engine
+    with engine.connect() as connection:
+        first = connection.exec_driver_sql(
+            "SELECT event_id FROM audit_events WHERE chain = 'acme' AND seq = 1"
+        ).scalar_one()
+    disable_append_only(engine)
+    with engine.begin() as connection:  # a superuser removes the event next to it
+        connection.exec_driver_sql("DELETE FROM audit_events WHERE chain = 'acme' AND seq = 2")
+    response = _get(audited, f"/v1/audit/events/{first}/proof?tree_size={size}", cora)
+    assert response.status_code == 409, response.get_json()
+    assert response.mimetype == "application/problem+json"
+    assert "audit verification" in response.get_json()["detail"]
+    consistency = f"/v1/audit/consistency?account_id=acme&first=1&second={size}"
+    assert _get(audited, consistency, cora).status_code in (404, 409)
