@@ -126,26 +126,46 @@ def memory_nodes(leaves: Sequence[bytes]) -> NodeSource:
     return lambda level, index: levels[level][index]
 
 
-def completed_nodes(
-    frontier: Sequence[tuple[int, int, bytes]], first_leaf: int, leaves: Iterable[bytes]
-) -> Iterable[tuple[int, int, bytes]]:
-    """Append leaves to a tree and yield every perfect subtree this completes, as
-    ``(level, index, hash)``, leaves included (level 0).
+def extend_compact_range(
+    frontier: Sequence[tuple[int, int, bytes]],
+    first_leaf: int,
+    leaves: Iterable[bytes],
+    keep_from: int = 0,
+) -> tuple[list[tuple[int, int, bytes]], list[tuple[int, int, bytes]]]:
+    """Append leaves to a tree: every perfect subtree this completes at ``keep_from`` or
+    above, as ``(level, index, hash)`` (leaves, level 0, only with ``keep_from=0``), and the
+    compact range afterwards, whose :func:`compact_root` is the new root and whose last
+    node's index and level tell how many leaves it covers.
 
     ``frontier`` is the tree's compact range before the new leaves: its perfect subtrees
     for the first ``first_leaf`` leaves, largest (leftmost) first, as RFC 9162 splits them
     (:func:`frontier_nodes`)."""
-    stack = [(level, index, digest) for level, index, digest in frontier]
+    stack = list(frontier)
+    kept: list[tuple[int, int, bytes]] = []
+    keep = kept.append
+    sha256 = hashlib.sha256
     position = first_leaf
     for leaf in leaves:
         level, index, digest = 0, position, leaf
-        yield level, index, digest
+        if keep_from == 0:
+            keep((0, index, digest))
         while stack and stack[-1][0] == level:
             _, left_index, left = stack.pop()
-            level, index, digest = level + 1, left_index >> 1, node_hash(left, digest)
-            yield level, index, digest
+            level, index = level + 1, left_index >> 1
+            digest = sha256(b"\x01" + left + digest).digest()
+            if level >= keep_from:
+                keep((level, index, digest))
         stack.append((level, index, digest))
         position += 1
+    return kept, stack
+
+
+def covered(stack: Sequence[tuple[int, int, bytes]]) -> int:
+    """How many leaves a compact range covers."""
+    if not stack:
+        return 0
+    level, index, _ = stack[-1]
+    return (index + 1) << level
 
 
 def compact_root(stack: Sequence[tuple[int, bytes]]) -> bytes:

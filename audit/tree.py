@@ -140,30 +140,16 @@ def extend(
     if have >= size:
         return root(session, chain, size)
     positions = merkle.frontier_nodes(have)
-    known_nodes = fetch(session, chain, positions) if positions else {}
-    frontier = [(level, index, known_nodes[(level, index)]) for level, index in positions]
-    levels: list[int] = []
-    indexes: list[int] = []
-    hashes: list[str] = []
-    count = 0
-    for level, index, digest in merkle.completed_nodes(
-        frontier, have, _leaves(session, chain, have, size, known or {})
-    ):
-        known_nodes[(level, index)] = digest
-        count += level == 0
-        if level < STORED_FROM:
-            continue
-        levels.append(level)
-        indexes.append(index)
-        hashes.append(digest.hex())
-        if len(levels) >= BATCH:
-            _insert_nodes(session, chain, levels, indexes, hashes)
-            levels, indexes, hashes = [], [], []
-    if levels:
-        _insert_nodes(session, chain, levels, indexes, hashes)
-    if have + count != size:
+    stored = fetch(session, chain, positions) if positions else {}
+    frontier = [(level, index, stored[(level, index)]) for level, index in positions]
+    kept, stack = merkle.extend_compact_range(
+        frontier, have, _leaves(session, chain, have, size, known or {}), keep_from=STORED_FROM
+    )
+    for at in range(0, len(kept), BATCH):
+        _insert_nodes(session, chain, kept[at : at + BATCH])
+    if merkle.covered(stack) != size:
         raise MissingNodesError(f"chain {chain!r}: events up to seq {size} are not all there")
-    return merkle.root_hash(lambda level, index: known_nodes[(level, index)], size)
+    return merkle.compact_root([(level, digest) for level, _, digest in stack])
 
 
 _INSERT_NODES_PG: Final = text(
@@ -172,25 +158,23 @@ _INSERT_NODES_PG: Final = text(
 )
 
 
-def _insert_nodes(
-    session: Executor, chain: str, levels: list[int], indexes: list[int], hashes: list[str]
-) -> None:
+def _insert_nodes(session: Executor, chain: str, nodes: list[tuple[int, int, bytes]]) -> None:
     bind = session if isinstance(session, Connection) else session.get_bind()
     if bind.dialect.name == "postgresql":
         # One statement, its rows as one JSON text (as the writer sends events): far cheaper
         # for the driver than a row per node or three arrays.
         name = json.dumps(chain)
         rows = ",".join(
-            f'{{"chain":{name},"level":{level},"idx":{index},"hash":"{digest}"}}'
-            for level, index, digest in zip(levels, indexes, hashes, strict=True)
+            f'{{"chain":{name},"level":{level},"idx":{index},"hash":"{digest.hex()}"}}'
+            for level, index, digest in nodes
         )
         session.execute(_INSERT_NODES_PG, {"rows": f"[{rows}]"})
         return
     session.execute(
         insert(audit_merkle_nodes),
         [
-            {"chain": chain, "level": level, "idx": index, "hash": digest}
-            for level, index, digest in zip(levels, indexes, hashes, strict=True)
+            {"chain": chain, "level": level, "idx": index, "hash": digest.hex()}
+            for level, index, digest in nodes
         ],
     )
 

@@ -25,6 +25,7 @@ one before took; split across modules, that reliance would no longer be in sight
 from __future__ import annotations
 
 import hashlib
+import operator
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -72,6 +73,9 @@ _LIMITS: Final = {
     "subject_id": ID,
 }
 
+# The limited fields' values in one C call, in _LIMITS order.
+_limited: Final = operator.attrgetter(*_LIMITS)
+
 # One statement per chain (see the module docstring). The events travel as one JSON array
 # of row objects: a single parameter is far cheaper for the driver to send than 27 arrays.
 # Each row object is the event's canonical record (the very bytes its hash covers; "v" has
@@ -117,6 +121,7 @@ class _Item:
     head: bytes
     middle: bytes
     tail: bytes
+    stored: StoredEvent | None = None  # made early while the server works, once linked
 
 
 class AuditWriter:
@@ -212,7 +217,7 @@ class AuditWriter:
         items_in_order = sorted(
             (item for items in by_chain.values() for item in items), key=lambda i: i.index
         )
-        return [_stored(item) for item in items_in_order]
+        return [item.stored or _stored(item) for item in items_in_order]
 
     def _append_postgresql(
         self,
@@ -252,6 +257,8 @@ class AuditWriter:
                     cursor.execute(_PG_APPEND_SQL, params)
                     sent.append((cursor, items))
                     guess = (items[-1].row["seq"], items[-1].row["hash"])
+                    for item in items:  # while the server inserts them
+                        item.stored = _stored(item)
         except connection.dialect.loaded_dbapi.Error as error:
             raise DBAPIError.instance(
                 _PG_APPEND_SQL, {}, error, connection.dialect.loaded_dbapi.Error
@@ -265,6 +272,8 @@ class AuditWriter:
                 rest = [item for _, later in sent[position:] for item in later]
                 real = (0, GENESIS_HASH) if seq is None else (int(seq), str(head_hash))
                 self._append_items(session, connection, _cursor(connection), chain, rest, real)
+                for item in rest:  # linked anew: seq and hashes changed
+                    item.stored = None
                 break
         else:
             with self._guesses_lock:
@@ -411,9 +420,10 @@ def _checked(
         raise ValueError("action is required")
     if not event.actor_type:
         raise ValueError("actor_type is required")
-    for name, limit in _LIMITS.items():
-        value = getattr(event, name)
-        if value is not None and (not isinstance(value, str) or len(value) > limit):
+    for value, name, limit in zip(_limited(event), _LIMITS, _LIMITS.values(), strict=True):
+        if value is not None and (value.__class__ is not str or len(value) > limit):
+            if isinstance(value, str) and len(value) <= limit:
+                continue  # a str subclass within the limit
             raise ValueError(f"{name} must be a string of at most {limit} characters")
     occurred_at, occurred = None, None
     if event.occurred_at is not None:

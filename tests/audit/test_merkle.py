@@ -14,8 +14,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from audit.merkle import (
     EMPTY_ROOT,
-    completed_nodes,
+    compact_root,
     consistency_proof,
+    covered,
+    extend_compact_range,
     frontier_nodes,
     inclusion_proof,
     leaf_hash,
@@ -167,17 +169,29 @@ def test_every_proof_in_a_small_tree_round_trips() -> None:
             assert verify_consistency(first, size, old, root, consistency_proof(nodes, first, size))
 
 
-def test_completed_nodes_extend_a_compact_range_as_a_whole_tree_would() -> None:
+def test_extending_a_compact_range_completes_the_subtrees_a_whole_tree_has() -> None:
     leaves = [leaf_hash(bytes([i])) for i in range(23)]
+    whole = memory_nodes(leaves)
     stored: dict[tuple[int, int], bytes] = {}
     for start, end in ((0, 5), (5, 6), (6, 16), (16, 23)):
         frontier = [(lv, ix, stored[(lv, ix)]) for lv, ix in frontier_nodes(start)]
-        for level, index, digest in completed_nodes(frontier, start, leaves[start:end]):
+        kept, stack = extend_compact_range(frontier, start, leaves[start:end])
+        for level, index, digest in kept:
             stored[(level, index)] = digest
-    whole = memory_nodes(leaves)
+        assert covered(stack) == end
+        assert compact_root([(lv, digest) for lv, _, digest in stack]) == root_hash(whole, end)
     for (level, index), digest in stored.items():
         assert whole(level, index) == digest
+    assert len(stored) == 23 + 11 + 5 + 2 + 1  # every complete subtree, leaves included
     assert root_hash(lambda lv, ix: stored[(lv, ix)], 23) == root_hash(whole, 23)
+
+
+def test_extending_a_compact_range_keeps_only_the_levels_asked_for() -> None:
+    leaves = [leaf_hash(bytes([i])) for i in range(40)]
+    kept, stack = extend_compact_range([], 0, leaves, keep_from=4)
+    assert [(level, index) for level, index, _ in kept] == [(4, 0), (4, 1), (5, 0)]
+    assert covered(stack) == 40
+    assert compact_root([(lv, d) for lv, _, d in stack]) == root_hash(memory_nodes(leaves), 40)
 
 
 # -- signed notes ------------------------------------------------------------------------
