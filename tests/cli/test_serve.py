@@ -145,3 +145,27 @@ def test_serve_can_still_hand_over_to_gunicorn(
     assert result.exit_code == 0, result.output
     assert started == [("127.0.0.1", 8000, 2, 1, "gunicorn")]
     assert result.stdout.rstrip().endswith("starting gunicorn")
+
+
+def test_a_server_worker_freezes_its_start_up_heap_out_of_the_collector(tmp_path: Path) -> None:
+    """In a process of its own: a frozen app is never collected, which tests must not do."""
+    import os
+    import subprocess
+    import sys
+
+    env = {
+        **os.environ,
+        "POLICY_SERVICE_DATABASE_URL": f"sqlite:///{tmp_path}/serve.sqlite3",
+        "POLICY_SERVICE_AUDIT_SIGNING_KEY": str(tmp_path / "key.pem"),
+        "POLICY_SERVICE_AUDIT_ENCRYPTION_KEY": str(tmp_path / "kek.bin"),
+        "POLICY_SERVICE_JOB_RUNNER": "off",
+    }
+    script = (
+        "import gc; from policy_service.serving import serving_app; "
+        "app = serving_app(); print(app.name, gc.get_freeze_count() > 10000)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["policy_service", "True"]
