@@ -18,7 +18,9 @@ Bulk (issue 4):
 1. Bulk delete of N contacts (default 100,000) with 10 related records each, under the
    cascade-on-delete profile, through the service's job runner: every contact decided on by
    the enforcer, cascaded, audited (hash-chained, personal fields encrypted), its job item
-   marked - chunk by chunk, each chunk one transaction.
+   marked - chunk by chunk, each chunk one transaction. The contacts have the audit data
+   keys contacts created through the API have, and the process has frozen its start-up heap
+   as a server worker does (``serving.freeze_heap``).
 2. The same row changes made by a plain SQL script, chunked the same way: the contacts'
    UPDATE, the related records' UPDATEs, the job items' UPDATE and one audit row INSERT per
    contact (with dummy hashes: no decisions, no hashing, no encryption).
@@ -155,6 +157,7 @@ def service_bulk_delete(url: str, contacts: int, workdir: Path, chunk: int) -> d
     )
     state = ServiceState.build(settings)
     state.load()
+    give_audit_keys(state, ACCOUNT, [f"c{n:07d}" for n in range(contacts)])
     freeze_heap()  # as a server worker, whose thread runs the job, does after start-up
     admin = Caller("bench-admin", "user")
     started = time.perf_counter()
@@ -291,9 +294,6 @@ def load_singles(url: str, workdir: Path, per_account: int) -> dict[str, str]:
     """Eight accounts, an admin each (their tokens returned), and their contacts with 3
     related records each and an audit data key each, as contacts created through the API
     have."""
-    from audit.crypto import data_keys_for_writing
-    from policy_service.domain.contacts import audit_subject
-
     service = _service(url, workdir)
     tokens = {}
     for account in SINGLE_ACCOUNTS:
@@ -315,16 +315,24 @@ def load_singles(url: str, workdir: Path, per_account: int) -> dict[str, str]:
         connection.commit()
         cursor.execute("ANALYZE")
     state = service.state
-    with state.unit_of_work() as uow:
-        subjects = [
-            audit_subject(account, f"s{n:06d}")
-            for account in SINGLE_ACCOUNTS
-            for n in range(per_account)
-        ]
-        data_keys_for_writing(uow.session, state.audit.key_encryption_key, subjects)
-        uow.commit()
+    ids = [f"s{n:06d}" for n in range(per_account)]
+    for account in SINGLE_ACCOUNTS:
+        give_audit_keys(state, account, ids)
     state.engine.dispose()
     return tokens
+
+
+def give_audit_keys(state: Any, account: str, contacts: list[str]) -> None:
+    """The audit data key each contact created through the API has (its creation event's
+    protected fields are encrypted with it); contacts loaded by COPY have none."""
+    from audit.crypto import data_keys_for_writing
+    from policy_service.domain.contacts import audit_subject
+
+    for at in range(0, len(contacts), 5_000):
+        with state.unit_of_work() as uow:
+            subjects = [audit_subject(account, contact) for contact in contacts[at : at + 5_000]]
+            data_keys_for_writing(uow.session, state.audit.key_encryption_key, subjects)
+            uow.commit()
 
 
 def _percentile(values: list[float], fraction: float) -> float:
