@@ -250,10 +250,10 @@ class AuditWriter:
         sent: list[tuple[Any, list[_Item]]] = []
         try:
             with driver.pipeline():
-                for chunk in chunks:
+                for number, chunk in enumerate(chunks, start=1):
                     items = prepare(chunk)
                     params = _params(chain, items, guess)
-                    cursor = driver.cursor()
+                    cursor = _cursor(connection, number)
                     cursor.execute(_PG_APPEND_SQL, params)
                     sent.append((cursor, items))
                     guess = (items[-1].row["seq"], items[-1].row["hash"])
@@ -263,10 +263,7 @@ class AuditWriter:
             raise DBAPIError.instance(
                 _PG_APPEND_SQL, {}, error, connection.dialect.loaded_dbapi.Error
             ) from error
-        results = []
-        for cursor, _ in sent:
-            results.append(cursor.fetchone())
-            cursor.close()
+        results = [cursor.fetchone() for cursor, _ in sent]
         for position, (seq, head_hash, added) in enumerate(results):
             if not added:
                 rest = [item for _, later in sent[position:] for item in later]
@@ -341,14 +338,18 @@ class AuditWriter:
         return checkpoint
 
 
-def _cursor(connection: Connection) -> Any:
-    """The one cursor kept per driver connection for single statements."""
+def _cursor(connection: Connection, number: int = 0) -> Any:
+    """A cursor kept per driver connection: number 0 for single statements, and one per
+    statement in flight in a pipeline (each holds its own result). Making a psycopg cursor
+    costs more than sending a chunk's statement."""
     driver = connection.connection.dbapi_connection
-    info = connection.connection.info
-    cursor = info.get(_CURSOR)
+    cursors: list[Any] = connection.connection.info.setdefault(_CURSOR, [])
+    while len(cursors) <= number:
+        cursors.append(None)
+    cursor = cursors[number]
     if cursor is None or cursor.connection is not driver or cursor.closed:
         assert driver is not None
-        cursor = info[_CURSOR] = driver.cursor()
+        cursor = cursors[number] = driver.cursor()
     return cursor
 
 
