@@ -3,8 +3,9 @@
 Single actions (issue 14), in accounts under the cascade-on-delete profile whose contacts have
 3 related records each (notes: destroyed; tags: kept; commission records: anonymized on purge):
 
-S1. Statements per single delete, restore and purge through the service (counted with
-    SQLAlchemy's ``before_cursor_execute``; the worker's change-log poll is counted apart).
+S1. Statements per single delete, restore and purge through the service (every psycopg
+    execute, the audit writer's own on the driver connection included; BEGIN and COMMIT are
+    not statements here; the worker's change-log poll is counted apart).
 S2. Server time of each, p50 and p99: the request through the Flask app in process (routing,
     authentication, the decision, the SQL, the audit append, the JSON answer), next to a
     plain-SQL script making the same row changes in one transaction per contact.
@@ -351,16 +352,18 @@ def service_singles(
     url: str, workdir: Path, tokens: dict[str, str], account: str, contacts: list[str]
 ) -> dict[str, Any]:
     """Delete, restore, delete again (not timed) and purge each contact, one request each."""
-    from sqlalchemy import event
-
     service = _service(url, workdir)
     engine = service.state.engine
     counter = {"n": 0}
+    # Every statement the server receives, SQLAlchemy's and the audit writer's own on the
+    # driver connection alike (SQLAlchemy's events would miss the latter).
+    execute = psycopg.Cursor.execute
 
-    def count(*_: Any) -> None:
+    def counted(cursor: Any, *args: Any, **kwargs: Any) -> Any:
         counter["n"] += 1
+        return execute(cursor, *args, **kwargs)
 
-    event.listen(engine, "before_cursor_execute", count)
+    psycopg.Cursor.execute = counted  # type: ignore[method-assign,assignment]
     headers = {"Authorization": f"Bearer {tokens[account]}"}
     base = f"/v1/accounts/{account}/contacts"
     bodies = {
@@ -386,7 +389,7 @@ def service_singles(
             times[action].append(elapsed)
     times["delete"] = times["delete"][::2]  # the first delete of each contact
     statements["delete"] = statements["delete"][::2] or statements["delete"]
-    event.remove(engine, "before_cursor_execute", count)
+    psycopg.Cursor.execute = execute  # type: ignore[method-assign]
     engine.dispose()
     return {
         action: {
