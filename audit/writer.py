@@ -52,6 +52,8 @@ from audit.tables import (
 )
 
 Executor = Session | Connection
+# A statement in the driver's own SQL and parameters (psycopg's ``%(name)s`` style).
+DriverStatement = tuple[str, Mapping[str, Any]]
 
 # Column widths, checked here so both databases refuse the same input the same way.
 _LIMITS: Final = {
@@ -152,25 +154,48 @@ class AuditWriter:
     def append(self, session: Executor, event: AuditEvent) -> StoredEvent:
         return self.append_many(session, [event])[0]
 
-    def append_many(self, session: Executor, events: Sequence[AuditEvent]) -> list[StoredEvent]:
+    def append_many(
+        self,
+        session: Executor,
+        events: Sequence[AuditEvent],
+        *,
+        ahead: DriverStatement | None = None,
+    ) -> list[StoredEvent]:
         """Append events in order, returned as stored. Per chain: one INSERT for all (a
-        pipeline of them for a long batch on PostgreSQL, see ``_append_postgresql``)."""
+        pipeline of them for a long batch on PostgreSQL, see ``_append_postgresql``).
+
+        ``ahead`` (PostgreSQL only) is a statement of the caller's own transaction, in the
+        driver's SQL and parameters, that the writer sends first in its pipeline: the
+        database runs it (a bulk job's cascade UPDATE) while the writer checks, encodes and
+        hashes the events, instead of the writer waiting for it and it for the writer."""
+        postgres = _dialect(session) == "postgresql"
+        if ahead is not None and not postgres:
+            raise ValueError("a statement ahead of the events needs PostgreSQL's pipeline")
         if not events:
+            if ahead is not None:
+                _execute_ahead(session, ahead)
             return []
         now = datetime.now(UTC)
         stamp = canonical.format_timestamp(now)
-        # Every event is checked before anything is written: a refused event leaves the
-        # caller's transaction as it was, however long the batch.
-        checked = [_checked(event) for event in events]
+        # Every event is checked before any of them is written: a refused event leaves the
+        # caller's transaction as it was, however long the batch. With a statement ahead,
+        # the checks run once it is on its way, before the first event is sent.
+        checked: list[tuple[datetime | None, str | None, dict[str, Any], tuple[str, ...]]] = []
+        if ahead is None:
+            checked.extend(_checked(event) for event in events)
         # Made in the batch's order, so ids sort as the events were given across chains.
         event_ids = [new_event_id() for _ in events]
         protected_subjects = {e.subject_id for e in events if e.protected and e.subject_id}
+        for subject in protected_subjects:  # before they are looked up, checked or not
+            _check_limit("subject_id", subject)
         data_keys = data_keys_for_writing(session, self.key_encryption_key, protected_subjects)
         indexes_by_chain: dict[str, list[int]] = {}
         for index, event in enumerate(events):
             indexes_by_chain.setdefault(chain_for(event.account_id), []).append(index)
 
         def prepare(indexes: list[int]) -> list[_Item]:
+            if not checked:
+                checked.extend(_checked(event) for event in events)
             return [
                 _prepare(
                     index, events[index], event_ids[index], checked[index], now, stamp, data_keys
@@ -178,13 +203,15 @@ class AuditWriter:
                 for index in indexes
             ]
 
-        postgres = _dialect(session) == "postgresql"
         by_chain: dict[str, list[_Item]] = {}
         due: list[tuple[str, int, str]] = []
         # Chains in name order, so two batches spanning the same chains cannot deadlock.
         for chain in sorted(indexes_by_chain):
             if postgres:
-                items = self._append_postgresql(session, chain, indexes_by_chain[chain], prepare)
+                items = self._append_postgresql(
+                    session, chain, indexes_by_chain[chain], prepare, ahead
+                )
+                ahead = None  # sent with the first chain
             else:
                 items = prepare(indexes_by_chain[chain])
                 _append_sqlite(session, chain, items)
@@ -225,6 +252,7 @@ class AuditWriter:
         chain: str,
         indexes: list[int],
         prepare: Callable[[list[int]], list[_Item]],
+        ahead: DriverStatement | None = None,
     ) -> list[_Item]:
         """Prepare and append one chain's events; returns them, linked.
 
@@ -243,14 +271,16 @@ class AuditWriter:
         chunks = [
             indexes[at : at + PIPELINE_CHUNK] for at in range(0, len(indexes), PIPELINE_CHUNK)
         ]
-        if len(chunks) == 1:
+        if len(chunks) == 1 and ahead is None:
             items = prepare(indexes)
             self._append_items(session, connection, _cursor(connection), chain, items, guess)
             return items
         sent: list[tuple[Any, list[_Item]]] = []
         try:
             with driver.pipeline():
-                for number, chunk in enumerate(chunks, start=1):
+                if ahead is not None:
+                    _cursor(connection, 1).execute(*ahead)
+                for number, chunk in enumerate(chunks, start=2):
                     items = prepare(chunk)
                     params = _params(chain, items, guess)
                     cursor = _cursor(connection, number)
@@ -338,6 +368,11 @@ class AuditWriter:
         return checkpoint
 
 
+def _execute_ahead(session: Executor, ahead: DriverStatement) -> None:
+    connection = session if isinstance(session, Connection) else session.connection()
+    _cursor(connection).execute(*ahead)
+
+
 def _cursor(connection: Connection, number: int = 0) -> Any:
     """A cursor kept per driver connection: number 0 for single statements, and one per
     statement in flight in a pipeline (each holds its own result). Making a psycopg cursor
@@ -409,6 +444,12 @@ def _link(items: list[_Item], seq: int, prev_hash: str) -> list[str]:
     return rows
 
 
+def _check_limit(name: str, value: object) -> None:
+    limit = _LIMITS[name]
+    if not isinstance(value, str) or len(value) > limit:
+        raise ValueError(f"{name} must be a string of at most {limit} characters")
+
+
 def _checked(
     event: AuditEvent,
 ) -> tuple[datetime | None, str | None, dict[str, Any], tuple[str, ...]]:
@@ -423,9 +464,7 @@ def _checked(
         raise ValueError("actor_type is required")
     for value, name, limit in zip(_limited(event), _LIMITS, _LIMITS.values(), strict=True):
         if value is not None and (value.__class__ is not str or len(value) > limit):
-            if isinstance(value, str) and len(value) <= limit:
-                continue  # a str subclass within the limit
-            raise ValueError(f"{name} must be a string of at most {limit} characters")
+            _check_limit(name, value)  # a str subclass within the limit passes
     occurred_at, occurred = None, None
     if event.occurred_at is not None:
         if event.occurred_at.tzinfo is None:

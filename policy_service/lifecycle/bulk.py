@@ -271,7 +271,7 @@ def _cascade_and_record(
         for contact in contacts
     }
     ids = [contact.id for contact in contacts]
-    cascade.run_cascade(uow.session, account.id, ids, actions, phase, operation_id, now)
+    ahead = cascade.cascade_ahead(uow.session, account.id, ids, actions, phase, operation_id, now)
     uow.record_many(
         [
             contact_action_event(
@@ -286,6 +286,7 @@ def _cascade_and_record(
                 **event,
             )
             for contact in contacts
-        ]
+        ],
+        ahead=ahead,
     )
     return counts

@@ -16,8 +16,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, and_, bindparam, case, func, or_, select, update
+from sqlalchemy.engine import Compiled, Dialect
 from sqlalchemy.orm import Session
 
+from audit.writer import DriverStatement
 from policy_service.domain.cascade import (
     ACTIVE,
     ANONYMIZED,
@@ -134,19 +136,57 @@ def run_cascade(
     """Apply ``actions`` (kind -> action) to the contacts' linked records in one UPDATE: each
     kind has one action, so a CASE on the kind says what becomes of a record - including
     ``anonymize``, whose kept fields the database cuts out of the JSON itself."""
+    statement = _cascade_statement(_checked_actions(actions), phase)
+    session.execute(statement, _cascade_values(account_id, contact_ids, operation_id, now))
+
+
+def cascade_ahead(
+    session: Session,
+    account_id: str,
+    contact_ids: Sequence[str],
+    actions: dict[str, str],
+    phase: str,
+    operation_id: str,
+    now: datetime,
+) -> DriverStatement | None:
+    """``run_cascade`` for a chunk whose audit events follow at once: on PostgreSQL, the
+    UPDATE as the driver's SQL and parameters, for the audit writer to send ahead of the
+    events (``UnitOfWork.record_many(..., ahead=...)``), so the database updates the
+    records while the writer encodes the events. Elsewhere it runs now and None is returned."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        run_cascade(session, account_id, contact_ids, actions, phase, operation_id, now)
+        return None
+    compiled = _compiled_cascade(_checked_actions(actions), phase, dialect)
+    values = _cascade_values(account_id, contact_ids, operation_id, now)
+    # The statement's own bound values (the fields anonymize keeps) and this chunk's.
+    return compiled.string, compiled.construct_params(values) or {}
+
+
+def _checked_actions(actions: dict[str, str]) -> tuple[tuple[str, str], ...]:
     for action in actions.values():
         if action not in ("keep", "destroy", "stop", "detach", "anonymize"):
             raise ValueError(f"unknown cascade action {action!r}")  # validated at load: a bug
-    statement = _cascade_statement(tuple(sorted(actions.items())), phase)
-    session.execute(
-        statement,
-        {
-            "p_account_id": account_id,
-            "p_operation_id": operation_id,
-            "p_now": now,
-            **one_of_values("p_contact_ids", contact_ids),
-        },
-    )
+    return tuple(sorted(actions.items()))
+
+
+def _cascade_values(
+    account_id: str, contact_ids: Sequence[str], operation_id: str, now: datetime
+) -> dict[str, Any]:
+    return {
+        "p_account_id": account_id,
+        "p_operation_id": operation_id,
+        "p_now": now,
+        **one_of_values("p_contact_ids", contact_ids),
+    }
+
+
+@functools.lru_cache(maxsize=64)
+def _compiled_cascade(
+    actions: tuple[tuple[str, str], ...], phase: str, dialect: Dialect
+) -> Compiled:
+    compiled: Compiled = _cascade_statement(actions, phase).compile(dialect=dialect)
+    return compiled
 
 
 @functools.lru_cache(maxsize=64)

@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit import AuditEvent, AuditWriter, StoredEvent
+from audit.writer import DriverStatement
 from policy_service.storage.database import BEGIN_MODE_OPTION, is_sqlite
 
 # Sees the events a unit of work appended, with its session (before it commits).
@@ -71,12 +72,16 @@ class UnitOfWork:
             self._observer(self.session, [stored])
         return stored
 
-    def record_many(self, events: list[AuditEvent]) -> list[StoredEvent]:
-        """Append many events in one statement (bulk jobs), in this transaction."""
+    def record_many(
+        self, events: list[AuditEvent], *, ahead: DriverStatement | None = None
+    ) -> list[StoredEvent]:
+        """Append many events in one statement (bulk jobs), in this transaction; ``ahead``:
+        a statement the writer sends first, for the database to run while it encodes
+        (``AuditWriter.append_many``)."""
         if self._audit is None:
             raise RuntimeError("this unit of work has no audit writer")
         started = time.perf_counter()
-        stored = self._audit.append_many(self.session, events)
+        stored = self._audit.append_many(self.session, events, ahead=ahead)
         if self._append_timer is not None:
             self._append_timer(time.perf_counter() - started, len(stored))
         if self._observer is not None:

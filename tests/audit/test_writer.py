@@ -233,3 +233,35 @@ def test_a_refused_event_late_in_a_long_batch_writes_none_of_it(
         with pytest.raises(ValueError, match="outcome"):
             writer.append_many(work.session, batch)
         assert work.session.execute(select(audit_events.c.event_id)).first() is None
+
+
+def test_a_statement_sent_ahead_of_a_batch_runs_in_its_transaction(
+    writer: AuditWriter, uow: Callable[..., UnitOfWork], engine: Any
+) -> None:
+    """A bulk chunk's cascade UPDATE goes ahead of its events in the writer's pipeline: it
+    takes effect with them, or fails with them."""
+    from sqlalchemy.exc import DBAPIError
+
+    from audit.writer import PIPELINE_CHUNK
+
+    if engine.dialect.name != "postgresql":
+        with uow() as work, pytest.raises(ValueError, match="PostgreSQL"):
+            writer.append_many(work.session, [make_event()], ahead=("SELECT 1", {}))
+        return
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE ahead_probe (n integer)")
+    ahead = ("INSERT INTO ahead_probe VALUES (%(n)s)", {"n": 7})
+    for count in (1, PIPELINE_CHUNK + 1, 0):
+        with uow() as work:
+            stored = writer.append_many(work.session, [make_event()] * count, ahead=ahead)
+            work.commit()
+        assert len(stored) == count
+    with engine.connect() as connection:
+        rows = connection.exec_driver_sql("SELECT count(*) FROM ahead_probe").scalar_one()
+    assert rows == 3
+    broken = ("INSERT INTO ahead_probe VALUES (%(n)s)", {"n": "not a number"})
+    with uow() as work, pytest.raises(DBAPIError):
+        writer.append_many(work.session, [make_event()] * 3, ahead=broken)
+    with uow(write=False) as work:
+        seqs = work.session.execute(select(audit_events.c.seq)).scalars().all()
+    assert sorted(seqs) == list(range(1, PIPELINE_CHUNK + 3))  # the failed batch left none
