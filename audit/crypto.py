@@ -68,13 +68,26 @@ def decrypt_fields(data_key: bytes, event_id: str, ciphertext: str) -> Mapping[s
 
 
 def data_keys_for_writing(
-    session: Session | Connection, kek: bytes, subject_ids: Iterable[str]
+    session: Session | Connection,
+    kek: bytes,
+    subject_ids: Iterable[str],
+    wrapped: Mapping[str, bytes] | None = None,
 ) -> dict[str, bytes]:
-    """The data key of each subject, creating missing ones; refuses erased subjects."""
+    """The data key of each subject, creating missing ones; refuses erased subjects.
+
+    ``wrapped``: live wrapped keys the caller has just read in this transaction (with the
+    contact it acts on), which are then unwrapped without being read again."""
     wanted = sorted(set(subject_ids))
     if not wanted:
         return {}
-    keys = _load(session, kek, wanted, for_writing=True)
+    keys = {
+        subject: _unwrap(kek, subject, wrapped[subject])
+        for subject in wanted
+        if wrapped and subject in wrapped
+    }
+    unread = [subject for subject in wanted if subject not in keys]
+    if unread:
+        keys.update(_load(session, kek, unread, for_writing=True))
     missing = [subject for subject in wanted if subject not in keys]
     if missing:
         now = datetime.now(UTC)

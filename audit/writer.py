@@ -160,6 +160,7 @@ class AuditWriter:
         events: Sequence[AuditEvent],
         *,
         ahead: DriverStatement | None = None,
+        wrapped_keys: Mapping[str, bytes] | None = None,
     ) -> list[StoredEvent]:
         """Append events in order, returned as stored. Per chain: one INSERT for all (a
         pipeline of them for a long batch on PostgreSQL, see ``_append_postgresql``).
@@ -167,7 +168,9 @@ class AuditWriter:
         ``ahead`` (PostgreSQL only) is a statement of the caller's own transaction, in the
         driver's SQL and parameters, that the writer sends first in its pipeline: the
         database runs it (a bulk job's cascade UPDATE) while the writer checks, encodes and
-        hashes the events, instead of the writer waiting for it and it for the writer."""
+        hashes the events, instead of the writer waiting for it and it for the writer.
+        ``wrapped_keys``: subjects' wrapped data keys the caller has just read in this
+        transaction, so they are not read again (``data_keys_for_writing``)."""
         postgres = _dialect(session) == "postgresql"
         if ahead is not None and not postgres:
             raise ValueError("a statement ahead of the events needs PostgreSQL's pipeline")
@@ -188,7 +191,9 @@ class AuditWriter:
         protected_subjects = {e.subject_id for e in events if e.protected and e.subject_id}
         for subject in protected_subjects:  # before they are looked up, checked or not
             _check_limit("subject_id", subject)
-        data_keys = data_keys_for_writing(session, self.key_encryption_key, protected_subjects)
+        data_keys = data_keys_for_writing(
+            session, self.key_encryption_key, protected_subjects, wrapped_keys
+        )
         indexes_by_chain: dict[str, list[int]] = {}
         for index, event in enumerate(events):
             indexes_by_chain.setdefault(chain_for(event.account_id), []).append(index)

@@ -292,9 +292,16 @@ def _change_cascade_and_record(
     )
     if updated is None:
         raise Conflict(f"contact {contact.id} was changed by someone else; reload and retry")
-    cascade.run_cascade(session, account.id, [contact.id], actions, phase, operation_id, now)
+    # Sent with the event in one round trip where the database allows it.
+    ahead = cascade.cascade_ahead(
+        session, account.id, [contact.id], actions, phase, operation_id, now
+    )
     recorded = uow.record(
-        contact_action_event(state, caller, action, contact, profile, operation_id, counts, **event)
+        contact_action_event(
+            state, caller, action, contact, profile, operation_id, counts, **event
+        ),
+        ahead=ahead,
+        wrapped_keys=read.wrapped_keys(),
     )
     return updated, counts, recorded.event_id
 
@@ -366,7 +373,8 @@ def restore_in(
             protected=contact.personal_fields(),
             job_id=job_id,
             extra_details={"deleted_at": iso(contact.deleted_at)},
-        )
+        ),
+        wrapped_keys=read.wrapped_keys() if read is not None else None,
     )
     state.contacts_changed(session, account.id)
     if read is None:  # a bulk restore: the contact's tags were not read

@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import String, bindparam, case, func, select, true
 from sqlalchemy.orm import Session
 
+from audit.tables import audit_subject_keys
 from policy_service.domain.cascade import ACTIVE, OPEN_STATES, TRASHED
-from policy_service.domain.contacts import Contact, ContactFacts
+from policy_service.domain.contacts import Contact, ContactFacts, audit_subject
 from policy_service.storage.contact_predicates import contacts_t, held, records_t
 from policy_service.storage.contacts import contact_from_row
 from policy_service.storage.sql_constructs import constant, constants_in
@@ -43,6 +44,15 @@ class ContactForAction:
     contact: Contact
     facts: ContactFacts
     groups: tuple[RecordGroup, ...]
+    # The contact's live wrapped audit data key, read in the same statement: the action's
+    # event is encrypted with it without another round trip (None: none yet, or erased).
+    audit_key: bytes | None = None
+
+    def wrapped_keys(self) -> dict[str, bytes]:
+        """For ``UnitOfWork.record``: the audit subject's wrapped key, if it was found."""
+        if self.audit_key is None:
+            return {}
+        return {audit_subject(self.contact.account_id, self.contact.id): self.audit_key}
 
     def open_counts(self) -> dict[tuple[str, str], int]:
         """(kind, state) -> linked open records: what ``open_counts`` would say."""
@@ -94,8 +104,14 @@ def _read_for_action_query(for_update: bool) -> Any:
         .group_by(records_t.c.kind, records_t.c.state, _LINKED, records_t.c.operation_id, _TAG)
         .subquery("g")
     )
+    audit_key = (
+        select(audit_subject_keys.c.wrapped_key)
+        .where(audit_subject_keys.c.subject_id == bindparam("audit_subject", type_=String()))
+        .scalar_subquery()
+        .label("g_audit_key")
+    )
     query = (
-        select(contacts_t, held().label("g_held"), *groups.c)
+        select(contacts_t, held().label("g_held"), audit_key, *groups.c)
         .select_from(contacts_t.outerjoin(groups, true()))
         .where(contacts_t.c.account_id == account_id, contacts_t.c.id == contact_id)
         .order_by(groups.c.g_tag)
@@ -112,7 +128,12 @@ def read_for_action(
 ) -> ContactForAction | None:
     """The contact, its facts and its open records' counts, in one statement."""
     rows = session.execute(
-        _READ_FOR_ACTION[for_update], {"account_id": account_id, "contact_id": contact_id}
+        _READ_FOR_ACTION[for_update],
+        {
+            "account_id": account_id,
+            "contact_id": contact_id,
+            "audit_subject": audit_subject(account_id, contact_id),
+        },
     ).all()
     if not rows:
         return None
@@ -140,6 +161,7 @@ def read_for_action(
         enrolled("workflow_enrollments"),
         enrolled("campaign_enrollments"),
     )
+    key = None if first.g_audit_key is None else bytes(first.g_audit_key)
     read = ContactForAction(contact_from_row(first), facts, found)
     tags = read.tags_after()
-    return ContactForAction(contact_from_row(first, tags), facts, found)
+    return ContactForAction(contact_from_row(first, tags), facts, found, key)

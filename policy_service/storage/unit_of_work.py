@@ -9,7 +9,7 @@ sees every event appended, in the same transaction: the webhook outbox
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from types import TracebackType
 from typing import Self
 
@@ -60,12 +60,21 @@ class UnitOfWork:
             self._session.connection(execution_options={BEGIN_MODE_OPTION: "IMMEDIATE"})
         return self
 
-    def record(self, event: AuditEvent) -> StoredEvent:
-        """Append an audit event in this transaction: it commits with the change or not at all."""
+    def record(
+        self,
+        event: AuditEvent,
+        *,
+        ahead: DriverStatement | None = None,
+        wrapped_keys: Mapping[str, bytes] | None = None,
+    ) -> StoredEvent:
+        """Append an audit event in this transaction: it commits with the change or not at all.
+        ``ahead`` and ``wrapped_keys``: see ``AuditWriter.append_many``."""
         if self._audit is None:
             raise RuntimeError("this unit of work has no audit writer")
         started = time.perf_counter()
-        stored = self._audit.append(self.session, event)
+        stored = self._audit.append_many(
+            self.session, [event], ahead=ahead, wrapped_keys=wrapped_keys
+        )[0]
         if self._append_timer is not None:
             self._append_timer(time.perf_counter() - started, 1)
         if self._observer is not None:

@@ -114,3 +114,37 @@ def test_events_of_one_subject_share_its_key_but_not_a_nonce(
     with engine.connect() as connection:
         keys = connection.execute(text("SELECT count(*) FROM audit_subject_keys")).scalar()
     assert keys == 1
+
+
+def test_a_wrapped_key_the_caller_has_just_read_is_used_without_reading_it_again(
+    writer: AuditWriter, uow: Callable[..., UnitOfWork], engine: Engine, kek: bytes
+) -> None:
+    from sqlalchemy import event
+
+    with uow() as work:
+        writer.append(work.session, _protected_event())  # the subject's key is made
+        work.commit()
+    with engine.connect() as connection:
+        wrapped = connection.execute(
+            text("SELECT wrapped_key FROM audit_subject_keys WHERE subject_id = 'contact-1'")
+        ).scalar_one()
+    reads: list[str] = []
+
+    def seen(*args: Any) -> None:
+        if "audit_subject_keys" in args[2]:
+            reads.append(args[2])
+
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        with uow() as work:
+            (stored,) = writer.append_many(
+                work.session, [_protected_event()], wrapped_keys={"contact-1": bytes(wrapped)}
+            )
+            work.commit()
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    assert reads == []
+    with uow(write=False) as work:
+        found = get_event(work.session, stored.event_id, key_encryption_key=kek)
+    assert found is not None
+    assert found.protected == PERSONAL
