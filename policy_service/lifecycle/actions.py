@@ -358,9 +358,12 @@ def restore_in(
     )
     if restored is None:
         raise Conflict(f"contact {contact.id} was changed by someone else; retry")
-    counts = cascade.restore_records(
-        session, account.id, contact.id, operation_id, now, counts=known
-    )
+    ahead = None
+    if known is not None:  # sent with the event in one round trip where the database allows it
+        ahead = cascade.restore_ahead(session, account.id, contact.id, operation_id, now)
+        counts = known
+    else:
+        counts = cascade.restore_records(session, account.id, contact.id, operation_id, now)
     event = uow.record(
         contact_action_event(
             state,
@@ -374,6 +377,7 @@ def restore_in(
             job_id=job_id,
             extra_details={"deleted_at": iso(contact.deleted_at)},
         ),
+        ahead=ahead,
         wrapped_keys=read.wrapped_keys() if read is not None else None,
     )
     state.contacts_changed(session, account.id)

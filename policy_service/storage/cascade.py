@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import String, and_, bindparam, case, func, or_, select, update
-from sqlalchemy.engine import Compiled, Dialect
 from sqlalchemy.orm import Session
 
 from audit.writer import DriverStatement
@@ -40,6 +39,7 @@ from policy_service.storage.sql_constructs import (
     one_of,
     one_of_param,
     one_of_values,
+    statement_ahead,
 )
 
 
@@ -149,18 +149,13 @@ def cascade_ahead(
     operation_id: str,
     now: datetime,
 ) -> DriverStatement | None:
-    """``run_cascade`` for a chunk whose audit events follow at once: on PostgreSQL, the
-    UPDATE as the driver's SQL and parameters, for the audit writer to send ahead of the
-    events (``UnitOfWork.record_many(..., ahead=...)``), so the database updates the
-    records while the writer encodes the events. Elsewhere it runs now and None is returned."""
-    dialect = session.get_bind().dialect
-    if dialect.name != "postgresql":
-        run_cascade(session, account_id, contact_ids, actions, phase, operation_id, now)
-        return None
-    compiled = _compiled_cascade(_checked_actions(actions), phase, dialect)
+    """``run_cascade`` for contacts whose audit events follow at once: on PostgreSQL, the
+    UPDATE to send ahead of the events (``UnitOfWork.record(..., ahead=...)``), so the
+    database updates the records while the writer encodes the events, in the same round
+    trips; elsewhere it runs now (see ``statement_ahead``)."""
+    statement = _cascade_statement(_checked_actions(actions), phase)
     values = _cascade_values(account_id, contact_ids, operation_id, now)
-    # The statement's own bound values (the fields anonymize keeps) and this chunk's.
-    return compiled.string, compiled.construct_params(values) or {}
+    return statement_ahead(session, statement, values)
 
 
 def _checked_actions(actions: dict[str, str]) -> tuple[tuple[str, str], ...]:
@@ -179,14 +174,6 @@ def _cascade_values(
         "p_now": now,
         **one_of_values("p_contact_ids", contact_ids),
     }
-
-
-@functools.lru_cache(maxsize=64)
-def _compiled_cascade(
-    actions: tuple[tuple[str, str], ...], phase: str, dialect: Dialect
-) -> Compiled:
-    compiled: Compiled = _cascade_statement(actions, phase).compile(dialect=dialect)
-    return compiled
 
 
 @functools.lru_cache(maxsize=64)
@@ -303,9 +290,45 @@ def restore_records(
                 select(records_t.c.kind, func.count()).where(where).group_by(records_t.c.kind)
             ).all():
                 counts.add(kind, action, int(count))
-    session.execute(
-        update(records_t)
-        .where(or_(*(where for where, _ in restorable)))
-        .values(state=ACTIVE, contact_id=contact_id, operation_id=None, updated_at=now)
-    )
+    session.execute(_RESTORE, _restore_values(account_id, contact_id, operation_id, now))
     return counts
+
+
+def restore_ahead(
+    session: Session, account_id: str, contact_id: str, operation_id: str, now: datetime
+) -> DriverStatement | None:
+    """``restore_records``' UPDATE, for a restore whose counts were read with the contact:
+    on PostgreSQL sent ahead of the audit event (as ``cascade_ahead``), elsewhere run now."""
+    values = _restore_values(account_id, contact_id, operation_id, now)
+    return statement_ahead(session, _RESTORE, values)
+
+
+def _restore_values(
+    account_id: str, contact_id: str, operation_id: str, now: datetime
+) -> dict[str, Any]:
+    return {"r_account": account_id, "r_contact": contact_id, "r_op": operation_id, "r_now": now}
+
+
+def _restore_statement() -> Any:
+    contact = bindparam("r_contact", type_=String())
+    base = and_(
+        records_t.c.account_id == bindparam("r_account", type_=String()),
+        records_t.c.origin_contact_id == contact,
+        records_t.c.operation_id == bindparam("r_op", type_=String()),
+    )
+    trashed = and_(base, records_t.c.state == constant(TRASHED), records_t.c.contact_id == contact)
+    detached = and_(base, records_t.c.state == constant(ACTIVE), records_t.c.contact_id.is_(None))
+    return (
+        update(records_t)
+        .where(or_(trashed, detached))
+        .values(
+            state=constant(ACTIVE),
+            contact_id=contact,
+            operation_id=None,
+            updated_at=bindparam("r_now", type_=records_t.c.updated_at.type),
+        )
+    )
+
+
+# Built once, like the cascade's: what one delete hid comes back.
+_RESTORE = _restore_statement()

@@ -9,15 +9,20 @@ it compile afresh on each call (tests/integration/test_lifecycle_statements.py).
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from sqlalchemy import Boolean, String, any_, bindparam, literal_column
 from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy.engine import Compiled, Dialect
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
+
+from audit.writer import DriverStatement
 
 
 class _OneOf(ColumnElement[bool]):
@@ -142,3 +147,28 @@ def _kept_fields_postgresql(element: _KeptFields, compiler: Any, **kw: Any) -> s
 def kept_fields(data: Any, fields: Sequence[str]) -> Any:
     """``data`` (a JSON text column) cut down to ``fields``, as JSON text."""
     return _KeptFields(data, fields)
+
+
+def statement_ahead(
+    session: Session, statement: Any, values: dict[str, Any]
+) -> DriverStatement | None:
+    """A write whose result nobody reads, for the audit writer to send ahead of the events
+    that record it (``UnitOfWork.record(..., ahead=...)``): on PostgreSQL, the statement as
+    the driver's SQL and parameters, so the database runs it while the writer encodes the
+    events, in the same round trips. Elsewhere it runs now and None is returned.
+
+    The statement must be built once (its compiled form is kept per statement object), and
+    its parameters must need no conversion on their way to the driver."""
+    dialect = session.get_bind().dialect
+    if dialect.name != "postgresql":
+        session.execute(statement, values)
+        return None
+    compiled = _compiled(statement, dialect)
+    # The statement's own bound values (e.g. the fields anonymize keeps) and the call's.
+    return compiled.string, compiled.construct_params(values) or {}
+
+
+@functools.lru_cache(maxsize=128)
+def _compiled(statement: Any, dialect: Dialect) -> Compiled:
+    compiled: Compiled = statement.compile(dialect=dialect)
+    return compiled
