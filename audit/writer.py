@@ -52,8 +52,6 @@ from audit.tables import (
 )
 
 Executor = Session | Connection
-# A statement in the driver's own SQL and parameters (psycopg's ``%(name)s`` style).
-DriverStatement = tuple[str, Mapping[str, Any]]
 
 # Column widths, checked here so both databases refuse the same input the same way.
 _LIMITS: Final = {
@@ -109,6 +107,17 @@ _insert_events = insert(audit_events)
 
 
 @dataclass(slots=True)
+class AheadStatement:
+    """A write of the caller's own transaction that the writer sends ahead of the events
+    (``append_many(..., ahead=...)``), in the driver's SQL and parameters (psycopg's
+    ``%(name)s`` style). ``rowcount`` is set once it has run, for the caller to check."""
+
+    sql: str
+    params: Mapping[str, Any]
+    rowcount: int | None = None
+
+
+@dataclass(slots=True)
 class _Item:
     """One event on its way in: everything but its position is settled before the lock."""
 
@@ -159,24 +168,24 @@ class AuditWriter:
         session: Executor,
         events: Sequence[AuditEvent],
         *,
-        ahead: DriverStatement | None = None,
+        ahead: Sequence[AheadStatement] = (),
         wrapped_keys: Mapping[str, bytes] | None = None,
     ) -> list[StoredEvent]:
         """Append events in order, returned as stored. Per chain: one INSERT for all (a
         pipeline of them for a long batch on PostgreSQL, see ``_append_postgresql``).
 
-        ``ahead`` (PostgreSQL only) is a statement of the caller's own transaction, in the
-        driver's SQL and parameters, that the writer sends first in its pipeline: the
-        database runs it (a bulk job's cascade UPDATE) while the writer checks, encodes and
-        hashes the events, instead of the writer waiting for it and it for the writer.
+        ``ahead`` (PostgreSQL only): writes of the caller's own transaction, whose results
+        nobody reads but their row counts, that the writer sends first in its pipeline: the
+        database runs them (a contact's UPDATE, its cascade) while the writer checks,
+        encodes and hashes the events, in the same round trip, instead of the writer
+        waiting for them and they for the writer.
         ``wrapped_keys``: subjects' wrapped data keys the caller has just read in this
         transaction, so they are not read again (``data_keys_for_writing``)."""
         postgres = _dialect(session) == "postgresql"
-        if ahead is not None and not postgres:
-            raise ValueError("a statement ahead of the events needs PostgreSQL's pipeline")
+        if ahead and not postgres:
+            raise ValueError("statements ahead of the events need PostgreSQL's pipeline")
         if not events:
-            if ahead is not None:
-                _execute_ahead(session, ahead)
+            _execute_ahead(session, ahead)
             return []
         now = datetime.now(UTC)
         stamp = canonical.format_timestamp(now)
@@ -184,7 +193,7 @@ class AuditWriter:
         # caller's transaction as it was, however long the batch. With a statement ahead,
         # the checks run once it is on its way, before the first event is sent.
         checked: list[tuple[datetime | None, str | None, dict[str, Any], tuple[str, ...]]] = []
-        if ahead is None:
+        if not ahead:
             checked.extend(_checked(event) for event in events)
         # Made in the batch's order, so ids sort as the events were given across chains.
         event_ids = [new_event_id() for _ in events]
@@ -216,7 +225,7 @@ class AuditWriter:
                 items = self._append_postgresql(
                     session, chain, indexes_by_chain[chain], prepare, ahead
                 )
-                ahead = None  # sent with the first chain
+                ahead = ()  # sent with the first chain
             else:
                 items = prepare(indexes_by_chain[chain])
                 _append_sqlite(session, chain, items)
@@ -257,7 +266,7 @@ class AuditWriter:
         chain: str,
         indexes: list[int],
         prepare: Callable[[list[int]], list[_Item]],
-        ahead: DriverStatement | None = None,
+        ahead: Sequence[AheadStatement] = (),
     ) -> list[_Item]:
         """Prepare and append one chain's events; returns them, linked.
 
@@ -276,16 +285,19 @@ class AuditWriter:
         chunks = [
             indexes[at : at + PIPELINE_CHUNK] for at in range(0, len(indexes), PIPELINE_CHUNK)
         ]
-        if len(chunks) == 1 and ahead is None:
+        if len(chunks) == 1 and not ahead:
             items = prepare(indexes)
             self._append_items(session, connection, _cursor(connection), chain, items, guess)
             return items
         sent: list[tuple[Any, list[_Item]]] = []
         try:
             with driver.pipeline():
-                if ahead is not None:
-                    _cursor(connection, 1).execute(*ahead)
-                for number, chunk in enumerate(chunks, start=2):
+                sent_ahead = []
+                for number, statement in enumerate(ahead, start=1):
+                    cursor = _cursor(connection, number)
+                    cursor.execute(statement.sql, statement.params)
+                    sent_ahead.append((statement, cursor))
+                for number, chunk in enumerate(chunks, start=len(ahead) + 1):
                     items = prepare(chunk)
                     params = _params(chain, items, guess)
                     cursor = _cursor(connection, number)
@@ -298,6 +310,8 @@ class AuditWriter:
             raise DBAPIError.instance(
                 _PG_APPEND_SQL, {}, error, connection.dialect.loaded_dbapi.Error
             ) from error
+        for statement, cursor in sent_ahead:
+            statement.rowcount = cursor.rowcount
         results = [cursor.fetchone() for cursor, _ in sent]
         for position, (seq, head_hash, added) in enumerate(results):
             if not added:
@@ -373,9 +387,14 @@ class AuditWriter:
         return checkpoint
 
 
-def _execute_ahead(session: Executor, ahead: DriverStatement) -> None:
+def _execute_ahead(session: Executor, ahead: Sequence[AheadStatement]) -> None:
+    """Statements ahead of no events: run as they are."""
+    if not ahead:
+        return
     connection = session if isinstance(session, Connection) else session.connection()
-    _cursor(connection).execute(*ahead)
+    cursor = _cursor(connection)
+    for statement in ahead:
+        statement.rowcount = cursor.execute(statement.sql, statement.params).rowcount
 
 
 def _cursor(connection: Connection, number: int = 0) -> Any:

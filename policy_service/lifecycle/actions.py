@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from audit import destroy_subject_key
+from audit.writer import AheadStatement
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.accounts import Account
 from policy_service.domain.cascade import CascadeProfile
@@ -282,28 +283,30 @@ def _change_cascade_and_record(
     contact = read.contact
     actions = dict(profile.on_delete if phase == "delete" else profile.on_purge)
     counts = cascade.plan_cascade(read.open_counts(), actions, phase)
-    updated = store.change_contact(
-        session,
-        account.id,
-        contact.id,
-        contact.version,
-        tags=read.tags_after(cascade.cascade_moves(actions, phase)),
-        **values,
+    # The contact's UPDATE and the cascade's go ahead of the event: one round trip for the
+    # three where the database allows it.
+    change, updated = store.change_contact_ahead(
+        session, contact, tags=read.tags_after(cascade.cascade_moves(actions, phase)), **values
     )
-    if updated is None:
-        raise Conflict(f"contact {contact.id} was changed by someone else; reload and retry")
-    # Sent with the event in one round trip where the database allows it.
-    ahead = cascade.cascade_ahead(
+    records = cascade.cascade_ahead(
         session, account.id, [contact.id], actions, phase, operation_id, now
     )
     recorded = uow.record(
         contact_action_event(
             state, caller, action, contact, profile, operation_id, counts, **event
         ),
-        ahead=ahead,
+        ahead=[change, records],
         wrapped_keys=read.wrapped_keys(),
     )
+    _changed_as_read(change, contact)
     return updated, counts, recorded.event_id
+
+
+def _changed_as_read(change: AheadStatement, contact: Contact) -> None:
+    """The contact was read locked, so its UPDATE cannot miss; if it ever did, the unit of
+    work rolls back, event and cascade with it."""
+    if change.rowcount != 1:
+        raise Conflict(f"contact {contact.id} was changed by someone else; reload and retry")
 
 
 # -- restore ------------------------------------------------------------------------------------
@@ -342,27 +345,28 @@ def restore_in(
     now = utcnow()
     # A trashed contact always carries the id of the delete that put it there.
     operation_id = contact.delete_operation_id or store.new_id("op")
-    known = cascade.restorable_counts(read.groups, operation_id) if read is not None else None
-    tags = read.tags_after(cascade.restore_moves(operation_id)) if read is not None else ()
-    restored = store.change_contact(
-        session,
-        account.id,
-        contact.id,
-        contact.version,
-        tags=tags,
-        state="active",
-        deleted_at=None,
-        deleted_by=None,
-        delete_operation_id=None,
-        delete_reason=None,
-    )
-    if restored is None:
-        raise Conflict(f"contact {contact.id} was changed by someone else; retry")
-    ahead = None
-    if known is not None:  # sent with the event in one round trip where the database allows it
-        ahead = cascade.restore_ahead(session, account.id, contact.id, operation_id, now)
-        counts = known
-    else:
+    values: dict[str, Any] = {
+        "state": "active",
+        "deleted_at": None,
+        "deleted_by": None,
+        "delete_operation_id": None,
+        "delete_reason": None,
+    }
+    ahead: list[AheadStatement] = []
+    if read is not None:
+        # Read locked with its records' counts: the two UPDATEs go ahead of the event, one
+        # round trip for the three where the database allows it.
+        tags = read.tags_after(cascade.restore_moves(operation_id))
+        change, restored = store.change_contact_ahead(session, contact, tags=tags, **values)
+        records = cascade.restore_ahead(session, account.id, contact.id, operation_id, now)
+        ahead = [change, records]
+        counts = cascade.restorable_counts(read.groups, operation_id)
+    else:  # a bulk restore: the contact's tags and counts were not read
+        changed = store.change_contact(
+            session, account.id, contact.id, contact.version, tags=(), **values
+        )
+        if changed is None:
+            raise Conflict(f"contact {contact.id} was changed by someone else; retry")
         counts = cascade.restore_records(session, account.id, contact.id, operation_id, now)
     event = uow.record(
         contact_action_event(
@@ -380,8 +384,10 @@ def restore_in(
         ahead=ahead,
         wrapped_keys=read.wrapped_keys() if read is not None else None,
     )
+    if ahead:
+        _changed_as_read(ahead[0], contact)
     state.contacts_changed(session, account.id)
-    if read is None:  # a bulk restore: the contact's tags were not read
+    if read is None:
         reread = store.get_contact(session, account.id, contact.id)
         assert reread is not None
         restored = reread

@@ -287,6 +287,6 @@ def _cascade_and_record(
             )
             for contact in contacts
         ],
-        ahead=ahead,
+        ahead=[ahead],
     )
     return counts

@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import String, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.orm import Session
 
-from audit.writer import DriverStatement
+from audit.writer import AheadStatement
 from policy_service.domain.cascade import (
     ACTIVE,
     ANONYMIZED,
@@ -148,7 +148,7 @@ def cascade_ahead(
     phase: str,
     operation_id: str,
     now: datetime,
-) -> DriverStatement | None:
+) -> AheadStatement:
     """``run_cascade`` for contacts whose audit events follow at once: on PostgreSQL, the
     UPDATE to send ahead of the events (``UnitOfWork.record(..., ahead=...)``), so the
     database updates the records while the writer encodes the events, in the same round
@@ -296,7 +296,7 @@ def restore_records(
 
 def restore_ahead(
     session: Session, account_id: str, contact_id: str, operation_id: str, now: datetime
-) -> DriverStatement | None:
+) -> AheadStatement:
     """``restore_records``' UPDATE, for a restore whose counts were read with the contact:
     on PostgreSQL sent ahead of the audit event (as ``cascade_ahead``), elsewhere run now."""
     values = _restore_values(account_id, contact_id, operation_id, now)

@@ -13,6 +13,7 @@ import functools
 import json
 import secrets
 from collections.abc import Iterable, Sequence
+from dataclasses import fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from sqlalchemy import Connection, String, bindparam, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from audit.writer import AheadStatement
 from policy_service.domain.cascade import ACTIVE, TRASHED
 from policy_service.domain.clock import utcnow
 from policy_service.domain.contacts import Contact, ContactFacts, RelatedRecord
@@ -31,7 +33,7 @@ from policy_service.storage.contact_predicates import (
     records_t,
 )
 from policy_service.storage.rows import from_row
-from policy_service.storage.sql_constructs import constant, constants_in, one_of
+from policy_service.storage.sql_constructs import constant, constants_in, one_of, statement_ahead
 
 
 def new_id(prefix: str) -> str:
@@ -162,11 +164,38 @@ def change_contact(
     return contact_from_row(row, tags) if row is not None else None
 
 
+def change_contact_ahead(
+    session: Session,
+    contact: Contact,
+    *,
+    tags: Sequence[str],
+    **values: Any,
+) -> tuple[AheadStatement, Contact]:
+    """``change_contact`` for a contact read locked (``read_for_action``) whose audit event
+    follows at once: the UPDATE is sent ahead of the event (``statement_ahead``), so it is
+    not answered by the database but worked out here - the contact as read, with ``values``,
+    the next version and the time. The caller checks the statement's row count once the
+    event is recorded: 0 means someone changed the contact since it was read."""
+    now = utcnow()
+    params = {f"v_{name}": value for name, value in values.items()}
+    params.update(p_account_id=contact.account_id, p_contact_id=contact.id)
+    params.update(p_version=contact.version, v_updated_at=now)
+    statement = _change_contact_statement(tuple(sorted(values)), returning=False)
+    stored = {name: value for name, value in values.items() if name in _CONTACT_FIELDS}
+    changed = replace(
+        contact, **stored, version=contact.version + 1, updated_at=now, tags=tuple(tags)
+    )
+    return statement_ahead(session, statement, params), changed
+
+
+_CONTACT_FIELDS = frozenset(field.name for field in fields(Contact))
+
+
 @functools.lru_cache(maxsize=32)
-def _change_contact_statement(names: tuple[str, ...]) -> Any:
+def _change_contact_statement(names: tuple[str, ...], returning: bool = True) -> Any:
     """``change_contact``'s UPDATE for one set of changed columns, built once."""
     columns = contacts_t.c
-    return (
+    statement = (
         update(contacts_t)
         .where(
             columns.account_id == bindparam("p_account_id", type_=String()),
@@ -180,8 +209,8 @@ def _change_contact_statement(names: tuple[str, ...]) -> Any:
                 for name in (*names, "updated_at")
             },
         )
-        .returning(*contacts_t.c)
     )
+    return statement.returning(*contacts_t.c) if returning else statement
 
 
 def set_states(

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.visitors import InternalTraversal
 
-from audit.writer import DriverStatement
+from audit.writer import AheadStatement
 
 
 class _OneOf(ColumnElement[bool]):
@@ -149,23 +149,22 @@ def kept_fields(data: Any, fields: Sequence[str]) -> Any:
     return _KeptFields(data, fields)
 
 
-def statement_ahead(
-    session: Session, statement: Any, values: dict[str, Any]
-) -> DriverStatement | None:
-    """A write whose result nobody reads, for the audit writer to send ahead of the events
-    that record it (``UnitOfWork.record(..., ahead=...)``): on PostgreSQL, the statement as
-    the driver's SQL and parameters, so the database runs it while the writer encodes the
-    events, in the same round trips. Elsewhere it runs now and None is returned.
+def statement_ahead(session: Session, statement: Any, values: dict[str, Any]) -> AheadStatement:
+    """A write whose result nobody reads but its row count, for the audit writer to send
+    ahead of the events that record it (``UnitOfWork.record(..., ahead=...)``): on
+    PostgreSQL, the statement as the driver's SQL and parameters, so the database runs it
+    while the writer encodes the events, in the same round trip. Elsewhere it runs now, and
+    comes back with its row count already set.
 
     The statement must be built once (its compiled form is kept per statement object), and
     its parameters must need no conversion on their way to the driver."""
     dialect = session.get_bind().dialect
     if dialect.name != "postgresql":
-        session.execute(statement, values)
-        return None
+        result = session.execute(statement, values)
+        return AheadStatement("", {}, rowcount=result.rowcount)  # type: ignore[attr-defined]
     compiled = _compiled(statement, dialect)
     # The statement's own bound values (e.g. the fields anonymize keeps) and the call's.
-    return compiled.string, compiled.construct_params(values) or {}
+    return AheadStatement(compiled.string, compiled.construct_params(values) or {})
 
 
 @functools.lru_cache(maxsize=128)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from audit import AuditEvent, AuditWriter, StoredEvent
-from audit.writer import DriverStatement
+from audit.writer import AheadStatement
 from policy_service.storage.database import BEGIN_MODE_OPTION, is_sqlite
 
 # Sees the events a unit of work appended, with its session (before it commits).
@@ -64,7 +64,7 @@ class UnitOfWork:
         self,
         event: AuditEvent,
         *,
-        ahead: DriverStatement | None = None,
+        ahead: Sequence[AheadStatement] = (),
         wrapped_keys: Mapping[str, bytes] | None = None,
     ) -> StoredEvent:
         """Append an audit event in this transaction: it commits with the change or not at all.
@@ -73,7 +73,7 @@ class UnitOfWork:
             raise RuntimeError("this unit of work has no audit writer")
         started = time.perf_counter()
         stored = self._audit.append_many(
-            self.session, [event], ahead=ahead, wrapped_keys=wrapped_keys
+            self.session, [event], ahead=_unsent(ahead), wrapped_keys=wrapped_keys
         )[0]
         if self._append_timer is not None:
             self._append_timer(time.perf_counter() - started, 1)
@@ -82,15 +82,15 @@ class UnitOfWork:
         return stored
 
     def record_many(
-        self, events: list[AuditEvent], *, ahead: DriverStatement | None = None
+        self, events: list[AuditEvent], *, ahead: Sequence[AheadStatement] = ()
     ) -> list[StoredEvent]:
         """Append many events in one statement (bulk jobs), in this transaction; ``ahead``:
-        a statement the writer sends first, for the database to run while it encodes
-        (``AuditWriter.append_many``)."""
+        writes the writer sends first, for the database to run while it encodes
+        (``AuditWriter.append_many``; those that have run already, on SQLite, are skipped)."""
         if self._audit is None:
             raise RuntimeError("this unit of work has no audit writer")
         started = time.perf_counter()
-        stored = self._audit.append_many(self.session, events, ahead=ahead)
+        stored = self._audit.append_many(self.session, events, ahead=_unsent(ahead))
         if self._append_timer is not None:
             self._append_timer(time.perf_counter() - started, len(stored))
         if self._observer is not None:
@@ -117,3 +117,8 @@ class UnitOfWork:
         finally:
             session.close()
             self._session = None
+
+
+def _unsent(ahead: Sequence[AheadStatement]) -> list[AheadStatement]:
+    """The statements still to send (``statement_ahead`` runs them at once on SQLite)."""
+    return [statement for statement in ahead if statement.rowcount is None]

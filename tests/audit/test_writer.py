@@ -235,33 +235,39 @@ def test_a_refused_event_late_in_a_long_batch_writes_none_of_it(
         assert work.session.execute(select(audit_events.c.event_id)).first() is None
 
 
-def test_a_statement_sent_ahead_of_a_batch_runs_in_its_transaction(
+def test_statements_sent_ahead_of_a_batch_run_in_its_transaction(
     writer: AuditWriter, uow: Callable[..., UnitOfWork], engine: Any
 ) -> None:
-    """A bulk chunk's cascade UPDATE goes ahead of its events in the writer's pipeline: it
-    takes effect with them, or fails with them."""
+    """A contact's UPDATE and its cascade go ahead of the event in the writer's pipeline:
+    they take effect with it, or fail with it, and their row counts come back."""
     from sqlalchemy.exc import DBAPIError
 
-    from audit.writer import PIPELINE_CHUNK
+    from audit.writer import PIPELINE_CHUNK, AheadStatement
 
     if engine.dialect.name != "postgresql":
         with uow() as work, pytest.raises(ValueError, match="PostgreSQL"):
-            writer.append_many(work.session, [make_event()], ahead=("SELECT 1", {}))
+            writer.append_many(work.session, [make_event()], ahead=[AheadStatement("SELECT 1", {})])
         return
     with engine.begin() as connection:
         connection.exec_driver_sql("CREATE TABLE ahead_probe (n integer)")
-    ahead = ("INSERT INTO ahead_probe VALUES (%(n)s)", {"n": 7})
+    insert = "INSERT INTO ahead_probe VALUES (%(n)s)"
     for count in (1, PIPELINE_CHUNK + 1, 0):
+        ahead = [AheadStatement(insert, {"n": 7}), AheadStatement(insert, {"n": 8})]
         with uow() as work:
             stored = writer.append_many(work.session, [make_event()] * count, ahead=ahead)
             work.commit()
         assert len(stored) == count
+        assert [statement.rowcount for statement in ahead] == [1, 1]
     with engine.connect() as connection:
         rows = connection.exec_driver_sql("SELECT count(*) FROM ahead_probe").scalar_one()
-    assert rows == 3
-    broken = ("INSERT INTO ahead_probe VALUES (%(n)s)", {"n": "not a number"})
+        missed = AheadStatement("UPDATE ahead_probe SET n = 0 WHERE n = -1", {})
+    assert rows == 6
+    with uow() as work:
+        writer.append_many(work.session, [make_event()], ahead=[missed])
+    assert missed.rowcount == 0
+    broken = AheadStatement(insert, {"n": "not a number"})
     with uow() as work, pytest.raises(DBAPIError):
-        writer.append_many(work.session, [make_event()] * 3, ahead=broken)
+        writer.append_many(work.session, [make_event()] * 3, ahead=[broken])
     with uow(write=False) as work:
         seqs = work.session.execute(select(audit_events.c.seq)).scalars().all()
     assert sorted(seqs) == list(range(1, PIPELINE_CHUNK + 3))  # the failed batch left none
