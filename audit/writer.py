@@ -248,7 +248,7 @@ class AuditWriter:
                 root = None  # far behind: catch_up builds it, off the request
                 if seq - have <= tree.INLINE_LIMIT:
                     written = {item.row["seq"]: item.row["hash"] for item in by_chain[chain]}
-                    root = tree.extend(session, chain, seq, known=written, have=have)
+                    root = _extended(session, chain, seq, written, have)
                     trees[chain] = seq
                 checkpoint = sign_checkpoint(
                     self.signing_key, chain, seq, digest, now, root_hash=root
@@ -381,10 +381,27 @@ class AuditWriter:
         )
         if existing is not None:
             return checkpoint_from_row(existing)
-        root = tree.extend(session, chain, seq)
+        root = _extended(session, chain, seq)
         checkpoint = sign_checkpoint(self.signing_key, chain, seq, head_hash, root_hash=root)
         session.execute(insert(cps), [checkpoint_row(checkpoint)])
         return checkpoint
+
+
+def _extended(
+    session: Executor,
+    chain: str,
+    seq: int,
+    known: Mapping[int, str] | None = None,
+    have: int | None = None,
+) -> bytes | None:
+    """The Merkle root for a checkpoint at ``seq``, its tree extended; None when events it
+    would hash are gone from the database. Only tampering removes events: verification
+    names them, and the log goes on taking appends, their checkpoints signed without a
+    root, rather than refusing every audited action from then on."""
+    try:
+        return tree.extend(session, chain, seq, known=known, have=have)
+    except tree.MissingNodesError:
+        return None
 
 
 def _execute_ahead(session: Executor, ahead: Sequence[AheadStatement]) -> None:

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from audit import destroy_subject_keys
+from audit.writer import AheadStatement
 from policy_service.decisions.authorization import Caller
 from policy_service.domain.accounts import Account
 from policy_service.domain.cascade import CascadeProfile
@@ -151,7 +152,7 @@ def _trash(
     now = utcnow()
     ids = [contact.id for contact in contacts]
     per_contact = cascade.open_counts_per_contact(session, account.id, ids)
-    moved = store.set_states(
+    moved = store.set_states_ahead(
         session,
         account.id,
         ids,
@@ -159,8 +160,6 @@ def _trash(
         state=TRASHED,
         **_deleted(caller, now, operation_id, reason_code),
     )
-    if moved != len(ids):  # someone changed one of them since the read: retry the chunk
-        raise ChunkRaced(f"{len(ids) - moved} contact(s) changed while the chunk ran")
     _cascade_and_record(
         state,
         uow,
@@ -171,9 +170,11 @@ def _trash(
         per_contact,
         ("contact.delete", "delete", operation_id, now),
         lambda contact: {"protected": contact.personal_fields()},
+        ahead=[moved],
         reason_code=reason_code,
         job_id=job_id,
     )
+    _all_moved(moved, len(ids))
     state.contacts_changed(session, account.id)
 
 
@@ -191,6 +192,14 @@ def _deleted(
 
 class ChunkRaced(Exception):
     """A contact of the chunk changed between read and write; the chunk rolls back."""
+
+
+def _all_moved(moved: AheadStatement, expected: int) -> None:
+    """Checked once the chunk's events are recorded (its UPDATE went ahead of them): if
+    someone changed a contact since the read, the whole chunk rolls back and is retried."""
+    count = moved.rowcount or 0
+    if count != expected:
+        raise ChunkRaced(f"{expected - count} contact(s) changed while the chunk ran")
 
 
 def purge_chunk_rows(
@@ -216,6 +225,7 @@ def purge_chunk_rows(
         by_state.setdefault(contact.state, []).append(contact.id)
     ids = [contact.id for contact in contacts]
     per_contact = cascade.open_counts_per_contact(session, account.id, ids)
+    moved: list[tuple[AheadStatement, int]] = []
     for from_state, state_ids in by_state.items():
         values = {
             "state": PURGED,
@@ -227,8 +237,8 @@ def purge_chunk_rows(
         }
         if from_state == "active":
             values.update(_deleted(caller, now, operation_id, reason_code))
-        if store.set_states(session, account.id, state_ids, from_state, **values) != len(state_ids):
-            raise ChunkRaced("a contact changed while the chunk ran")
+        statement = store.set_states_ahead(session, account.id, state_ids, from_state, **values)
+        moved.append((statement, len(state_ids)))
     counts = _cascade_and_record(
         state,
         uow,
@@ -239,10 +249,13 @@ def purge_chunk_rows(
         per_contact,
         (action, "purge", operation_id, now),
         lambda contact: {"extra_details": {"to": "purged", "from_state": contact.state}},
+        ahead=[statement for statement, _ in moved],
         reason_code=reason_code,
         job_id=job_id,
         dsr_id=dsr_id,
     )
+    for statement, expected in moved:
+        _all_moved(statement, expected)
     destroy_subject_keys(session, [audit_subject(account.id, c.id) for c in contacts])
     state.contacts_changed(session, account.id)
     return counts
@@ -258,11 +271,14 @@ def _cascade_and_record(
     per_contact: dict[str, dict[tuple[str, str], int]],
     step: tuple[str, str, str, datetime],
     details_of: Callable[[Contact], dict[str, Any]],
+    *,
+    ahead: Sequence[AheadStatement] = (),
     **event: Any,
 ) -> dict[str, CascadeCounts]:
     """Run the chunk's cascade (``step``: the action, the phase, the operation id and the
     time) over its records in one UPDATE and record one event per contact, with ``event``'s
-    members and ``details_of`` the contact. Returns what each contact's cascade did, from
+    members and ``details_of`` the contact; ``ahead``: the chunk's other writes, sent with
+    the cascade ahead of the events. Returns what each contact's cascade did, from
     ``per_contact``'s open records as read before."""
     action, phase, operation_id, now = step
     actions = dict(profile.on_delete if phase == "delete" else profile.on_purge)
@@ -271,7 +287,7 @@ def _cascade_and_record(
         for contact in contacts
     }
     ids = [contact.id for contact in contacts]
-    ahead = cascade.cascade_ahead(uow.session, account.id, ids, actions, phase, operation_id, now)
+    records = cascade.cascade_ahead(uow.session, account.id, ids, actions, phase, operation_id, now)
     uow.record_many(
         [
             contact_action_event(
@@ -287,6 +303,6 @@ def _cascade_and_record(
             )
             for contact in contacts
         ],
-        ahead=[ahead],
+        ahead=[*ahead, records],
     )
     return counts

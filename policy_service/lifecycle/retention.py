@@ -9,7 +9,7 @@ deleted before the account's cutoff), not a list fixed when it starts, and each 
 purges, cascades and audit events commit in one transaction. A sweep that dies part-way
 leaves whole chunks purged and the rest trashed; the next sweep finds exactly the rest.
 Two sweeps at once cannot purge a contact twice: a chunk moves only contacts still
-``trashed`` (``set_states``), and a chunk that loses that race rolls back and reads again.
+``trashed`` (``set_states_ahead``), and a chunk that loses that race rolls back and reads again.
 
 The scheduler runs the sweep under its task lease (``scheduler.py``: one run per
 interval across all workers; a run whose worker died is finished by the next one due), which

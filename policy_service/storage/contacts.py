@@ -33,7 +33,14 @@ from policy_service.storage.contact_predicates import (
     records_t,
 )
 from policy_service.storage.rows import from_row
-from policy_service.storage.sql_constructs import constant, constants_in, one_of, statement_ahead
+from policy_service.storage.sql_constructs import (
+    constant,
+    constants_in,
+    one_of,
+    one_of_param,
+    one_of_values,
+    statement_ahead,
+)
 
 
 def new_id(prefix: str) -> str:
@@ -213,24 +220,42 @@ def _change_contact_statement(names: tuple[str, ...], returning: bool = True) ->
     return statement.returning(*contacts_t.c) if returning else statement
 
 
-def set_states(
+def set_states_ahead(
     session: Session,
     account_id: str,
     contact_ids: Sequence[str],
     from_state: str,
     **values: Any,
-) -> int:
-    """Move many contacts at once, only those still in ``from_state``."""
-    result = session.execute(
+) -> AheadStatement:
+    """Move many contacts at once, only those still in ``from_state``, for a chunk whose
+    audit events follow at once: the UPDATE goes ahead of them (``statement_ahead``), and
+    its row count, checked by the caller once they are recorded, says how many contacts
+    were still in ``from_state``."""
+    params = {f"v_{name}": value for name, value in values.items()}
+    params.update(s_account=account_id, s_from=from_state, v_updated_at=utcnow())
+    params.update(one_of_values("s_ids", contact_ids))
+    return statement_ahead(session, _set_states_statement(tuple(sorted(values))), params)
+
+
+@functools.lru_cache(maxsize=32)
+def _set_states_statement(names: tuple[str, ...]) -> Any:
+    """``set_states_ahead``'s UPDATE for one set of changed columns, built once."""
+    columns = contacts_t.c
+    return (
         update(contacts_t)
         .where(
-            contacts_t.c.account_id == account_id,
-            one_of(contacts_t.c.id, contact_ids),
-            contacts_t.c.state == from_state,
+            columns.account_id == bindparam("s_account", type_=String()),
+            one_of_param(columns.id, "s_ids"),
+            columns.state == bindparam("s_from", type_=String()),
         )
-        .values(version=contacts_t.c.version + 1, updated_at=utcnow(), **values)
+        .values(
+            version=columns.version + 1,
+            **{
+                name: bindparam(f"v_{name}", type_=columns[name].type)
+                for name in (*names, "updated_at")
+            },
+        )
     )
-    return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 # -- related records ------------------------------------------------------------------------

@@ -273,3 +273,27 @@ def test_a_missing_event_under_a_derived_subtree_makes_its_proof_unavailable(
         connection.exec_driver_sql(f"DELETE FROM audit_events WHERE chain = '{A1}' AND seq = 36")
     with uow(write=False) as work, pytest.raises(tree.MissingNodesError):
         prove_event(work.session, chain[0].event_id)
+
+
+def test_appends_go_on_after_events_were_deleted_their_checkpoints_without_a_root(
+    chain: list[Any],
+    append: Callable[..., list[Any]],
+    engine: Engine,
+    uow: Callable[..., UnitOfWork],
+    signing_key: Ed25519PrivateKey,
+) -> None:
+    """Tampering must not take the service down: every audited action would fail."""
+    from audit import verify_database
+    from tests.audit.conftest import disable_append_only
+
+    disable_append_only(engine)
+    with engine.begin() as connection:
+        connection.exec_driver_sql(f"DELETE FROM audit_events WHERE chain = '{A1}' AND seq = 36")
+    added = append(10, account_id=A1)  # checkpoints at 40 and 45 fall due
+    assert [event.seq for event in added] == list(range(39, 49))
+    with uow(write=False) as work:
+        signed = {c.seq: c.root_hash for c in list_checkpoints(work.session, A1)}
+        report = verify_database(work.session, signing_key)
+    assert (signed[40], signed[45]) == (None, None)
+    assert not report.ok
+    assert (A1, 36, 36) in report.gaps
