@@ -165,3 +165,39 @@ def test_a_job_of_another_account_is_not_visible(service: Service) -> None:
     assert foreign.status_code == unknown.status_code == 404
     assert foreign.get_json()["type"] == unknown.get_json()["type"]
     assert crm.call("GET", "/v1/jobs/job_nope").status_code == 404
+
+
+def test_a_chunk_that_loses_a_race_rolls_back_whole_and_is_read_again(
+    make_service: Any, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chunk's contacts UPDATE goes ahead of its events and is checked after them: a
+    contact another transaction trashed between the chunk's read and its write leaves none
+    of the chunk's writes or events behind, and the chunk is read and decided again."""
+    from policy_service.storage import cascade
+
+    service = make_service(database_url, job_runner="off")
+    if service.state.engine.dialect.name != "postgresql":
+        pytest.skip("SQLite holds the write lock from the chunk's read: no other writer races it")
+    crm = make_crm(service, "cascade-on-delete")
+    for n in range(3):
+        crm.contact(f"c-{n}")
+    job = bulk(crm, ids=["c-0", "c-1", "c-2"], expected_count=3).get_json()
+    original = cascade.open_counts_per_contact
+    raced = []
+
+    def racing(session: Any, account_id: str, ids: Any) -> Any:
+        if not raced:  # once: between the chunk's read and its write, someone trashes c-1
+            raced.append(True)
+            with service.state.engine.begin() as other:
+                other.execute(text("UPDATE contacts SET state = 'trashed' WHERE id = 'c-1'"))
+        return original(session, account_id, ids)
+
+    monkeypatch.setattr(cascade, "open_counts_per_contact", racing)
+    jobs.run_job(service.state, job["id"])
+    done = crm.call("GET", f"/v1/jobs/{job['id']}").get_json()
+    assert raced == [True]
+    assert (done["processed"], done["failed"]) == (3, 1)  # c-1, read again, is in the trash
+    assert delete_events(crm) == {"c-0": 1, "c-2": 1}  # no event of the rolled-back try
+    notes = crm.records("c-1")["notes"]
+    assert notes
+    assert all(r["state"] == "active" for r in notes)  # its cascade rolled back too
