@@ -113,7 +113,7 @@ def _state_after(action: str, phase: str) -> str:
 def cascade_moves(
     actions: dict[str, str], phase: str
 ) -> Callable[[RecordGroup], tuple[str, bool] | None]:
-    """Where ``run_cascade`` moves a group of records: its new (state, linked), or None."""
+    """Where ``cascade_ahead`` moves a group of records: its new (state, linked), or None."""
 
     def move(group: RecordGroup) -> tuple[str, bool] | None:
         action = actions.get(group.kind)
@@ -122,22 +122,6 @@ def cascade_moves(
         return _state_after(action, phase), action not in ("detach", "anonymize")
 
     return move
-
-
-def run_cascade(
-    session: Session,
-    account_id: str,
-    contact_ids: Sequence[str],
-    actions: dict[str, str],
-    phase: str,
-    operation_id: str,
-    now: datetime,
-) -> None:
-    """Apply ``actions`` (kind -> action) to the contacts' linked records in one UPDATE: each
-    kind has one action, so a CASE on the kind says what becomes of a record - including
-    ``anonymize``, whose kept fields the database cuts out of the JSON itself."""
-    statement = _cascade_statement(_checked_actions(actions), phase)
-    session.execute(statement, _cascade_values(account_id, contact_ids, operation_id, now))
 
 
 def cascade_ahead(
@@ -149,10 +133,14 @@ def cascade_ahead(
     operation_id: str,
     now: datetime,
 ) -> AheadStatement:
-    """``run_cascade`` for contacts whose audit events follow at once: on PostgreSQL, the
-    UPDATE to send ahead of the events (``UnitOfWork.record(..., ahead=...)``), so the
-    database updates the records while the writer encodes the events, in the same round
-    trips; elsewhere it runs now (see ``statement_ahead``)."""
+    """Apply ``actions`` (kind -> action) to the contacts' linked records in one UPDATE: each
+    kind has one action, so a CASE on the kind says what becomes of a record - including
+    ``anonymize``, whose kept fields the database cuts out of the JSON itself.
+
+    The audit events of the contacts follow at once: on PostgreSQL the UPDATE is returned
+    to be sent ahead of them (``UnitOfWork.record(..., ahead=...)``), so the database
+    updates the records while the writer encodes the events, in the same round trips;
+    elsewhere it runs now (see ``statement_ahead``)."""
     statement = _cascade_statement(_checked_actions(actions), phase)
     values = _cascade_values(account_id, contact_ids, operation_id, now)
     return statement_ahead(session, statement, values)
