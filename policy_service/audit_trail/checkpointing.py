@@ -18,7 +18,7 @@ import structlog
 
 from audit import Checkpoint, chains_due
 from audit.checkpoints import newest_signed_checkpoints
-from audit.tree import catch_up
+from audit.tree import MissingNodesError, catch_up
 from audit.witness import witness_path, write_witness
 from policy_service.audit_trail.witnesses import consistency_prover, http_witness, send_soon
 from policy_service.domain.clock import utcnow
@@ -37,7 +37,14 @@ def sign_due_checkpoints(state: CheckpointDeps) -> dict[str, Any]:
         done = False
         while not done:
             with state.unit_of_work() as uow:
-                done = catch_up(uow.session, chain)
+                try:
+                    done = catch_up(uow.session, chain)
+                except MissingNodesError as error:
+                    # Events were deleted behind the service's back: the tree cannot grow past
+                    # them. The chain is still signed (without a root) and so is every other
+                    # one; verification names the gap.
+                    log.warning("audit.merkle_tree_blocked", chain=chain, error=str(error))
+                    break
                 uow.commit()
         with state.unit_of_work() as uow:
             state.audit.checkpoint(uow.session, chain)

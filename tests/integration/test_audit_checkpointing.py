@@ -142,3 +142,28 @@ def test_checkpoints_go_to_the_http_witness_after_they_commit(
     assert again["signed"] >= 1
     assert again["http_witness"]["failures"] >= 1
     assert again["http_witness"]["pending"] >= 1
+
+
+def test_a_chain_with_deleted_events_does_not_stop_the_others_being_signed(
+    witnessed: Witnessed,
+) -> None:
+    from audit import PLATFORM_CHAIN, list_checkpoints
+    from tests.audit.conftest import disable_append_only
+
+    witnessed.service.account("globex")  # an event in the platform chain
+    for _ in range(3):
+        witnessed.verify()  # events in acme's chain, none signed yet
+    state = witnessed.service.state
+    disable_append_only(state.engine)
+    with state.engine.begin() as connection:  # a superuser deletes one of acme's events
+        connection.exec_driver_sql("DELETE FROM audit_events WHERE chain = 'acme' AND seq = 2")
+    signed = sign_due_checkpoints(state)  # acme's tree cannot be built past the gap
+    assert signed["signed"] == signed["chains_due"] >= 2
+    with state.unit_of_work(write=False) as uow:
+        acme = list_checkpoints(uow.session, "acme")
+        platform = list_checkpoints(uow.session, PLATFORM_CHAIN)
+        report = verify_database(uow.session, state.signing_key)
+    assert acme[-1].root_hash is None  # signed all the same, without a root
+    assert platform[-1].root_hash is not None
+    assert not report.ok
+    assert ("acme", 2, 2) in report.gaps
