@@ -253,3 +253,28 @@ def _post_chunked(base: str, path: str, token: str, body: bytes) -> int:
             pass
     assert answer.startswith(b"HTTP/1.1 "), answer[:100]
     return int(answer.split(b" ", 2)[1])
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/v1/audit/events//proof",
+        "/v1/accounts//contacts",
+        "//v1/accounts/acme/contacts",
+        "/v1/accounts/acme//contacts/c-1",
+        "/v1/audit//consistency?account_id=acme&first=1&second=1",
+    ],
+)
+def test_a_doubled_slash_is_not_redirected_but_answered_as_a_problem(crm: Crm, path: str) -> None:
+    """Werkzeug merges slashes with an HTML 308 that no error handler sees; the service's
+    map does not, so every such path is an ordinary problem+json answer."""
+    for method in ("GET", "POST"):
+        response = crm.call(method, path, crm.root)
+        assert 400 <= response.status_code < 500, (method, response.status_code)
+        assert response.mimetype == PROBLEM
+
+
+def test_a_trailing_slash_matches_the_route_without_a_redirect(crm: Crm) -> None:
+    response = crm.call("GET", crm.path("c-1") + "/", crm.user)
+    assert response.status_code == 200
+    assert response.get_json()["id"] == "c-1"
