@@ -53,12 +53,28 @@ def _checkpoint(session: Executor, chain: str, size: int | None, covers: int = 1
         statement = statement.where(cps.c.seq == size)
     row = session.execute(statement.order_by(cps.c.seq.desc()).limit(1)).mappings().first()
     if row is None:
-        if size is None:
-            raise ProofUnavailableError(
-                f"no Merkle checkpoint of chain {chain!r} covers seq {covers} yet"
-            )
-        raise ProofUnavailableError(f"chain {chain!r} has no Merkle checkpoint at tree size {size}")
+        raise ProofUnavailableError(_why_unavailable(session, chain, size, covers))
     return checkpoint_from_row(row)
+
+
+def _why_unavailable(session: Executor, chain: str, size: int | None, covers: int) -> str:
+    if size is not None and size < covers:
+        return f"event seq {covers} of chain {chain!r} is not in the tree of size {size}"
+    cps = audit_checkpoints
+    rootless = select(cps.c.seq).where(cps.c.chain == chain, cps.c.seq >= covers)
+    if size is not None:
+        rootless = rootless.where(cps.c.seq == size)
+    if session.execute(rootless.limit(1)).first() is None:
+        if size is None:
+            return f"no Merkle checkpoint of chain {chain!r} covers seq {covers} yet"
+        return f"chain {chain!r} has no checkpoint at tree size {size}"
+    # Signed while the tree could not be built: it was far behind (a chain from before
+    # Merkle checkpoints, caught up by the periodic checkpoint), or events are missing.
+    where = f"at tree size {size}" if size is not None else f"covering seq {covers}"
+    return (
+        f"the checkpoints of chain {chain!r} {where} have no Merkle root yet: the tree is "
+        "behind, or events it needs are missing (audit verification tells which)"
+    )
 
 
 def newest_merkle_checkpoint(session: Executor, chain: str, covers: int = 1) -> Checkpoint:

@@ -104,7 +104,7 @@ def _derived(
             found[(level, index)] = merkle.perfect_root([leaf for leaf in span if leaf])
     missing = len(pairs) - len(found)
     if missing:
-        raise MissingNodesError(f"chain {chain!r}: events under {missing} Merkle nodes are missing")
+        raise MissingNodesError(f"chain {chain!r}: {missing} Merkle subtree(s) lost events")
     return found
 
 

@@ -52,8 +52,8 @@ def _authorize(state: Acts, caller: Caller, action: str, account_id: str | None)
     so naming one never creates an audit chain for it."""
     if account_id == PLATFORM_DOMAIN:
         raise BadRequest(
-            f"{PLATFORM_DOMAIN!r} is not an account: leave account_id out to read every chain, "
-            "the platform chain included",
+            f"{PLATFORM_DOMAIN!r} is not an account: leave account_id out for the platform "
+            "chain (or, when reading, for every chain)",
             errors={"account_id": ["reserved for the platform chain"]},
         )
     if account_id is None:

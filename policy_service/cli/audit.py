@@ -129,6 +129,23 @@ def audit_export(account: str | None, output: str, export_format: str) -> None:
     click.echo(f"wrote {count} lines to {output}")
 
 
+@audit.command("create-keys")
+def audit_create_keys() -> None:
+    """Create the audit keys at POLICY_SERVICE_AUDIT_SIGNING_KEY and
+    POLICY_SERVICE_AUDIT_ENCRYPTION_KEY (mode 0600), keeping any that exist."""
+    from audit import load_or_create_signing_key
+    from policy_service.audit_trail.keys import load_or_create_kek
+
+    settings = load_settings()
+    for path, make in (
+        (settings.audit_signing_key, lambda p: load_or_create_signing_key(p, create=True)),
+        (settings.audit_encryption_key, lambda p: load_or_create_kek(p, create=True)),
+    ):
+        existed = path.exists()
+        make(path)  # loads (and so checks) a key that exists
+        click.echo(f"{'kept' if existed else 'created'} {path}")
+
+
 @audit.command("public-key")
 def audit_public_key() -> None:
     """Print the PEM public key that verifies checkpoints."""

@@ -27,6 +27,7 @@ def load_state(settings: Settings) -> ServiceState:
     Its engine is disposed when the command ends, so running commands in-process (tests, a
     shell) leaves no connections behind.
     """
+    from policy_service.audit_trail.keys import AuditKeyError
     from policy_service.state import ServiceState
 
     try:
@@ -34,6 +35,11 @@ def load_state(settings: Settings) -> ServiceState:
         state.load()
     except PolicyPackError as exc:
         raise click.ClickException(f"invalid policy pack: {exc}") from None
+    except (AuditKeyError, FileNotFoundError) as exc:
+        # Production never makes keys by itself: say how to, instead of a traceback.
+        raise click.ClickException(
+            f"{exc}; create the audit keys with `policy-service audit create-keys`"
+        ) from None
     context = click.get_current_context(silent=True)
     if context is not None:
         context.call_on_close(state.engine.dispose)

@@ -297,3 +297,10 @@ def test_appends_go_on_after_events_were_deleted_their_checkpoints_without_a_roo
     assert (signed[40], signed[45]) == (None, None)
     assert not report.ok
     assert (A1, 36, 36) in report.gaps
+    with uow(write=False) as work:
+        with pytest.raises(ProofUnavailableError, match="no Merkle root yet"):
+            prove_event(work.session, added[2].event_id)  # seq 41: the root-less 45 covers it
+        with pytest.raises(ProofUnavailableError, match="no Merkle root yet"):
+            prove_event(work.session, added[2].event_id, tree_size=45)
+        with pytest.raises(ProofUnavailableError, match="is not in the tree of size 35"):
+            prove_event(work.session, added[2].event_id, tree_size=35)

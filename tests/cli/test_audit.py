@@ -128,3 +128,32 @@ def test_checkpoint_signs_the_head_of_the_platform_chain_now(audited: dict[str, 
     report = json.loads(cli("audit", "verify", "--json", env=audited).stdout)
     assert report["ok"] is True
     assert report["checkpoints_valid"] == report["checkpoints_total"] == 3
+
+
+def test_production_without_keys_says_how_to_make_them_and_create_keys_does(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    keys = tmp_path / "keys"
+    production = {
+        **env,
+        "POLICY_SERVICE_ENVIRONMENT": "production",
+        "POLICY_SERVICE_SECRET_KEY": "s" * 32,
+        "POLICY_SERVICE_AUDIT_SIGNING_KEY": str(keys / "signing.pem"),
+        "POLICY_SERVICE_AUDIT_ENCRYPTION_KEY": str(keys / "kek.bin"),
+    }
+    refused = cli("tokens", "create", "--principal", "ops", env=production)
+    assert refused.exit_code == 1
+    assert "policy-service audit create-keys" in refused.output
+    assert "Traceback" not in refused.output
+    created = cli("audit", "create-keys", env=production)
+    assert created.exit_code == 0, created.output
+    assert created.output.split() == [
+        "created",
+        str(keys / "signing.pem"),
+        "created",
+        str(keys / "kek.bin"),
+    ]
+    assert (keys / "kek.bin").stat().st_mode & 0o777 == 0o600
+    again = cli("audit", "create-keys", env=production)
+    assert again.output.split()[::2] == ["kept", "kept"]
+    assert cli("tokens", "create", "--principal", "ops", env=production).exit_code == 0
