@@ -23,7 +23,8 @@ COMMANDS = command_paths(main)
 
 def test_the_command_tree_is_unchanged() -> None:
     assert {" ".join(path) for path in COMMANDS} == {
-        "audit", "audit checkpoint", "audit export", "audit prove", "audit public-key",
+        "audit", "audit checkpoint", "audit create-keys", "audit export", "audit prove",
+        "audit public-key",
         "audit verify", "audit verify-certificate",
         "contacts", "contacts import",
         "db", "db upgrade",
