@@ -141,27 +141,17 @@ def cascade_ahead(
     to be sent ahead of them (``UnitOfWork.record(..., ahead=...)``), so the database
     updates the records while the writer encodes the events, in the same round trips;
     elsewhere it runs now (see ``statement_ahead``)."""
-    statement = _cascade_statement(_checked_actions(actions), phase)
-    values = _cascade_values(account_id, contact_ids, operation_id, now)
-    return statement_ahead(session, statement, values)
-
-
-def _checked_actions(actions: dict[str, str]) -> tuple[tuple[str, str], ...]:
     for action in actions.values():
         if action not in ("keep", "destroy", "stop", "detach", "anonymize"):
             raise ValueError(f"unknown cascade action {action!r}")  # validated at load: a bug
-    return tuple(sorted(actions.items()))
-
-
-def _cascade_values(
-    account_id: str, contact_ids: Sequence[str], operation_id: str, now: datetime
-) -> dict[str, Any]:
-    return {
+    values = {
         "p_account_id": account_id,
         "p_operation_id": operation_id,
         "p_now": now,
         **one_of_values("p_contact_ids", contact_ids),
     }
+    statement = _cascade_statement(tuple(sorted(actions.items())), phase)
+    return statement_ahead(session, statement, values)
 
 
 @functools.lru_cache(maxsize=64)
@@ -256,12 +246,11 @@ def restore_records(
     contact_id: str,
     operation_id: str,
     now: datetime,
-    *,
-    counts: CascadeCounts | None = None,
 ) -> CascadeCounts:
     """Undo exactly what one delete hid: records it trashed come back, records it detached
-    are re-attached. Destroyed, stopped and anonymized records stay as they are. ``counts``:
-    what it will bring back, when already known (``restorable_counts``)."""
+    are re-attached. Destroyed, stopped and anonymized records stay as they are. Returns what
+    came back, counted first (a restore that read its counts with the contact uses
+    ``restore_ahead`` and ``restorable_counts`` instead)."""
     base = and_(
         records_t.c.account_id == account_id,
         records_t.c.origin_contact_id == contact_id,
@@ -271,13 +260,12 @@ def restore_records(
         (and_(base, records_t.c.state == TRASHED, records_t.c.contact_id == contact_id), "restore"),
         (and_(base, records_t.c.state == ACTIVE, records_t.c.contact_id.is_(None)), "reattach"),
     ]
-    if counts is None:
-        counts = CascadeCounts()
-        for where, action in restorable:
-            for kind, count in session.execute(
-                select(records_t.c.kind, func.count()).where(where).group_by(records_t.c.kind)
-            ).all():
-                counts.add(kind, action, int(count))
+    counts = CascadeCounts()
+    for where, action in restorable:
+        for kind, count in session.execute(
+            select(records_t.c.kind, func.count()).where(where).group_by(records_t.c.kind)
+        ).all():
+            counts.add(kind, action, int(count))
     session.execute(_RESTORE, _restore_values(account_id, contact_id, operation_id, now))
     return counts
 

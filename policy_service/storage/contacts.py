@@ -164,9 +164,8 @@ def change_contact(
     """Change a contact only if nobody changed it since it was read (its version), and
     answer with it as stored (``UPDATE ... RETURNING``; SQLite has it from 3.35), with
     ``tags``; None if someone changed it since it was read."""
-    params = {f"v_{name}": value for name, value in values.items()}
+    params = _set_params(values, utcnow())
     params.update(p_account_id=account_id, p_contact_id=contact_id, p_version=seen_version)
-    params["v_updated_at"] = utcnow()
     row = session.execute(_change_contact_statement(tuple(sorted(values))), params).first()
     return contact_from_row(row, tags) if row is not None else None
 
@@ -184,9 +183,9 @@ def change_contact_ahead(
     the next version and the time. The caller checks the statement's row count once the
     event is recorded: 0 means someone changed the contact since it was read."""
     now = utcnow()
-    params = {f"v_{name}": value for name, value in values.items()}
+    params = _set_params(values, now)
     params.update(p_account_id=contact.account_id, p_contact_id=contact.id)
-    params.update(p_version=contact.version, v_updated_at=now)
+    params.update(p_version=contact.version)
     statement = _change_contact_statement(tuple(sorted(values)), returning=False)
     stored = {name: value for name, value in values.items() if name in _CONTACT_FIELDS}
     changed = replace(
@@ -209,15 +208,27 @@ def _change_contact_statement(names: tuple[str, ...], returning: bool = True) ->
             columns.id == bindparam("p_contact_id", type_=String()),
             columns.version == bindparam("p_version", type_=columns.version.type),
         )
-        .values(
-            version=columns.version + 1,
-            **{
-                name: bindparam(f"v_{name}", type_=columns[name].type)
-                for name in (*names, "updated_at")
-            },
-        )
+        .values(_set_clause(names))
     )
     return statement.returning(*contacts_t.c) if returning else statement
+
+
+def _set_clause(names: tuple[str, ...]) -> dict[str, Any]:
+    """What a contact UPDATE sets: the named columns (bound as ``v_<name>``), the time and
+    the next version."""
+    columns = contacts_t.c
+    return {
+        "version": columns.version + 1,
+        **{
+            name: bindparam(f"v_{name}", type_=columns[name].type)
+            for name in (*names, "updated_at")
+        },
+    }
+
+
+def _set_params(values: dict[str, Any], now: datetime) -> dict[str, Any]:
+    """``_set_clause``'s parameters for ``values``, changed at ``now``."""
+    return {**{f"v_{name}": value for name, value in values.items()}, "v_updated_at": now}
 
 
 def set_states_ahead(
@@ -231,9 +242,8 @@ def set_states_ahead(
     audit events follow at once: the UPDATE goes ahead of them (``statement_ahead``), and
     its row count, checked by the caller once they are recorded, says how many contacts
     were still in ``from_state``."""
-    params = {f"v_{name}": value for name, value in values.items()}
-    params.update(s_account=account_id, s_from=from_state, v_updated_at=utcnow())
-    params.update(one_of_values("s_ids", contact_ids))
+    params = _set_params(values, utcnow())
+    params.update(s_account=account_id, s_from=from_state, **one_of_values("s_ids", contact_ids))
     return statement_ahead(session, _set_states_statement(tuple(sorted(values))), params)
 
 
@@ -248,13 +258,7 @@ def _set_states_statement(names: tuple[str, ...]) -> Any:
             one_of_param(columns.id, "s_ids"),
             columns.state == bindparam("s_from", type_=String()),
         )
-        .values(
-            version=columns.version + 1,
-            **{
-                name: bindparam(f"v_{name}", type_=columns[name].type)
-                for name in (*names, "updated_at")
-            },
-        )
+        .values(_set_clause(names))
     )
 
 
