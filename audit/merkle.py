@@ -109,14 +109,6 @@ def needed_nodes(build: Callable[[NodeSource], object]) -> set[tuple[int, int]]:
     return wanted
 
 
-def perfect_root(leaves: Sequence[bytes]) -> bytes:
-    """The root of a perfect subtree (a power-of-two count of leaf hashes)."""
-    level = list(leaves)
-    while len(level) > 1:
-        level = [node_hash(level[i], level[i + 1]) for i in range(0, len(level), 2)]
-    return level[0]
-
-
 def memory_nodes(leaves: Sequence[bytes]) -> NodeSource:
     """Perfect subtree hashes over leaf hashes held in memory (tests, small trees)."""
     levels: list[list[bytes]] = [list(leaves)]
@@ -152,7 +144,7 @@ def extend_compact_range(
         while stack and stack[-1][0] == level:
             _, left_index, left = stack.pop()
             level, index = level + 1, left_index >> 1
-            digest = sha256(b"\x01" + left + digest).digest()
+            digest = sha256(b"\x01" + left + digest).digest()  # node_hash, inlined: hot
             if level >= keep_from:
                 keep((level, index, digest))
         stack.append((level, index, digest))

@@ -101,7 +101,7 @@ def _derived(
         start = index << level
         span = [leaves.get(at) for at in range(start, start + (1 << level))]
         if all(leaf is not None for leaf in span):
-            found[(level, index)] = merkle.perfect_root([leaf for leaf in span if leaf])
+            found[(level, index)] = merkle.memory_nodes([leaf for leaf in span if leaf])(level, 0)
     missing = len(pairs) - len(found)
     if missing:
         raise MissingNodesError(f"chain {chain!r}: {missing} Merkle subtree(s) lost events")
