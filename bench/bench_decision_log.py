@@ -25,7 +25,6 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from sqlalchemy import func, select  # noqa: E402
 
 from bench.bench_decisions import load_data, make_database, workload  # noqa: E402
 from policy_service import create_app  # noqa: E402
@@ -33,7 +32,7 @@ from policy_service.accounts.tokens import issue_token  # noqa: E402
 from policy_service.api.app_state import get_state  # noqa: E402
 from policy_service.api.decision_logs import get_decision_log  # noqa: E402
 from policy_service.config import Settings  # noqa: E402
-from policy_service.storage.decision_logs import decision_logs_t  # noqa: E402
+from policy_service.storage import decision_logs  # noqa: E402
 
 
 def make(url: str, workdir: Path, logging: bool) -> tuple[Any, str]:
@@ -108,7 +107,7 @@ def main() -> None:
         log = get_decision_log(on_app)
         log.flush()
         with get_state(on_app).session_factory() as session:
-            stored = session.execute(select(func.count()).select_from(decision_logs_t)).scalar()
+            stored = decision_logs.count(session)
         for app, _ in apps.values():
             get_state(app).engine.dispose()
     finally:

@@ -5,7 +5,9 @@ The request path only appends to a bounded in-memory list (under a lock held for
 and returns the id: a decision never waits for its log. A batch of evaluations is appended
 as one group that shares its clock reading, caller and id prefix, so an item costs a tuple.
 A background thread per worker turns what is pending into rows - masking the properties
-that name personal data - and writes them in batches (COPY on PostgreSQL). When the list is
+that name personal data - and writes them in batches (COPY on PostgreSQL): a row per
+decision answered alone, and a row per batch request and account for the decisions of a
+batch (``decision_log_batches``). When the list is
 full, new entries are dropped and counted (``policy_service_decision_log_dropped_total``).
 The same thread deletes entries older than the retention, at most once an hour.
 """
@@ -35,7 +37,7 @@ from policy_service.storage import decision_logs
 log = structlog.get_logger(__name__)
 MASK = "***"
 SWEEP_SECONDS = 3600.0
-Row = tuple[Any, ...]  # in decision_logs.COLUMNS order
+Row = tuple[Any, ...]  # in decision_logs.COLUMNS or BATCH_COLUMNS order
 
 
 def new_decision_id() -> str:
@@ -159,8 +161,17 @@ def group_for(endpoint: str, caller: Caller, request_id: str | None) -> Group:
     return Group(time.time(), endpoint, caller.principal_id, caller.on_behalf_of, request_id)
 
 
+_CONTAINERS = (dict, list)
+
+
 def masked(value: Any, names: frozenset[str]) -> Any:
+    """``value`` with the values of properties named in ``names`` replaced, at any depth. A
+    flat object naming none of them (most are) is returned as it is, not copied."""
     if isinstance(value, dict):
+        if names.isdisjoint(value) and not any(
+            isinstance(item, _CONTAINERS) for item in value.values()
+        ):
+            return value
         return {key: (MASK if key in names else masked(item, names)) for key, item in value.items()}
     if isinstance(value, list):
         return [masked(item, names) for item in value]
@@ -260,28 +271,43 @@ class DecisionLog:
                     log.exception("decision log sweep failed")
 
     def flush(self) -> int:
-        """Write everything pending now; returns how many were written."""
+        """Write everything pending now; returns how many decisions were written."""
         written = 0
         with self._flush_lock:
             with self._lock:
                 pending, self._pending, self._count = self._pending, [], 0
-            rows: list[Row] = []
-            for item in pending:
-                rows.extend(self.rows(item))
-            for start in range(0, len(rows), self.batch_size):
-                batch = rows[start : start + self.batch_size]
+            for rows, batches, size in self._chunks(pending):
                 try:
-                    decision_logs.write_batch(self.engine, batch)
+                    decision_logs.write_batch(self.engine, rows, batches)
                 except Exception:
-                    self.failed += len(batch)
-                    metrics.DECISION_LOG_FAILED.inc(len(batch))
-                    log.exception("decision log batch lost", entries=len(batch))
+                    self.failed += size
+                    metrics.DECISION_LOG_FAILED.inc(size)
+                    log.exception("decision log batch lost", entries=size)
                     continue
-                written += len(batch)
+                written += size
             self.written += written
             if written:
                 metrics.DECISION_LOG_WRITTEN.inc(written)
         return written
+
+    def _chunks(self, pending: list[Entry | Group]) -> Iterator[tuple[list[Row], list[Row], int]]:
+        """Rows and batch rows of about ``batch_size`` decisions per transaction."""
+        rows: list[Row] = []
+        batches: list[Row] = []
+        size = 0
+        for entry in pending:
+            if isinstance(entry, Group):
+                for row in self.batch_rows(entry):
+                    batches.append(row)
+                    size += row[_BATCH_DECISIONS]
+            else:
+                rows.append(self.row(entry))
+                size += 1
+            if size >= self.batch_size:
+                yield rows, batches, size
+                rows, batches, size = [], [], 0
+        if size:
+            yield rows, batches, size
 
     def sweep(self, now: datetime | None = None) -> int:
         """Delete entries older than the retention; returns how many."""
@@ -292,63 +318,89 @@ class DecisionLog:
 
     # -- rows -----------------------------------------------------------------------------------
 
-    def rows(self, pending: Entry | Group) -> Iterator[Row]:
-        if isinstance(pending, Entry):
-            yield self._row(
-                pending.decision_id,
-                datetime.fromtimestamp(pending.at, UTC),
-                pending.endpoint,
-                pending.caller_id,
-                pending.on_behalf_of,
-                pending.request_id,
-                pending.item,
-                pending.details,
-            )
-            return
-        at = datetime.fromtimestamp(pending.at, UTC)
-        for n, item in enumerate(pending.items):
-            yield self._row(
-                pending.decision_id(n),
+    def row(self, entry: Entry) -> Row:
+        """A decision answered alone, in ``decision_logs.COLUMNS`` order."""
+        item = entry.item
+        # The item's first seven (subject type to reason code) are already in column order.
+        return (
+            entry.decision_id,
+            datetime.fromtimestamp(entry.at, UTC),
+            entry.endpoint,
+            item[7],
+            entry.caller_id,
+            entry.on_behalf_of,
+            *item[:7],
+            item[8],
+            entry.request_id,
+            self._details_text(self._details(item, entry.details)),
+        )
+
+    def batch_rows(self, group: Group) -> Iterator[Row]:
+        """A batch's decisions, one row per account they were asked in, in
+        ``decision_logs.BATCH_COLUMNS`` order; ``decision_logs.batch_entries`` reads them."""
+        at = datetime.fromtimestamp(group.at, UTC)
+        by_account: dict[str | None, list[int]] = {}
+        for n, item in enumerate(group.items):
+            by_account.setdefault(item[7], []).append(n)
+        for account, numbers in by_account.items():
+            decisions = []
+            subjects: set[str | None] = set()
+            resources: set[str | None] = set()
+            allowed = 0
+            items = group.items
+            for n in numbers:
+                item = items[n]
+                s_type, s_id, action, r_type, r_id, decision, reason, _, version, keep = item
+                kept = None if keep is None else self._kept(keep)
+                decisions.append(
+                    (n, s_type, s_id, action, r_type, r_id, decision, reason, version, kept)
+                )
+                allowed += decision
+                subjects.add(s_id)
+                resources.add(r_id)
+            subjects.discard(None)  # an item that named none
+            resources.discard(None)
+            yield (
+                group.decision_id(numbers[0]),
                 at,
-                pending.endpoint,
-                pending.caller_id,
-                pending.on_behalf_of,
-                pending.request_id,
-                item,
-                None,
+                group.endpoint,
+                account,
+                group.caller_id,
+                group.on_behalf_of,
+                group.request_id,
+                len(numbers),
+                allowed,
+                sorted(subjects),
+                sorted(resources),
+                json.dumps(decisions, default=str, separators=(",", ":")),
             )
 
-    def _row(
-        self,
-        decision_id: str,
-        at: datetime,
-        endpoint: str,
-        caller_id: str,
-        on_behalf_of: str | None,
-        request_id: str | None,
-        item: Item,
-        extra: dict[str, Any] | None,
-    ) -> Row:
-        account, policy_version, keep = item[7], item[8], item[9]
+    def _details(self, item: Item, extra: dict[str, Any] | None) -> dict[str, Any]:
         details: dict[str, Any] = dict(extra) if extra else {}
-        if keep is not None:
-            for name, properties in zip(("subject", "action", "resource"), keep, strict=True):
-                if properties:
-                    details[f"{name}_properties"] = masked(properties, self.mask)
-        # In decision_logs.COLUMNS order; the item's first seven (subject type to reason code)
-        # are already in column order.
-        return (
-            decision_id,
-            at,
-            endpoint,
-            account,
-            caller_id,
-            on_behalf_of,
-            *item[:7],
-            policy_version,
-            request_id,
-            json.dumps(details, default=str) if details else None,
-        )
+        if item[9] is not None:
+            details.update(self._kept(item[9]))
+        return details
+
+    def _kept(self, keep: tuple[dict[str, Any], dict[str, Any], dict[str, Any]]) -> dict[str, Any]:
+        """The properties an entry keeps, masked: ``subject_properties`` and so on."""
+        mask = self.mask
+        subject, action, resource = keep
+        kept: dict[str, Any] = {}
+        if subject:
+            kept["subject_properties"] = masked(subject, mask)
+        if action:
+            kept["action_properties"] = masked(action, mask)
+        if resource:
+            kept["resource_properties"] = masked(resource, mask)
+        return kept
+
+    @staticmethod
+    def _details_text(details: dict[str, Any]) -> str | None:
+        return json.dumps(details, default=str) if details else None
+
+
+# Where a batch row holds its number of decisions (decision_logs.BATCH_COLUMNS).
+_BATCH_DECISIONS = decision_logs.BATCH_COLUMNS.index("decisions")
 
 
 def decision_entry(

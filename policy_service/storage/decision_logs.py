@@ -1,43 +1,91 @@
-"""Decision log rows: written in batches, read newest first with a cursor, deleted by age."""
+"""Decision log rows: written in batches, read newest first with a cursor, deleted by age.
+
+Two tables hold them. ``decision_logs`` has a row per decision answered alone (evaluation,
+explain, search). ``decision_log_batches`` has a row per batch request and account, its
+decisions in one JSON column: a batch of a hundred costs one row and its index entries, not
+a hundred rows and five hundred entries. Readers see entries alike from both (``find``)."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import Engine, Table, and_, delete, insert, or_, select
+from sqlalchemy import (
+    Engine,
+    Table,
+    Text,
+    and_,
+    cast,
+    delete,
+    exists,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+)
+from sqlalchemy.dialects.postgresql import ARRAY, array
 from sqlalchemy.orm import Session
 
-from policy_service.storage.tables import DecisionLogRow
+from policy_service.storage.tables import DecisionLogBatchRow, DecisionLogRow
 
-decision_logs_t = cast(Table, DecisionLogRow.__table__)
+decision_logs_t: Table = DecisionLogRow.__table__  # type: ignore[assignment]
+decision_log_batches_t: Table = DecisionLogBatchRow.__table__  # type: ignore[assignment]
 COLUMNS = tuple(column.name for column in decision_logs_t.columns)
+BATCH_COLUMNS = tuple(column.name for column in decision_log_batches_t.columns)
+# Batch rows read per round trip while looking for a page of entries.
+_BATCH_PAGE = 50
 
 
-def write_batch(engine: Engine, rows: Sequence[tuple[Any, ...]]) -> None:
-    """Rows in ``COLUMNS`` order, in one transaction: COPY on PostgreSQL (a fraction of an
-    INSERT's cost per row in the worker that answers decisions), one executemany elsewhere.
+def write_batch(
+    engine: Engine,
+    rows: Sequence[tuple[Any, ...]],
+    batches: Sequence[tuple[Any, ...]] = (),
+) -> None:
+    """Rows in ``COLUMNS`` order and batch rows in ``BATCH_COLUMNS`` order. PostgreSQL: one
+    COPY per table in autocommit, each its own transaction; elsewhere one executemany each,
+    in one transaction.
 
-    psycopg formats each row for COPY in C (``write_row``): a third of the cost of building
-    the text in Python, and the writer shares its worker's CPU with the decisions."""
-    if not rows:
+    On PostgreSQL this is the fewest round trips there are (the COPY, then its data and end):
+    the writer is a thread of a worker that answers decisions, and every wait of its on the
+    database hands the interpreter's lock back and forth with the request being answered,
+    which on a busy machine cost the batch endpoint more than the writing itself.
+    psycopg formats each row for COPY in C (``write_row``)."""
+    if not rows and not batches:
         return
     if engine.dialect.name == "postgresql":
-        with engine.begin() as connection:
-            raw: Any = connection.connection.driver_connection
-            with raw.cursor() as cursor, cursor.copy(_COPY) as copy:
-                for row in rows:
-                    copy.write_row(row)
+        pooled = engine.raw_connection()
+        try:
+            driver: Any = pooled.driver_connection
+            driver.autocommit = True
+            try:
+                with driver.cursor() as cursor:
+                    for statement, chunk in ((_COPY, rows), (_COPY_BATCHES, batches)):
+                        if chunk:
+                            with cursor.copy(statement) as copy:
+                                for row in chunk:
+                                    copy.write_row(row)
+            finally:
+                driver.autocommit = False
+        finally:
+            pooled.close()
         return
     with engine.begin() as connection:
-        connection.execute(
-            insert(decision_logs_t), [dict(zip(COLUMNS, row, strict=True)) for row in rows]
-        )
+        for table, columns, chunk in (
+            (decision_logs_t, COLUMNS, rows),
+            (decision_log_batches_t, BATCH_COLUMNS, batches),
+        ):
+            if chunk:
+                connection.execute(
+                    insert(table), [dict(zip(columns, row, strict=True)) for row in chunk]
+                )
 
 
 _COPY = f"COPY decision_logs ({', '.join(COLUMNS)}) FROM STDIN"
+_COPY_BATCHES = f"COPY decision_log_batches ({', '.join(BATCH_COLUMNS)}) FROM STDIN"
 
 
 @dataclass(frozen=True)
@@ -53,6 +101,17 @@ class LogQuery:
 
 
 def find(session: Session, query: LogQuery, limit: int) -> list[dict[str, Any]]:
+    """Entries newest first (time, then id), from both tables, each a dict of ``COLUMNS``."""
+    entries = _find_alone(session, query, limit) + _find_batched(session, query, limit)
+    entries.sort(key=_newest_first, reverse=True)
+    return entries[:limit]
+
+
+def _newest_first(entry: dict[str, Any]) -> tuple[datetime, str]:
+    return entry["decided_at"], entry["id"]
+
+
+def _find_alone(session: Session, query: LogQuery, limit: int) -> list[dict[str, Any]]:
     t = decision_logs_t
     conditions: list[Any] = []
     if query.account_id is not None:
@@ -63,10 +122,7 @@ def find(session: Session, query: LogQuery, limit: int) -> list[dict[str, Any]]:
         conditions.append(t.c.resource_id == query.resource_id)
     if query.decision is not None:
         conditions.append(t.c.decision == query.decision)
-    if query.since is not None:
-        conditions.append(t.c.decided_at >= query.since)
-    if query.until is not None:
-        conditions.append(t.c.decided_at < query.until)
+    conditions += _time_conditions(t, query)
     if query.after is not None:
         at, last_id = query.after
         conditions.append(or_(t.c.decided_at < at, and_(t.c.decided_at == at, t.c.id < last_id)))
@@ -76,9 +132,126 @@ def find(session: Session, query: LogQuery, limit: int) -> list[dict[str, Any]]:
     return [dict(row._mapping) for row in session.execute(statement)]
 
 
-def delete_older_than(engine: Engine, cutoff: datetime) -> int:
-    with engine.begin() as connection:
-        result = connection.execute(
-            delete(decision_logs_t).where(decision_logs_t.c.decided_at < cutoff)
+def _time_conditions(t: Table, query: LogQuery) -> list[Any]:
+    conditions: list[Any] = []
+    if query.since is not None:
+        conditions.append(t.c.decided_at >= query.since)
+    if query.until is not None:
+        conditions.append(t.c.decided_at < query.until)
+    return conditions
+
+
+def _find_batched(session: Session, query: LogQuery, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` matching entries kept in batch rows.
+
+    Batch rows are read newest first, a page at a time, and their decisions filtered here.
+    Every decision of a row shares its time, so once ``limit`` entries are in hand, a row
+    older than the oldest of them cannot hold one of the newest: the reading stops there."""
+    b = decision_log_batches_t
+    conditions: list[Any] = []
+    if query.account_id is not None:
+        conditions.append(b.c.account_id == query.account_id)
+    if query.subject_id is not None:
+        conditions.append(_holds(session, b.c.subject_ids, query.subject_id))
+    if query.resource_id is not None:
+        conditions.append(_holds(session, b.c.resource_ids, query.resource_id))
+    if query.decision is True:
+        conditions.append(b.c.allowed > 0)
+    elif query.decision is False:
+        conditions.append(b.c.allowed < b.c.decisions)
+    conditions += _time_conditions(b, query)
+    if query.after is not None:
+        conditions.append(b.c.decided_at <= query.after[0])
+    found: list[dict[str, Any]] = []
+    oldest_kept: datetime | None = None
+    last: tuple[datetime, str] | None = None
+    while True:
+        page = list(conditions)
+        if last is not None:
+            page.append(
+                or_(b.c.decided_at < last[0], and_(b.c.decided_at == last[0], b.c.id < last[1]))
+            )
+        statement = (
+            select(b).where(*page).order_by(b.c.decided_at.desc(), b.c.id.desc()).limit(_BATCH_PAGE)
         )
-        return int(result.rowcount or 0)
+        rows = [dict(row._mapping) for row in session.execute(statement)]
+        for row in rows:
+            if oldest_kept is not None and row["decided_at"] < oldest_kept:
+                return found
+            found += batch_entries(row, query)
+            if len(found) >= limit:
+                found.sort(key=_newest_first, reverse=True)
+                del found[limit:]
+                oldest_kept = found[-1]["decided_at"]
+        if len(rows) < _BATCH_PAGE:
+            return found
+        last = (rows[-1]["decided_at"], rows[-1]["id"])
+
+
+def _holds(session: Session, column: Any, value: str) -> Any:
+    """The row's list of ids holds ``value``: the GIN-indexed ``@>`` on PostgreSQL."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column.op("@>")(cast(array([value]), ARRAY(Text())))
+    each = func.json_each(column).table_valued("value")
+    return exists(select(literal(1)).select_from(each).where(each.c.value == value))
+
+
+def batch_entries(row: dict[str, Any], query: LogQuery | None = None) -> list[dict[str, Any]]:
+    """A batch row's decisions as entries (dicts of ``COLUMNS``), those ``query`` asks for."""
+    query = query or LogQuery()
+    prefix = row["id"][:-8]
+    entries = []
+    for n, s_type, s_id, action, r_type, r_id, allowed, reason, version, details in json.loads(
+        row["items"]
+    ):
+        if (
+            (query.subject_id is not None and s_id != query.subject_id)
+            or (query.resource_id is not None and r_id != query.resource_id)
+            or (query.decision is not None and allowed != query.decision)
+        ):
+            continue
+        decision_id = f"{prefix}{n:08x}"
+        if query.after is not None and (row["decided_at"], decision_id) >= query.after:
+            continue
+        entries.append(
+            {
+                "id": decision_id,
+                "decided_at": row["decided_at"],
+                "endpoint": row["endpoint"],
+                "account_id": row["account_id"],
+                "caller_id": row["caller_id"],
+                "on_behalf_of": row["on_behalf_of"],
+                "subject_type": s_type,
+                "subject_id": s_id,
+                "action": action,
+                "resource_type": r_type,
+                "resource_id": r_id,
+                "decision": allowed,
+                "reason_code": reason,
+                "policy_version": version,
+                "request_id": row["request_id"],
+                "details": json.dumps(details) if details else None,
+            }
+        )
+    return entries
+
+
+def delete_older_than(engine: Engine, cutoff: datetime) -> int:
+    """Delete entries decided before ``cutoff``; returns how many decisions went."""
+    alone, batches = decision_logs_t, decision_log_batches_t
+    with engine.begin() as connection:
+        result = connection.execute(delete(alone).where(alone.c.decided_at < cutoff))
+        old = batches.c.decided_at < cutoff
+        batched = connection.execute(
+            select(func.coalesce(func.sum(batches.c.decisions), 0)).where(old)
+        ).scalar_one()
+        connection.execute(delete(batches).where(old))
+        return int(result.rowcount or 0) + int(batched)
+
+
+def count(session: Session) -> int:
+    """How many decisions the log holds, in both tables."""
+    alone = session.execute(select(func.count()).select_from(decision_logs_t)).scalar_one()
+    batches = decision_log_batches_t
+    batched = session.execute(select(func.coalesce(func.sum(batches.c.decisions), 0))).scalar_one()
+    return int(alone) + int(batched)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import (
+    JSON,
     Boolean,
     ForeignKey,
     Index,
@@ -22,6 +23,7 @@ from sqlalchemy import (
     String,
     Text,
 )
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from audit.tables import UtcDateTime
@@ -395,6 +397,43 @@ class DecisionLogRow(Base):
         Index("ix_decision_logs_subject", "account_id", "subject_id", "decided_at"),
         Index("ix_decision_logs_resource", "account_id", "resource_id", "decided_at"),
         Index("ix_decision_logs_time", "decided_at"),
+    )
+
+
+# A list of ids: a text array on PostgreSQL (a GIN index finds the rows holding one), JSON on
+# SQLite (searched with json_each).
+IdList = JSON().with_variant(ARRAY(Text()), "postgresql")
+
+
+class DecisionLogBatchRow(Base):
+    """The decisions of one batch request in one account, in one row: a compliance officer
+    reads them as entries like any other (``storage.decision_logs``), but a batch of a
+    hundred costs the database one row and its index entries instead of a hundred rows and
+    five hundred entries, which had cost the batch endpoint a third of its throughput."""
+
+    __tablename__ = "decision_log_batches"
+
+    # The decision id of its first item: the batch's id prefix, then that item's index.
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    decided_at: Mapped[datetime] = mapped_column()
+    endpoint: Mapped[str] = mapped_column(String(32))
+    account_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
+    caller_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    on_behalf_of: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
+    request_id: Mapped[str | None] = mapped_column(String(200), default=None)
+    decisions: Mapped[int] = mapped_column(Integer)
+    allowed: Mapped[int] = mapped_column(Integer)
+    subject_ids: Mapped[list[str]] = mapped_column(IdList)  # distinct, for the subject filter
+    resource_ids: Mapped[list[str]] = mapped_column(IdList)  # distinct, for the resource filter
+    # JSON: one array per decision - its index in the batch, subject type and id, action,
+    # resource type and id, decision, reason code, policy version, masked properties or null.
+    items: Mapped[str] = mapped_column(Text)
+
+    __table_args__ = (
+        Index("ix_decision_log_batches_account_time", "account_id", "decided_at", "id"),
+        Index("ix_decision_log_batches_time", "decided_at"),
+        Index("ix_decision_log_batches_subjects", "subject_ids", postgresql_using="gin"),
+        Index("ix_decision_log_batches_resources", "resource_ids", postgresql_using="gin"),
     )
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -223,3 +224,104 @@ def test_batch_items_without_context_are_logged_all_the_same(
         [("ada", True), ("uma", False)],
         [("uma", False), ("ada", True)],
     )
+
+
+def _batch(*items: dict[str, Any]) -> dict[str, Any]:
+    return {"evaluations": list(items), "options": {"include_context": True}}
+
+
+def _ids(answer: Any) -> list[str]:
+    return [item["context"]["decision_id"] for item in answer["evaluations"]]
+
+
+def test_a_batch_across_accounts_is_read_by_each_account_alone(tenants: Tenants) -> None:
+    service = tenants.service
+    both = service.caller("pep-both", roles={"acme": ["service"], "globex": ["service"]})
+    cora = service.caller("cora", roles={"acme": ["compliance_officer"]})
+    gail = service.caller("gail", roles={"globex": ["compliance_officer"]})
+    batch = _batch(
+        evaluation("ada", "delete"),
+        evaluation("ada", "read", account="globex"),
+        evaluation("uma", "delete"),
+    )
+    ids = _ids(_ok(tenants.post("/access/v1/evaluations", batch, token=both)))
+    acme = _ok(_logs(tenants, cora))["entries"]
+    globex = _ok(_logs(tenants, gail, "account_id=globex"))["entries"]
+    assert [e["decision_id"] for e in acme] == [ids[2], ids[0]]  # newest first: by id
+    assert [e["decision_id"] for e in globex] == [ids[1]]
+    assert {e["account_id"] for e in acme} == {"acme"}
+    assert _logs(tenants, cora, "account_id=globex").status_code == 403
+    everyone = _ok(_logs(tenants, tenants.root, ""))["entries"]
+    assert {e["decision_id"] for e in everyone} == set(ids)
+
+
+def test_batched_and_single_decisions_page_together_newest_first(
+    tenants: Tenants, officer: str
+) -> None:
+    first = _ok(tenants.post("/access/v1/evaluation", evaluation("ada", "read")))
+    batch = _batch(*(evaluation(s, "delete") for s in ("ada", "uma", "ada", "uma", "ada")))
+    batched = _ids(_ok(tenants.post("/access/v1/evaluations", batch)))
+    last = _ok(tenants.post("/access/v1/evaluation", evaluation("uma", "read")))
+    expected = [last["context"]["decision_id"], *reversed(batched)]
+    expected.append(first["context"]["decision_id"])
+    seen: list[str] = []
+    query = "account_id=acme&limit=2"
+    while True:
+        page = _ok(_logs(tenants, officer, query))
+        assert len(page["entries"]) <= 2
+        seen += [e["decision_id"] for e in page["entries"]]
+        if not page["next_cursor"]:
+            break
+        query = f"account_id=acme&limit=2&cursor={page['next_cursor']}"
+    assert seen == expected
+
+
+def test_batched_decisions_answer_every_filter(tenants: Tenants, officer: str) -> None:
+    other = evaluation("uma", "delete")
+    other["resource"]["id"] = "c-2"
+    batch = _batch(evaluation("ada", "delete"), other, evaluation("ada", "read"))
+    ids = _ids(_ok(tenants.post("/access/v1/evaluations", batch)))
+
+    def found(query: str) -> list[str]:
+        return [e["decision_id"] for e in _ok(_logs(tenants, officer, query))["entries"]]
+
+    assert found("account_id=acme&subject_id=uma") == [ids[1]]
+    assert found("account_id=acme&resource_id=c-2") == [ids[1]]
+    assert found("account_id=acme&resource_id=c-1&subject_id=ada") == [ids[2], ids[0]]
+    assert found("account_id=acme&decision=false") == [ids[1]]
+    assert found("account_id=acme&subject_id=nobody") == []
+    future = (datetime.now(UTC) + timedelta(hours=1)).isoformat().replace("+00:00", "Z")
+    assert found(f"account_id=acme&since={future}") == []
+    assert found(f"account_id=acme&until={future}") == [ids[2], ids[1], ids[0]]
+    (entry,) = [e for e in _ok(_logs(tenants, officer))["entries"] if e["decision_id"] == ids[1]]
+    assert entry["subject"] == {"type": "user", "id": "uma"}
+    assert entry["resource"] == {"type": "contact", "id": "c-2"}
+    assert (entry["decision"], entry["reason_code"]) == (False, "not_permitted")
+    assert entry["endpoint"] == "evaluations"
+    assert entry["caller"] == "pep-acme"
+
+
+def test_awkward_ids_and_masked_properties_survive_a_batch(tenants: Tenants, officer: str) -> None:
+    awkward = 'c\\1,{"x"}\ttab\nline'
+    item = evaluation("ada", "delete", name="Bea Person")
+    item["resource"]["id"] = awkward
+    ids = _ids(_ok(tenants.post("/access/v1/evaluations", _batch(item))))
+    (entry,) = _ok(_logs(tenants, officer, "account_id=acme&resource_id=" + quote(awkward)))[
+        "entries"
+    ]
+    assert entry["decision_id"] == ids[0]
+    assert entry["resource"]["id"] == awkward
+    assert entry["details"]["resource_properties"]["name"] == "***"
+    assert "Bea Person" not in str(entry)
+
+
+def test_the_retention_sweep_counts_and_deletes_batched_decisions(
+    tenants: Tenants, officer: str
+) -> None:
+    batch = _batch(evaluation("ada", "delete"), evaluation("uma", "delete"))
+    _ok(tenants.post("/access/v1/evaluations", batch))
+    log = get_decision_log(tenants.service.app)
+    log.flush()
+    assert log.sweep(now=datetime.now(UTC) + timedelta(days=89)) == 0
+    assert log.sweep(now=datetime.now(UTC) + timedelta(days=91)) == 2
+    assert _ok(_logs(tenants, officer))["entries"] == []
