@@ -24,7 +24,7 @@ from policy_service.api.evaluation_parser import parse_evaluation
 from policy_service.api.parsing import Blueprint, read_json_object
 from policy_service.decisions.authorization import Caller, evaluate
 from policy_service.domain.contacts import ContactFacts, is_valid_contact_id
-from policy_service.domain.decisions import Decision, DecisionRequest
+from policy_service.domain.decisions import Decision, DecisionRequest, Subject
 from policy_service.domain.errors import InvalidInput, ServiceError
 from policy_service.domain.identifiers import is_valid_account_id
 from policy_service.integration.decision_log import Group, group_for
@@ -184,6 +184,7 @@ class _Batch:
     known: dict[tuple[str, str], ContactFacts | None]
     group: Group
     asked_in: set[str] = field(default_factory=set)
+    subjects: dict[int, tuple[Any, Subject]] = field(default_factory=dict)  # parsed once
 
 
 def _evaluate_item(
@@ -196,7 +197,7 @@ def _evaluate_item(
         error = InvalidInput("each evaluation must be a JSON object")
         return {"decision": False, "context": error_context(error)}
     try:
-        decision_request = load_evaluation(_merged(batch.defaults, item))
+        decision_request = parse_evaluation(_merged(batch.defaults, item), batch.subjects)
         decision = evaluate(
             state.runtime,
             state.source,

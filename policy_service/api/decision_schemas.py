@@ -65,6 +65,17 @@ class OptionsSchema(_Strict):
     include_context = StrictBoolean(load_default=False)
 
 
+class _Items(fields.List[Any]):
+    """A list whose items are passed on as they are (any JSON value, null included): each is
+    validated on its own once the defaults are merged into it, so the list is not walked
+    here - that cost a microsecond an item, on a batch of up to a thousand."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, list):
+            raise self.make_error("invalid")
+        return value
+
+
 class EvaluationsSchema(_Strict):
     """The batch envelope. Items are validated one by one after defaults are merged, so that a
     bad item fails alone instead of failing the batch."""
@@ -74,7 +85,7 @@ class EvaluationsSchema(_Strict):
     resource = fields.Dict()
     context = fields.Dict()
     # Any JSON value per item (null included): a bad item is answered alone, not the batch.
-    evaluations = fields.List(fields.Raw(allow_none=True))
+    evaluations = _Items(fields.Raw(allow_none=True))
     options = fields.Nested(OptionsSchema, load_default=lambda: OptionsSchema().load({}))
 
 

@@ -47,7 +47,11 @@ def _properties(entity: dict[str, Any], errors: dict[str, Any]) -> dict[str, Any
     return value
 
 
-def parse_evaluation(body: dict[str, Any]) -> DecisionRequest:
+def parse_evaluation(
+    body: dict[str, Any], subjects: dict[int, tuple[Any, Subject]] | None = None
+) -> DecisionRequest:
+    """``subjects``: subjects already parsed, by the identity of their JSON object - the
+    items of a batch share the envelope's subject object, which is then parsed once."""
     errors: dict[str, Any] = {}
 
     def entity(name: str) -> dict[str, Any] | None:
@@ -62,7 +66,10 @@ def parse_evaluation(body: dict[str, Any]) -> DecisionRequest:
 
     subject = action = resource = None
     raw = entity("subject")
-    if raw is not None:
+    known = subjects.get(id(raw)) if subjects is not None and raw is not None else None
+    if known is not None and known[0] is raw:
+        subject = known[1]
+    elif raw is not None:
         problems: dict[str, Any] = {}
         kind, problems["type"] = _string(
             raw, "type", TYPE_PATTERN, "must be lower-case letters, digits, _"
@@ -74,6 +81,8 @@ def parse_evaluation(body: dict[str, Any]) -> DecisionRequest:
             errors["subject"] = problems
         else:
             subject = Subject(kind, sid, properties)  # type: ignore[arg-type]
+            if subjects is not None:
+                subjects[id(raw)] = (raw, subject)
     raw = entity("action")
     if raw is not None:
         problems = {}

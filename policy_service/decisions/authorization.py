@@ -98,10 +98,10 @@ def gather_facts(
         values["subject_email"] = request.subject.properties["email"]
         sources["subject_email"] = FactSource.REQUEST
 
-    properties = {
-        pack.property_aliases.get(key, key): value
-        for key, value in request.resource.properties.items()
-    }
+    aliases = pack.property_aliases
+    properties = request.resource.properties
+    if aliases:
+        properties = {aliases.get(key, key): value for key, value in properties.items()}
     state = properties.get("state", properties.get("contact_state"))
     if state is not None:
         if state not in CONTACT_STATES:
@@ -235,7 +235,7 @@ def evaluate(
         require_in_account(runtime, caller, account_id, "account", "decision.evaluate")
         if asked_in is not None:
             asked_in.add(account_id)
-    account = resolve_account(runtime, source, request)
+    account = existing_account(runtime, source, account_id)
     contact = None
     resource = request.resource
     if resource.type == "contact" and is_valid_contact_id(resource.id):
