@@ -20,6 +20,10 @@ line of stdout).
 
     .venv/bin/python bench/bench_vs_cerbos.py                 # make bench-vs-cerbos
     .venv/bin/python bench/bench_vs_cerbos.py --repeat 1 --seconds 5
+    .venv/bin/python bench/bench_vs_cerbos.py --log-off   # and a row with logging off
+With ``--log-off`` a second service, decision logging off, runs beside the first (the same
+database), alternating with it, and the table adds what logging costs, served (issue 11:
+at most 10%).
 Needs npm (to fetch Cerbos once into --cache-dir), wrk (apt-get install wrk; done for you
 when run as root) and a local PostgreSQL.
 """
@@ -608,6 +612,11 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--cerbos-version", default="0.55.0")
     parser.add_argument(
+        "--log-off",
+        action="store_true",
+        help="also run the service with decision logging off: what logging costs, served",
+    )
+    parser.add_argument(
         "--cache-dir",
         type=Path,
         default=Path(tempfile.gettempdir()) / "policy-service-bench",
@@ -644,19 +653,31 @@ def main() -> None:
         _, token = issue_token(state, "bench-root", platform_admin=True)
         state.engine.dispose()
         port = free_port()
+        service_env = {
+            "POLICY_SERVICE_DATABASE_URL": url,
+            "POLICY_SERVICE_LOG_LEVEL": "WARNING",
+            "POLICY_SERVICE_LOG_FORMAT": "json",
+            "POLICY_SERVICE_AUDIT_SIGNING_KEY": str(workdir / "key.pem"),
+            "POLICY_SERVICE_DECISION_LOG": "true",
+        }
         server, startup = start_server(
-            {
-                "POLICY_SERVICE_DATABASE_URL": url,
-                "POLICY_SERVICE_LOG_LEVEL": "WARNING",
-                "POLICY_SERVICE_LOG_FORMAT": "json",
-                "POLICY_SERVICE_AUDIT_SIGNING_KEY": str(workdir / "key.pem"),
-                "POLICY_SERVICE_DECISION_LOG": "true",
-            },
+            service_env,
             port,
             args.workers,
             1,
         )
         processes.append(server)
+        quiet_base = None
+        if args.log_off:
+            quiet_port = free_port()
+            quiet, _ = start_server(
+                {**service_env, "POLICY_SERVICE_DECISION_LOG": "false"},
+                quiet_port,
+                args.workers,
+                1,
+            )
+            processes.append(quiet)
+            quiet_base = f"http://127.0.0.1:{quiet_port}"
         cerbos, cerbos_port, cerbos_version = start_cerbos(
             binary, workdir, max(100, args.batch_size)
         )
@@ -693,24 +714,29 @@ def main() -> None:
         evaluation = service_base + "/access/v1/evaluation"
         evaluations = service_base + "/access/v1/evaluations"
         size = args.batch_size
-        single = measure(
-            {
-                "service": (evaluation, token, files["service_single"], 1),
-                "cerbos": (cerbos_url, "none", files["cerbos_single"], 1),
-            },
-            args.seconds,
-            args.connections,
-            args.repeat,
-        )
-        batch = measure(
-            {
-                "service": (evaluations, token, files["service_batch"], size),
-                "cerbos": (cerbos_url, "none", files["cerbos_batch"], size),
-            },
-            args.seconds,
-            args.connections,
-            args.repeat,
-        )
+        singles_at = {
+            "service": (evaluation, token, files["service_single"], 1),
+            "cerbos": (cerbos_url, "none", files["cerbos_single"], 1),
+        }
+        batches_at = {
+            "service": (evaluations, token, files["service_batch"], size),
+            "cerbos": (cerbos_url, "none", files["cerbos_batch"], size),
+        }
+        if quiet_base is not None:
+            singles_at["service_log_off"] = (
+                quiet_base + "/access/v1/evaluation",
+                token,
+                files["service_single"],
+                1,
+            )
+            batches_at["service_log_off"] = (
+                quiet_base + "/access/v1/evaluations",
+                token,
+                files["service_batch"],
+                size,
+            )
+        single = measure(singles_at, args.seconds, args.connections, args.repeat)
+        batch = measure(batches_at, args.seconds, args.connections, args.repeat)
     finally:
         for process in reversed(processes):
             process.terminate()
@@ -750,6 +776,20 @@ def main() -> None:
         "service": {"single": single["service"], "batch": batch["service"]},
         "cerbos": {"single": single["cerbos"], "batch": batch["cerbos"]},
     }
+    if "service_log_off" in single:
+        results["service_log_off"] = {
+            "single": single["service_log_off"],
+            "batch": batch["service_log_off"],
+        }
+        results["decision_log_cost"] = {
+            kind: round(
+                1
+                - results["service"][kind]["decisions_per_s"]
+                / max(1, results["service_log_off"][kind]["decisions_per_s"]),
+                3,
+            )
+            for kind in ("single", "batch")
+        }
     results["ratios"] = ratios(results)
     print_table(results)
     print(json.dumps(results))
@@ -778,10 +818,11 @@ def print_table(results: dict[str, Any]) -> None:
     setup = results["setup"]
     head = f"{'server':<34}{'single req/s':>14}{'p50 ms':>9}{'p99 ms':>9}{'batch decisions/s':>19}"
     print(head)
-    rows = [
-        (f"policy-service, granian x{setup['service']['workers']}, log on", results["service"]),
-        (f"Cerbos {setup['cerbos']['version']}", results["cerbos"]),
-    ]
+    workers = setup["service"]["workers"]
+    rows = [(f"policy-service, granian x{workers}, log on", results["service"])]
+    if "service_log_off" in results:
+        rows.append((f"policy-service, granian x{workers}, log off", results["service_log_off"]))
+    rows.append((f"Cerbos {setup['cerbos']['version']}", results["cerbos"]))
     for name, row in rows:
         single, batch = row["single"], row["batch"]
         print(
@@ -800,9 +841,16 @@ def print_table(results: dict[str, Any]) -> None:
         f"batch {r['batch_throughput']}x (target >= {r['batch_throughput_target']}x, "
         f"{verdict(r['batch_throughput_met'])})"
     )
+    cost = results.get("decision_log_cost")
+    if cost:
+        print(
+            f"decision logging costs: single {cost['single']:.1%}, batch {cost['batch']:.1%} "
+            "of the log-off throughput (target: at most 10%)"
+        )
     errors = sum(
         results[server][kind]["errors"]
-        for server in ("service", "cerbos")
+        for server in ("service", "cerbos", "service_log_off")
+        if server in results
         for kind in ("single", "batch")
     )
     if errors:
