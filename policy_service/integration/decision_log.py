@@ -37,7 +37,7 @@ from policy_service.storage import decision_logs
 log = structlog.get_logger(__name__)
 MASK = "***"
 SWEEP_SECONDS = 3600.0
-Row = tuple[Any, ...]  # in decision_logs.COLUMNS or BATCH_COLUMNS order
+Row = tuple[Any, ...]  # in decision_logs.BATCH_COLUMNS order
 
 
 def new_decision_id() -> str:
@@ -276,9 +276,9 @@ class DecisionLog:
         with self._flush_lock:
             with self._lock:
                 pending, self._pending, self._count = self._pending, [], 0
-            for rows, batches, size in self._chunks(pending):
+            for rows, size in self._chunks(pending):
                 try:
-                    decision_logs.write_batch(self.engine, rows, batches)
+                    decision_logs.write_batch(self.engine, rows)
                 except Exception:
                     self.failed += size
                     metrics.DECISION_LOG_FAILED.inc(size)
@@ -290,24 +290,34 @@ class DecisionLog:
                 metrics.DECISION_LOG_WRITTEN.inc(written)
         return written
 
-    def _chunks(self, pending: list[Entry | Group]) -> Iterator[tuple[list[Row], list[Row], int]]:
-        """Rows and batch rows of about ``batch_size`` decisions per transaction."""
+    def _chunks(self, pending: list[Entry | Group]) -> Iterator[tuple[list[Row], int]]:
+        """Rows of about ``batch_size`` decisions per transaction, with how many they hold.
+
+        A batch's decisions make a row per account; decisions answered alone are written
+        together too, up to ``ALONE_PER_ROW`` a row, by account, endpoint and caller: written
+        one row each, with five index entries, they had cost the database more than the
+        decisions cost the worker."""
         rows: list[Row] = []
-        batches: list[Row] = []
-        size = 0
+        alone: dict[tuple[str | None, str, str, str | None], list[Entry]] = {}
         for entry in pending:
             if isinstance(entry, Group):
-                for row in self.batch_rows(entry):
-                    batches.append(row)
-                    size += row[_BATCH_DECISIONS]
+                rows.extend(self.batch_rows(entry))
             else:
-                rows.append(self.row(entry))
-                size += 1
+                key = (entry.item[7], entry.endpoint, entry.caller_id, entry.on_behalf_of)
+                alone.setdefault(key, []).append(entry)
+        for entries in alone.values():
+            for start in range(0, len(entries), ALONE_PER_ROW):
+                rows.append(self.alone_row(entries[start : start + ALONE_PER_ROW]))
+        chunk: list[Row] = []
+        size = 0
+        for row in rows:
+            chunk.append(row)
+            size += row[_DECISIONS]
             if size >= self.batch_size:
-                yield rows, batches, size
-                rows, batches, size = [], [], 0
-        if size:
-            yield rows, batches, size
+                yield chunk, size
+                chunk, size = [], 0
+        if chunk:
+            yield chunk, size
 
     def sweep(self, now: datetime | None = None) -> int:
         """Delete entries older than the retention; returns how many."""
@@ -318,21 +328,54 @@ class DecisionLog:
 
     # -- rows -----------------------------------------------------------------------------------
 
-    def row(self, entry: Entry) -> Row:
-        """A decision answered alone, in ``decision_logs.COLUMNS`` order."""
-        item = entry.item
-        # The item's first seven (subject type to reason code) are already in column order.
+    def alone_row(self, entries: list[Entry]) -> Row:
+        """Decisions answered alone (one account, endpoint and caller), in one row in
+        ``decision_logs.BATCH_COLUMNS`` order: each carries its own id, time and request id."""
+        first = entries[0]
+        decisions: list[list[Any]] = []
+        subjects: set[str | None] = set()
+        resources: set[str | None] = set()
+        allowed = 0
+        for entry in entries:
+            item = entry.item
+            s_type, s_id, action, r_type, r_id, decision, reason, _, version, _ = item
+            details = self._details(item, entry.details) or None
+            decisions.append(
+                [
+                    entry.decision_id,
+                    s_type,
+                    s_id,
+                    action,
+                    r_type,
+                    r_id,
+                    decision,
+                    reason,
+                    version,
+                    details,
+                    entry.at,
+                    entry.request_id,
+                ]
+            )
+            allowed += decision
+            subjects.add(s_id)
+            resources.add(r_id)
+        subjects.discard(None)  # an item that named none
+        resources.discard(None)
+        times = [entry.at for entry in entries]
         return (
-            entry.decision_id,
-            datetime.fromtimestamp(entry.at, UTC),
-            entry.endpoint,
-            item[7],
-            entry.caller_id,
-            entry.on_behalf_of,
-            *item[:7],
-            item[8],
-            entry.request_id,
-            self._details_text(self._details(item, entry.details)),
+            first.decision_id,
+            datetime.fromtimestamp(max(times), UTC),
+            datetime.fromtimestamp(min(times), UTC),
+            first.endpoint,
+            first.item[7],
+            first.caller_id,
+            first.on_behalf_of,
+            None,  # each decision's own
+            len(entries),
+            allowed,
+            sorted(subjects),
+            sorted(resources),
+            json.dumps(decisions, default=str, separators=(",", ":")),
         )
 
     def batch_rows(self, group: Group) -> Iterator[Row]:
@@ -362,6 +405,7 @@ class DecisionLog:
             resources.discard(None)
             yield (
                 group.decision_id(numbers[0]),
+                at,
                 at,
                 group.endpoint,
                 account,
@@ -394,13 +438,10 @@ class DecisionLog:
             kept["resource_properties"] = masked(resource, mask)
         return kept
 
-    @staticmethod
-    def _details_text(details: dict[str, Any]) -> str | None:
-        return json.dumps(details, default=str) if details else None
 
-
-# Where a batch row holds its number of decisions (decision_logs.BATCH_COLUMNS).
-_BATCH_DECISIONS = decision_logs.BATCH_COLUMNS.index("decisions")
+# Where a row holds its number of decisions (decision_logs.BATCH_COLUMNS).
+_DECISIONS = decision_logs.BATCH_COLUMNS.index("decisions")
+ALONE_PER_ROW = 100
 
 
 def decision_entry(

@@ -1,16 +1,17 @@
 """Decision log rows: written in batches, read newest first with a cursor, deleted by age.
 
-Two tables hold them. ``decision_logs`` has a row per decision answered alone (evaluation,
-explain, search). ``decision_log_batches`` has a row per batch request and account, its
-decisions in one JSON column: a batch of a hundred costs one row and its index entries, not
-a hundred rows and five hundred entries. Readers see entries alike from both (``find``)."""
+Decisions are written together, a row of ``decision_log_batches`` per batch request and
+account, or per writer flush, account, endpoint and caller for decisions answered alone,
+their fields in one JSON column: a hundred decisions cost one row and its index entries,
+not a hundred rows and five hundred entries. ``decision_logs`` holds the rows written one per
+decision before that; readers see entries alike from both (``find``)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
@@ -40,21 +41,15 @@ BATCH_COLUMNS = tuple(column.name for column in decision_log_batches_t.columns)
 _BATCH_PAGE = 50
 
 
-def write_batch(
-    engine: Engine,
-    rows: Sequence[tuple[Any, ...]],
-    batches: Sequence[tuple[Any, ...]] = (),
-) -> None:
-    """Rows in ``COLUMNS`` order and batch rows in ``BATCH_COLUMNS`` order. PostgreSQL: one
-    COPY per table in autocommit, each its own transaction; elsewhere one executemany each,
-    in one transaction.
+def write_batch(engine: Engine, rows: Sequence[tuple[Any, ...]]) -> None:
+    """Rows in ``BATCH_COLUMNS`` order. PostgreSQL: one COPY in autocommit, its own
+    transaction; elsewhere one executemany.
 
     On PostgreSQL this is the fewest round trips there are (the COPY, then its data and end):
     the writer is a thread of a worker that answers decisions, and every wait of its on the
-    database hands the interpreter's lock back and forth with the request being answered,
-    which on a busy machine cost the batch endpoint more than the writing itself.
+    database hands the interpreter's lock back and forth with the request being answered.
     psycopg formats each row for COPY in C (``write_row``)."""
-    if not rows and not batches:
+    if not rows:
         return
     if engine.dialect.name == "postgresql":
         pooled = engine.raw_connection()
@@ -62,29 +57,21 @@ def write_batch(
             driver: Any = pooled.driver_connection
             driver.autocommit = True
             try:
-                with driver.cursor() as cursor:
-                    for statement, chunk in ((_COPY, rows), (_COPY_BATCHES, batches)):
-                        if chunk:
-                            with cursor.copy(statement) as copy:
-                                for row in chunk:
-                                    copy.write_row(row)
+                with driver.cursor() as cursor, cursor.copy(_COPY_BATCHES) as copy:
+                    for row in rows:
+                        copy.write_row(row)
             finally:
                 driver.autocommit = False
         finally:
             pooled.close()
         return
     with engine.begin() as connection:
-        for table, columns, chunk in (
-            (decision_logs_t, COLUMNS, rows),
-            (decision_log_batches_t, BATCH_COLUMNS, batches),
-        ):
-            if chunk:
-                connection.execute(
-                    insert(table), [dict(zip(columns, row, strict=True)) for row in chunk]
-                )
+        connection.execute(
+            insert(decision_log_batches_t),
+            [dict(zip(BATCH_COLUMNS, row, strict=True)) for row in rows],
+        )
 
 
-_COPY = f"COPY decision_logs ({', '.join(COLUMNS)}) FROM STDIN"
 _COPY_BATCHES = f"COPY decision_log_batches ({', '.join(BATCH_COLUMNS)}) FROM STDIN"
 
 
@@ -144,9 +131,9 @@ def _time_conditions(t: Table, query: LogQuery) -> list[Any]:
 def _find_batched(session: Session, query: LogQuery, limit: int) -> list[dict[str, Any]]:
     """The newest ``limit`` matching entries kept in batch rows.
 
-    Batch rows are read newest first, a page at a time, and their decisions filtered here.
-    Every decision of a row shares its time, so once ``limit`` entries are in hand, a row
-    older than the oldest of them cannot hold one of the newest: the reading stops there."""
+    Rows are read newest first (by their newest decision), a page at a time, and their
+    decisions filtered here. Once ``limit`` entries are in hand, a row whose newest decision
+    is older than the oldest of them cannot hold one of the newest: the reading stops there."""
     b = decision_log_batches_t
     conditions: list[Any] = []
     if query.account_id is not None:
@@ -159,9 +146,13 @@ def _find_batched(session: Session, query: LogQuery, limit: int) -> list[dict[st
         conditions.append(b.c.allowed > 0)
     elif query.decision is False:
         conditions.append(b.c.allowed < b.c.decisions)
-    conditions += _time_conditions(b, query)
+    # A row's decisions are from ``first_at`` to ``decided_at``; each is checked below.
+    if query.since is not None:
+        conditions.append(b.c.decided_at >= query.since)
+    if query.until is not None:
+        conditions.append(b.c.first_at < query.until)
     if query.after is not None:
-        conditions.append(b.c.decided_at <= query.after[0])
+        conditions.append(b.c.first_at <= query.after[0])
     found: list[dict[str, Any]] = []
     oldest_kept: datetime | None = None
     last: tuple[datetime, str] | None = None
@@ -197,26 +188,34 @@ def _holds(session: Session, column: Any, value: str) -> Any:
 
 
 def batch_entries(row: dict[str, Any], query: LogQuery | None = None) -> list[dict[str, Any]]:
-    """A batch row's decisions as entries (dicts of ``COLUMNS``), those ``query`` asks for."""
+    """A row's decisions as entries (dicts of ``COLUMNS``), those ``query`` asks for."""
     query = query or LogQuery()
     prefix = row["id"][:-8]
     entries = []
-    for n, s_type, s_id, action, r_type, r_id, allowed, reason, version, details in json.loads(
-        row["items"]
-    ):
+    for item in json.loads(row["items"]):
+        key, s_type, s_id, action, r_type, r_id, allowed, reason, version, details = item[:10]
         if (
             (query.subject_id is not None and s_id != query.subject_id)
             or (query.resource_id is not None and r_id != query.resource_id)
             or (query.decision is not None and allowed != query.decision)
         ):
             continue
-        decision_id = f"{prefix}{n:08x}"
-        if query.after is not None and (row["decided_at"], decision_id) >= query.after:
+        if isinstance(key, str):  # answered alone: its own id, time and request id
+            decision_id, request_id = key, item[11]
+            decided_at = datetime.fromtimestamp(item[10], UTC)
+        else:  # an item of a batch: the batch's id prefix and time
+            decision_id, request_id = f"{prefix}{key:08x}", row["request_id"]
+            decided_at = row["decided_at"]
+        if (
+            (query.since is not None and decided_at < query.since)
+            or (query.until is not None and decided_at >= query.until)
+            or (query.after is not None and (decided_at, decision_id) >= query.after)
+        ):
             continue
         entries.append(
             {
                 "id": decision_id,
-                "decided_at": row["decided_at"],
+                "decided_at": decided_at,
                 "endpoint": row["endpoint"],
                 "account_id": row["account_id"],
                 "caller_id": row["caller_id"],
@@ -229,7 +228,7 @@ def batch_entries(row: dict[str, Any], query: LogQuery | None = None) -> list[di
                 "decision": allowed,
                 "reason_code": reason,
                 "policy_version": version,
-                "request_id": row["request_id"],
+                "request_id": request_id,
                 "details": json.dumps(details) if details else None,
             }
         )

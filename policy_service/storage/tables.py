@@ -406,16 +406,19 @@ IdList = JSON().with_variant(ARRAY(Text()), "postgresql")
 
 
 class DecisionLogBatchRow(Base):
-    """The decisions of one batch request in one account, in one row: a compliance officer
-    reads them as entries like any other (``storage.decision_logs``), but a batch of a
-    hundred costs the database one row and its index entries instead of a hundred rows and
-    five hundred entries, which had cost the batch endpoint a third of its throughput."""
+    """Decisions written together in one row: a batch request's in one account, or up to a
+    hundred answered alone that one writer flush holds for one account, endpoint and caller.
+    A compliance officer reads them as entries like any other (``storage.decision_logs``),
+    but a hundred decisions cost the database one row and its index entries instead of a
+    hundred rows and five hundred entries, which had cost the batch endpoint a third of its
+    throughput."""
 
     __tablename__ = "decision_log_batches"
 
-    # The decision id of its first item: the batch's id prefix, then that item's index.
+    # The decision id of its first item (for a batch: the batch's id prefix, then the index).
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
-    decided_at: Mapped[datetime] = mapped_column()
+    decided_at: Mapped[datetime] = mapped_column()  # its newest decision's time
+    first_at: Mapped[datetime] = mapped_column()  # its oldest decision's time
     endpoint: Mapped[str] = mapped_column(String(32))
     account_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), default=None)
     caller_id: Mapped[str] = mapped_column(String(ID_LENGTH))
@@ -425,8 +428,9 @@ class DecisionLogBatchRow(Base):
     allowed: Mapped[int] = mapped_column(Integer)
     subject_ids: Mapped[list[str]] = mapped_column(IdList)  # distinct, for the subject filter
     resource_ids: Mapped[list[str]] = mapped_column(IdList)  # distinct, for the resource filter
-    # JSON: one array per decision - its index in the batch, subject type and id, action,
-    # resource type and id, decision, reason code, policy version, masked properties or null.
+    # JSON: one array per decision - its index in the batch (or, answered alone, its id),
+    # subject type and id, action, resource type and id, decision, reason code, policy
+    # version, masked properties or null; answered alone, then its time and request id.
     items: Mapped[str] = mapped_column(Text)
 
     __table_args__ = (

@@ -9,8 +9,11 @@ from typing import Any
 from urllib.parse import quote
 
 import pytest
+from sqlalchemy import func, select
 
+from policy_service.api.app_state import get_state
 from policy_service.api.decision_logs import get_decision_log
+from policy_service.storage.decision_logs import decision_log_batches_t, decision_logs_t
 from tests.conftest import Service
 from tests.integration.conftest import Tenants, evaluation
 
@@ -325,3 +328,33 @@ def test_the_retention_sweep_counts_and_deletes_batched_decisions(
     assert log.sweep(now=datetime.now(UTC) + timedelta(days=89)) == 0
     assert log.sweep(now=datetime.now(UTC) + timedelta(days=91)) == 2
     assert _ok(_logs(tenants, officer))["entries"] == []
+
+
+def test_decisions_answered_alone_are_written_together_each_with_its_own_id_and_request(
+    tenants: Tenants, officer: str
+) -> None:
+    log = get_decision_log(tenants.service.app)
+    log.flush()  # what setting the tenants up asked
+    ids = []
+    for n in range(3):
+        answer = _ok(
+            tenants.post(
+                "/access/v1/evaluation",
+                evaluation("ada", "delete"),
+                headers={"X-Request-ID": f"req-{n}"},
+            )
+        )
+        ids.append(answer["context"]["decision_id"])
+    assert log.flush() == 3
+    with get_state(tenants.service.app).session_factory() as session:
+        rows = session.execute(select(decision_log_batches_t)).mappings().all()
+        assert session.execute(select(func.count()).select_from(decision_logs_t)).scalar() == 0
+    assert [(row["endpoint"], row["decisions"]) for row in rows] == [("evaluation", 3)]
+    entries = _ok(_logs(tenants, officer))["entries"]
+    assert [(e["decision_id"], e["request_id"]) for e in entries] == [
+        (ids[2], "req-2"),
+        (ids[1], "req-1"),
+        (ids[0], "req-0"),
+    ]
+    times = [e["time"] for e in entries]
+    assert times == sorted(times, reverse=True)

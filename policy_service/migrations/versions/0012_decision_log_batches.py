@@ -1,4 +1,5 @@
-"""Decision log batches: a batch request's decisions in one row per account (issue 11).
+"""Decision log batches: decisions written together, a row per batch request and account or
+per writer flush, account, endpoint and caller (issue 11).
 
 Revision ID: 0012
 Revises: 0011
@@ -24,6 +25,7 @@ def upgrade() -> None:
         "decision_log_batches",
         sa.Column("id", sa.String(40), nullable=False),
         sa.Column("decided_at", TS, nullable=False),
+        sa.Column("first_at", TS, nullable=False),
         sa.Column("endpoint", sa.String(32), nullable=False),
         sa.Column("account_id", sa.String(128)),
         sa.Column("caller_id", sa.String(128), nullable=False),
