@@ -5,10 +5,10 @@ The request path only appends to a bounded in-memory list (under a lock held for
 and returns the id: a decision never waits for its log. A batch of evaluations is appended
 as one group that shares its clock reading, caller and id prefix, so an item costs a tuple.
 A background thread per worker turns what is pending into rows - masking the properties
-that name personal data - and writes them in batches (COPY on PostgreSQL): a row per
-decision answered alone, and a row per batch request and account for the decisions of a
-batch (``decision_log_batches``). When the list is
-full, new entries are dropped and counted (``policy_service_decision_log_dropped_total``).
+that name personal data - and writes them in batches (COPY on PostgreSQL), many decisions
+to a row of ``decision_log_batches``: a batch request's per account, and those answered
+alone per account, endpoint and caller. When the list is full, new entries are dropped and
+counted (``policy_service_decision_log_dropped_total``).
 The same thread deletes entries older than the retention, at most once an hour.
 """
 
@@ -329,95 +329,69 @@ class DecisionLog:
     # -- rows -----------------------------------------------------------------------------------
 
     def alone_row(self, entries: list[Entry]) -> Row:
-        """Decisions answered alone (one account, endpoint and caller), in one row in
-        ``decision_logs.BATCH_COLUMNS`` order: each carries its own id, time and request id."""
-        first = entries[0]
-        decisions: list[list[Any]] = []
-        subjects: set[str | None] = set()
-        resources: set[str | None] = set()
-        allowed = 0
-        for entry in entries:
-            item = entry.item
-            s_type, s_id, action, r_type, r_id, decision, reason, _, version, _ = item
-            details = self._details(item, entry.details) or None
-            decisions.append(
-                [
-                    entry.decision_id,
-                    s_type,
-                    s_id,
-                    action,
-                    r_type,
-                    r_id,
-                    decision,
-                    reason,
-                    version,
-                    details,
-                    entry.at,
-                    entry.request_id,
-                ]
-            )
-            allowed += decision
-            subjects.add(s_id)
-            resources.add(r_id)
-        subjects.discard(None)  # an item that named none
-        resources.discard(None)
+        """Decisions answered alone (one account, endpoint and caller), in one row: each
+        carries its own id, time and request id (``decision_logs.batch_entries``)."""
+        decisions = [
+            [
+                entry.decision_id,
+                *entry.item[:7],  # subject type and id, action, resource type and id, ...
+                entry.item[8],
+                self._details(entry.item, entry.details) or None,
+                entry.at,
+                entry.request_id,
+            ]
+            for entry in entries
+        ]
         times = [entry.at for entry in entries]
-        return (
-            first.decision_id,
-            datetime.fromtimestamp(max(times), UTC),
-            datetime.fromtimestamp(min(times), UTC),
-            first.endpoint,
-            first.item[7],
-            first.caller_id,
-            first.on_behalf_of,
-            None,  # each decision's own
-            len(entries),
-            allowed,
-            sorted(subjects),
-            sorted(resources),
-            json.dumps(decisions, default=str, separators=(",", ":")),
+        first = entries[0]
+        return self._row(
+            (first.decision_id, max(times), min(times), first.endpoint, first.item[7]),
+            (first.caller_id, first.on_behalf_of, None),  # each has its own request id
+            decisions,
         )
 
     def batch_rows(self, group: Group) -> Iterator[Row]:
-        """A batch's decisions, one row per account they were asked in, in
-        ``decision_logs.BATCH_COLUMNS`` order; ``decision_logs.batch_entries`` reads them."""
-        at = datetime.fromtimestamp(group.at, UTC)
+        """A batch's decisions, one row per account they were asked in: each by its index
+        in the batch, which with the batch's prefix makes its id."""
         by_account: dict[str | None, list[int]] = {}
         for n, item in enumerate(group.items):
             by_account.setdefault(item[7], []).append(n)
         for account, numbers in by_account.items():
             decisions = []
-            subjects: set[str | None] = set()
-            resources: set[str | None] = set()
-            allowed = 0
-            items = group.items
             for n in numbers:
-                item = items[n]
-                s_type, s_id, action, r_type, r_id, decision, reason, _, version, keep = item
-                kept = None if keep is None else self._kept(keep)
-                decisions.append(
-                    (n, s_type, s_id, action, r_type, r_id, decision, reason, version, kept)
-                )
-                allowed += decision
-                subjects.add(s_id)
-                resources.add(r_id)
-            subjects.discard(None)  # an item that named none
-            resources.discard(None)
-            yield (
-                group.decision_id(numbers[0]),
-                at,
-                at,
-                group.endpoint,
-                account,
-                group.caller_id,
-                group.on_behalf_of,
-                group.request_id,
-                len(numbers),
-                allowed,
-                sorted(subjects),
-                sorted(resources),
-                json.dumps(decisions, default=str, separators=(",", ":")),
+                item = group.items[n]
+                kept = None if item[9] is None else self._kept(item[9])
+                decisions.append([n, *item[:7], item[8], kept])
+            yield self._row(
+                (group.decision_id(numbers[0]), group.at, group.at, group.endpoint, account),
+                (group.caller_id, group.on_behalf_of, group.request_id),
+                decisions,
             )
+
+    @staticmethod
+    def _row(
+        head: tuple[str, float, float, str, str | None],
+        caller: tuple[str, str | None, str | None],
+        decisions: list[list[Any]],
+    ) -> Row:
+        """A row in ``decision_logs.BATCH_COLUMNS`` order. ``head``: its id, its newest and
+        oldest decision's times, endpoint and account; ``caller``: caller, on-behalf-of and
+        request id. Each decision's array holds the subject id at 2, the resource id at 5 and
+        the decision at 6."""
+        row_id, newest, oldest, endpoint, account = head
+        return (
+            row_id,
+            datetime.fromtimestamp(newest, UTC),
+            datetime.fromtimestamp(oldest, UTC),
+            endpoint,
+            account,
+            *caller,
+            len(decisions),
+            sum(1 for decision in decisions if decision[6]),
+            sorted({d[2] for d in decisions if d[2] is not None}),
+            sorted({d[5] for d in decisions if d[5] is not None}),
+            json.dumps(decisions, default=str, separators=(",", ":")),
+        )
 
     def _details(self, item: Item, extra: dict[str, Any] | None) -> dict[str, Any]:
         details: dict[str, Any] = dict(extra) if extra else {}
