@@ -193,10 +193,9 @@ def _evaluate_item(
     batch: _Batch,
     item: Any,  # any JSON value: a non-object item is answered with its error
 ) -> dict[str, Any]:
-    if not isinstance(item, dict):
-        error = InvalidInput("each evaluation must be a JSON object")
-        return {"decision": False, "context": error_context(error)}
     try:
+        if not isinstance(item, dict):
+            raise InvalidInput("each evaluation must be a JSON object")
         decision_request = parse_evaluation(_merged(batch.defaults, item), batch.subjects)
         decision = evaluate(
             state.runtime,
@@ -209,7 +208,13 @@ def _evaluate_item(
     except ServiceError as error:
         if error.status >= 500:
             raise
-        return {"decision": False, "context": error_context(error)}
+        # An answer too, logged as a refusal under the error's code: every item answered
+        # has its id, so an id's suffix is always the item's index.
+        n = batch.group.refused(error.slug, state.runtime.version)
+        context = error_context(error)
+        if batch.include_context:
+            context["decision_id"] = batch.group.decision_id(n)
+        return {"decision": False, "context": context}
     n = batch.group.add(decision_request, decision)
     if batch.include_context:
         context = decision_context(decision)

@@ -135,11 +135,16 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
         return None
     try:
         at, last = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(at), str(last)
+        after = datetime.fromisoformat(at), str(last)
     except (ValueError, TypeError, binascii.Error):
+        after = None
+    # Every cursor given carries its time's offset; one without is made up, and a time
+    # without an offset cannot be compared with the log's.
+    if after is None or after[0].tzinfo is None:
         raise InvalidInput(
             "cursor is not one this service gave", errors={"cursor": ["not a valid cursor"]}
-        ) from None
+        )
+    return after
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import json
 import os
 import threading
 import time
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +38,7 @@ from policy_service.storage import decision_logs
 log = structlog.get_logger(__name__)
 MASK = "***"
 SWEEP_SECONDS = 3600.0
+FIRST_SWEEP_SECONDS = 60.0
 Row = tuple[Any, ...]  # in decision_logs.BATCH_COLUMNS order
 
 
@@ -153,6 +155,11 @@ class Group:
         self.allowed += decision.allowed
         return len(self.items) - 1
 
+    def refused(self, reason_code: str, policy_version: str) -> int:
+        """An item that could not be decided (its error's code as the reason)."""
+        self.items.append(item_of(None, None, False, reason_code, policy_version))
+        return len(self.items) - 1
+
     def decision_id(self, n: int) -> str:
         return f"{self.prefix}{n:08x}"
 
@@ -162,17 +169,35 @@ def group_for(endpoint: str, caller: Caller, request_id: str | None) -> Group:
 
 
 _CONTAINERS = (dict, list)
+# Property names as the mask compares them, by the name sent: the same few names come in
+# every request, and normalising one costs more than looking it up.
+_NAMES: dict[str, str] = {}
+
+
+def mask_name(name: str) -> str:
+    """A property name as the mask compares it: ``Email``, ``EMAIL``, `` email `` and the
+    full-width form of ``email`` (NFKC) all name ``email``."""
+    found = _NAMES.get(name)
+    if found is None:
+        if len(_NAMES) > 10_000:  # any string can be sent as a name: keep this bounded
+            _NAMES.clear()
+        found = _NAMES[name] = unicodedata.normalize("NFKC", name).casefold().strip()
+    return found
 
 
 def masked(value: Any, names: frozenset[str]) -> Any:
-    """``value`` with the values of properties named in ``names`` replaced, at any depth. A
-    flat object naming none of them (most are) is returned as it is, not copied."""
+    """``value`` with the values of properties named in ``names`` (each as ``mask_name``
+    gives it) replaced, at any depth. An object naming none of them with nothing nested (most
+    are) is returned as it is, not copied."""
     if isinstance(value, dict):
-        if names.isdisjoint(value) and not any(
+        if names.isdisjoint(map(mask_name, value)) and not any(
             isinstance(item, _CONTAINERS) for item in value.values()
         ):
             return value
-        return {key: (MASK if key in names else masked(item, names)) for key, item in value.items()}
+        return {
+            key: (MASK if mask_name(key) in names else masked(item, names))
+            for key, item in value.items()
+        }
     if isinstance(value, list):
         return [masked(item, names) for item in value]
     return value
@@ -186,7 +211,7 @@ class DecisionLog:
         self.batch_size = max(1, settings.decision_log_batch_size)
         self.flush_seconds = settings.decision_log_flush_seconds
         self.retention_days = settings.decision_log_retention_days
-        self.mask = frozenset(settings.decision_log_mask)
+        self.mask = frozenset(map(mask_name, settings.decision_log_mask))
         # With jobs run inline (tests), nothing is written behind a test's back: entries wait
         # for ``flush`` (which GET /v1/decision-logs calls) or are dropped when the queue is full.
         self.threaded = settings.job_runner != "inline"
@@ -253,7 +278,9 @@ class DecisionLog:
             self._pid = os.getpid()
             if not self.threaded:
                 return
-            self._last_sweep = time.monotonic()  # the first sweep an interval after start
+            # The first sweep a minute after start, not an interval: a worker restarted more
+            # often than hourly would otherwise never sweep.
+            self._last_sweep = time.monotonic() - SWEEP_SECONDS + FIRST_SWEEP_SECONDS
             self._thread = threading.Thread(target=self._loop, name="decision-log", daemon=True)
             self._thread.start()
             atexit.register(self.flush)

@@ -4,6 +4,8 @@ asked and what was answered, masked by configuration, read by compliance officer
 
 from __future__ import annotations
 
+import base64
+import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -108,8 +110,14 @@ def test_filters_and_cursor(tenants: Tenants, officer: str) -> None:
             break
         query = f"account_id=acme&limit=3&cursor={page['next_cursor']}"
     assert len(seen) == len(set(seen)) == 4
-    bad = _logs(tenants, officer, "account_id=acme&cursor=garbage")
-    assert bad.status_code == 400
+    naive = datetime.now(UTC).replace(tzinfo=None).isoformat()
+    for cursor in ("garbage", _encoded([naive, "zzzz"]), _encoded([1, "x"]), _encoded(["x"])):
+        bad = _logs(tenants, officer, f"account_id=acme&cursor={cursor}")
+        assert (bad.status_code, bad.mimetype) == (400, PROBLEM), cursor
+
+
+def _encoded(value: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(value).encode()).decode().rstrip("=")
 
 
 def test_only_those_who_read_the_accounts_audit_see_its_decisions(
@@ -358,3 +366,40 @@ def test_decisions_answered_alone_are_written_together_each_with_its_own_id_and_
     ]
     times = [e["time"] for e in entries]
     assert times == sorted(times, reverse=True)
+
+
+def test_the_mask_knows_a_name_in_any_case_spacing_or_width(tenants: Tenants, officer: str) -> None:
+    body = evaluation("ada", "delete")
+    variants = ["Email", "EMAIL", " email ", "\uff45\uff4d\uff41\uff49\uff4c"]
+    body["subject"]["properties"] = {
+        name: f"leak{n}@example.com" for n, name in enumerate(variants)
+    }
+    body["resource"]["properties"]["contact"] = {"Phone": "+1 555 0100", "note": "kept"}
+    batch = _batch(body)
+    ids = [_ok(tenants.post("/access/v1/evaluation", body))["context"]["decision_id"]]
+    ids += _ids(_ok(tenants.post("/access/v1/evaluations", batch)))
+    entries = {e["decision_id"]: e for e in _ok(_logs(tenants, officer))["entries"]}
+    for decision_id in ids:
+        details = entries[decision_id]["details"]
+        assert set(details["subject_properties"].values()) == {"***"}
+        assert details["resource_properties"]["contact"] == {"Phone": "***", "note": "kept"}
+    assert "leak" not in str(entries)
+    assert "555" not in str(entries)
+
+
+def test_items_that_could_not_be_decided_have_ids_and_are_logged_as_refusals(
+    tenants: Tenants,
+) -> None:
+    bad = evaluation("ada", "delete")
+    bad["resource"]["id"] = ""
+    batch = _batch(42, bad, evaluation("ada", "delete"))
+    answer = _ok(tenants.post("/access/v1/evaluations", batch))
+    ids = _ids(answer)
+    assert [item["decision"] for item in answer["evaluations"]] == [False, False, True]
+    assert "error" in answer["evaluations"][0]["context"]
+    prefix = ids[0][:-8]
+    assert ids == [f"{prefix}{n:08x}" for n in range(3)]  # the suffix is the item's index
+    entries = {e["decision_id"]: e for e in _ok(_logs(tenants, tenants.root, ""))["entries"]}
+    assert [entries[i]["decision"] for i in ids] == [False, False, True]
+    assert entries[ids[0]]["reason_code"] == entries[ids[1]]["reason_code"] != "allowed"
+    assert entries[ids[2]]["account_id"] == "acme"
