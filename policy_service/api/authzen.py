@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from flask import Response, g, jsonify, request
 from flask.views import MethodView
 
@@ -62,7 +62,7 @@ def error_context(error: ServiceError) -> dict[str, Any]:
 
 def _with_version(payload: dict[str, Any], version: str) -> Response:
     # Serialised directly: these are the hot endpoints, and Flask's provider sorts keys.
-    response = Response(json.dumps(payload), mimetype="application/json")
+    response = Response(orjson.dumps(payload), mimetype="application/json")
     response.headers[POLICY_VERSION_HEADER] = version
     return response
 

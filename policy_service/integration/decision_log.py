@@ -15,7 +15,6 @@ The same thread deletes entries older than the retention, at most once an hour.
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import threading
 import time
@@ -25,6 +24,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
 import structlog
 from sqlalchemy import Engine
 
@@ -417,7 +417,8 @@ class DecisionLog:
             sum(1 for decision in decisions if decision[6]),
             sorted({d[2] for d in decisions if d[2] is not None}),
             sorted({d[5] for d in decisions if d[5] is not None}),
-            json.dumps(decisions, default=str, separators=(",", ":")),
+            # orjson: the one cost of a row that grows with its decisions, a tenth of json's.
+            orjson.dumps(decisions, default=str).decode(),
         )
 
     def _details(self, item: Item, extra: dict[str, Any] | None) -> dict[str, Any]:
