@@ -67,7 +67,9 @@ def configure_logging(settings: Settings) -> None:
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        # One write per line, newline included: print() writes the newline separately, and
+        # two workers sharing stderr then interleave their lines ("{...}{...}\n\n").
+        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
         cache_logger_on_first_use=True,
     )
     # Third-party libraries log through the standard library; keep them at the same level.
