@@ -25,6 +25,7 @@ from policy_service.api.parsing import Blueprint
 from policy_service.api.responses import TEXT_CONTENT, UtcDateTime, problems
 from policy_service.api.schema_parts import StrictSchema
 from policy_service.audit_trail import access as audit_access
+from policy_service.strict_fields import InstantField
 
 blp = Blueprint("audit", __name__, description="The append-only audit log")
 OUTCOMES = ("succeeded", "denied", "failed")
@@ -40,8 +41,8 @@ class EventFilterQuery(StrictSchema):
     target_type = fields.String(validate=ID)
     target_id = fields.String(validate=ID)
     outcome = fields.String(validate=validate.OneOf(OUTCOMES))
-    since = fields.AwareDateTime(default_timezone=None)
-    until = fields.AwareDateTime(default_timezone=None)
+    since = InstantField(default_timezone=None)
+    until = InstantField(default_timezone=None)
     request_id = fields.String(validate=ID)
     job_id = fields.String(validate=ID)
     dsr_id = fields.String(validate=ID)

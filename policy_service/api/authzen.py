@@ -22,7 +22,7 @@ from policy_service.api.decision_schemas import (
 )
 from policy_service.api.evaluation_parser import parse_evaluation
 from policy_service.api.parsing import Blueprint, read_json_object
-from policy_service.decisions.authorization import Caller, evaluate
+from policy_service.decisions.authorization import Caller, check_in_account, evaluate
 from policy_service.domain.contacts import ContactFacts, is_valid_contact_id
 from policy_service.domain.decisions import Decision, DecisionRequest, Subject
 from policy_service.domain.errors import InvalidInput, ServiceError
@@ -210,7 +210,8 @@ def _evaluate_item(
             raise
         # An answer too, logged as a refusal under the error's code: every item answered
         # has its id, so an id's suffix is always the item's index.
-        n = batch.group.refused(error.slug, state.runtime.version)
+        account = _account_asked(state, caller, batch, item)
+        n = batch.group.refused(error.slug, state.runtime.version, account)
         context = error_context(error)
         if batch.include_context:
             context["decision_id"] = batch.group.decision_id(n)
@@ -223,6 +224,29 @@ def _evaluate_item(
     # The bare AuthZEN answer, as interop suites expect it; the entry is still logged, under
     # the id ``include_context`` would have shown (the batch's prefix and the item's index).
     return {"decision": decision.allowed}
+
+
+def _account_asked(state: ServiceState, caller: Caller, batch: _Batch, item: Any) -> str | None:
+    """The account an undecidable item was asked in, for its log entry: only one the caller
+    may ask in, so a caller cannot write entries into another tenant's log; else None, an
+    entry only platform admins read."""
+    if not isinstance(item, dict):
+        return None
+    resource = _merged(batch.defaults, item).get("resource")
+    properties = resource.get("properties") if isinstance(resource, dict) else None
+    if properties is not None and not isinstance(properties, dict):
+        return None
+    account = (properties or {}).get("account_id", state.runtime.pack.default_account)
+    if not is_valid_account_id(account):
+        return None
+    account_id = str(account)
+    if account_id not in batch.asked_in:
+        if not check_in_account(
+            state.runtime, caller, account_id, "account", "decision.evaluate"
+        ).allowed:
+            return None
+        batch.asked_in.add(account_id)
+    return account_id
 
 
 @discovery.route("/.well-known/authzen-configuration")

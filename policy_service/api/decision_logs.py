@@ -6,6 +6,7 @@ import base64
 import binascii
 import hmac
 import json
+import re
 import time
 from datetime import UTC, datetime
 from typing import Any
@@ -26,6 +27,7 @@ from policy_service.domain.identifiers import ID_PATTERN, PLATFORM_DOMAIN
 from policy_service.integration import metrics
 from policy_service.integration.decision_log import DecisionLog, Entry, Group, decision_entry
 from policy_service.storage import decision_logs
+from policy_service.strict_fields import InstantField
 
 blp = Blueprint("integration", __name__, description="Decision logs and metrics")
 EXTENSION_KEY = "policy_service.decision_log"
@@ -94,8 +96,8 @@ class DecisionLogQuerySchema(ma.Schema):
     subject_id = fields.String(validate=ID)
     resource_id = fields.String(validate=validate.Length(min=1, max=256))
     decision = fields.Boolean()
-    since = fields.AwareDateTime(default_timezone=UTC)
-    until = fields.AwareDateTime(default_timezone=UTC)
+    since = InstantField(default_timezone=UTC)
+    until = InstantField(default_timezone=UTC)
     cursor = fields.String(validate=validate.Length(max=500))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
@@ -125,6 +127,10 @@ class DecisionLogPageSchema(ma.Schema):
     )
 
 
+# Decision ids are hex (``integration.decision_log``): a time, random bits, an index.
+_DECISION_ID = re.compile(r"[0-9a-f]{1,40}")
+
+
 def _cursor(row: dict[str, Any]) -> str:
     raw = json.dumps([row["decided_at"].isoformat(), row["id"]]).encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
@@ -133,18 +139,24 @@ def _cursor(row: dict[str, Any]) -> str:
 def _after(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
+    # A cursor is the caller's string like any other: every part is checked before it is
+    # compared with the log or sent to the database. Every cursor given carries a decision
+    # id and its time with its offset, in UTC's years 1-9999.
     try:
         at, last = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        after = datetime.fromisoformat(at), str(last)
-    except (ValueError, TypeError, binascii.Error):
+        after = datetime.fromisoformat(at).astimezone(UTC), last
+    except (ValueError, TypeError, OverflowError, binascii.Error):
         after = None
-    # Every cursor given carries its time's offset; one without is made up, and a time
-    # without an offset cannot be compared with the log's.
-    if after is None or after[0].tzinfo is None:
+    if (
+        after is None
+        or datetime.fromisoformat(at).tzinfo is None
+        or not isinstance(last, str)
+        or not _DECISION_ID.fullmatch(last)
+    ):
         raise InvalidInput(
             "cursor is not one this service gave", errors={"cursor": ["not a valid cursor"]}
         )
-    return after
+    return after[0], last
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:

@@ -23,7 +23,7 @@ from policy_service.domain.errors import InvalidInput
 from policy_service.ports import DsrIntake
 from policy_service.privacy import certificate, execution, requests, steps
 from policy_service.privacy.records import ALL, DataSubjectRequest
-from policy_service.strict_fields import QueryBoolean
+from policy_service.strict_fields import InstantField, QueryBoolean
 
 blp = Blueprint("dsr", __name__, description="Data-subject requests (GDPR / CCPA)")
 
@@ -53,7 +53,7 @@ class CreateSchema(StrictSchema):
     identity = fields.Nested(IdentitySchema, required=True)
     jurisdiction = fields.String(required=True, validate=validate.OneOf(rules.JURISDICTIONS))
     accounts = AccountsField(required=True)
-    received_at = fields.AwareDateTime(required=True, default_timezone=UTC)
+    received_at = InstantField(required=True, default_timezone=UTC)
     channel = fields.String(load_default="other", validate=validate.OneOf(rules.CHANNELS))
 
 

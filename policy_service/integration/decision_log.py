@@ -155,9 +155,11 @@ class Group:
         self.allowed += decision.allowed
         return len(self.items) - 1
 
-    def refused(self, reason_code: str, policy_version: str) -> int:
-        """An item that could not be decided (its error's code as the reason)."""
-        self.items.append(item_of(None, None, False, reason_code, policy_version))
+    def refused(self, reason_code: str, policy_version: str, account_id: str | None) -> int:
+        """An item that could not be decided (its error's code as the reason), asked in
+        ``account_id`` (None: not an account the caller may ask in)."""
+        item = item_of(None, None, False, reason_code, policy_version)
+        self.items.append((*item[:7], account_id, *item[8:]))
         return len(self.items) - 1
 
     def decision_id(self, n: int) -> str:
@@ -175,13 +177,16 @@ _NAMES: dict[str, str] = {}
 
 
 def mask_name(name: str) -> str:
-    """A property name as the mask compares it: ``Email``, ``EMAIL``, `` email `` and the
-    full-width form of ``email`` (NFKC) all name ``email``."""
+    """A property name as the mask compares it: its letters and digits, NFKC-normalised and
+    case-folded. ``Email``, `` EMAIL ``, ``e-mail``, ``email`` with a zero-width space and
+    the full-width form all name ``email``; ``First Name`` names ``first_name``. (Look-alike
+    letters of other scripts are not caught: that needs Unicode's confusables table.)"""
     found = _NAMES.get(name)
     if found is None:
         if len(_NAMES) > 10_000:  # any string can be sent as a name: keep this bounded
             _NAMES.clear()
-        found = _NAMES[name] = unicodedata.normalize("NFKC", name).casefold().strip()
+        folded = unicodedata.normalize("NFKC", name).casefold()
+        found = _NAMES[name] = "".join(ch for ch in folded if ch.isalnum())
     return found
 
 

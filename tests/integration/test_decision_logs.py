@@ -111,9 +111,25 @@ def test_filters_and_cursor(tenants: Tenants, officer: str) -> None:
         query = f"account_id=acme&limit=3&cursor={page['next_cursor']}"
     assert len(seen) == len(set(seen)) == 4
     naive = datetime.now(UTC).replace(tzinfo=None).isoformat()
-    for cursor in ("garbage", _encoded([naive, "zzzz"]), _encoded([1, "x"]), _encoded(["x"])):
-        bad = _logs(tenants, officer, f"account_id=acme&cursor={cursor}")
-        assert (bad.status_code, bad.mimetype) == (400, PROBLEM), cursor
+    now = datetime.now(UTC).isoformat()
+    for parts in (
+        [naive, "abc"],  # a time without an offset
+        ["9999-12-31T23:59:59-23:59", "abc"],  # no such time in UTC
+        ["0001-01-01T00:00:00+14:00", "abc"],
+        [now, "\ud800"],  # a lone surrogate
+        [now, "\u0000"],
+        [now, 7],
+        [1, "abc"],
+        ["abc"],
+    ):
+        bad = _logs(tenants, officer, f"account_id=acme&cursor={_encoded(parts)}")
+        assert (bad.status_code, bad.mimetype) == (400, PROBLEM), parts
+    bad = _logs(tenants, officer, "account_id=acme&cursor=garbage")
+    assert (bad.status_code, bad.mimetype) == (400, PROBLEM)
+    for bound in ("since=9999-12-31T23:59:59-23:59", "until=0001-01-01T00:00:00%2B14:00"):
+        for path in ("/v1/decision-logs?account_id=acme&", "/v1/audit/events?account_id=acme&"):
+            bad = tenants.service.request("GET", path + bound, officer)
+            assert (bad.status_code, bad.mimetype) == (400, PROBLEM), (path, bound)
 
 
 def _encoded(value: Any) -> str:
@@ -370,7 +386,17 @@ def test_decisions_answered_alone_are_written_together_each_with_its_own_id_and_
 
 def test_the_mask_knows_a_name_in_any_case_spacing_or_width(tenants: Tenants, officer: str) -> None:
     body = evaluation("ada", "delete")
-    variants = ["Email", "EMAIL", " email ", "\uff45\uff4d\uff41\uff49\uff4c"]
+    variants = [
+        "Email",
+        "EMAIL",
+        " email ",
+        "\uff45\uff4d\uff41\uff49\uff4c",  # full-width
+        "email\u200b",  # a zero-width space
+        "e\u2011mail",  # a non-breaking hyphen
+        "EMA\u0130L",  # a dotted capital I
+        "First Name",
+        "first-name",
+    ]
     body["subject"]["properties"] = {
         name: f"leak{n}@example.com" for n, name in enumerate(variants)
     }
@@ -402,4 +428,11 @@ def test_items_that_could_not_be_decided_have_ids_and_are_logged_as_refusals(
     entries = {e["decision_id"]: e for e in _ok(_logs(tenants, tenants.root, ""))["entries"]}
     assert [entries[i]["decision"] for i in ids] == [False, False, True]
     assert entries[ids[0]]["reason_code"] == entries[ids[1]]["reason_code"] != "allowed"
-    assert entries[ids[2]]["account_id"] == "acme"
+    # An item that names an account the caller may ask in is logged in it; one that names
+    # none (or another tenant's) only where platform admins read.
+    assert [entries[i]["account_id"] for i in ids] == [None, "acme", "acme"]
+    theirs = evaluation("ada", "delete", account="globex")
+    theirs["resource"]["id"] = ""
+    (foreign,) = _ids(_ok(tenants.post("/access/v1/evaluations", _batch(theirs))))
+    entries = {e["decision_id"]: e for e in _ok(_logs(tenants, tenants.root, ""))["entries"]}
+    assert entries[foreign]["account_id"] is None
