@@ -147,25 +147,35 @@ def _merged(defaults: dict[str, Any], item: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
+def _named(
+    state: ServiceState, defaults: dict[str, Any], item: Any
+) -> tuple[dict[str, Any] | None, str | None]:
+    """A batch item's resource (defaults merged in) and the valid account id it names (or the
+    pack's default account), either None when the item has none."""
+    if not isinstance(item, dict):
+        return None, None
+    resource = _merged(defaults, item).get("resource")
+    if not isinstance(resource, dict):
+        return None, None
+    properties = resource.get("properties")
+    account = (properties if isinstance(properties, dict) else {}).get(
+        "account_id", state.runtime.pack.default_account
+    )
+    return resource, str(account) if is_valid_account_id(account) else None
+
+
 def _prefetch_contacts(
     state: ServiceState, defaults: dict[str, Any], items: list[Any]
 ) -> dict[tuple[str, str], ContactFacts | None]:
     """The store's facts for every contact the batch names: one query per account."""
     wanted: dict[str, set[str]] = {}
-    default_account = state.runtime.pack.default_account
     for item in items:
-        if not isinstance(item, dict):
+        resource, account = _named(state, defaults, item)
+        if resource is None or account is None or resource.get("type") != "contact":
             continue
-        resource = _merged(defaults, item).get("resource")
-        if not isinstance(resource, dict) or resource.get("type") != "contact":
-            continue
-        properties = resource.get("properties")
-        account = (properties if isinstance(properties, dict) else {}).get(
-            "account_id", default_account
-        )
         contact_id = resource.get("id")
-        if is_valid_account_id(account) and is_valid_contact_id(contact_id):
-            wanted.setdefault(str(account), set()).add(str(contact_id))
+        if is_valid_contact_id(contact_id):
+            wanted.setdefault(account, set()).add(str(contact_id))
     known: dict[tuple[str, str], ContactFacts | None] = {}
     for account, contact_ids in wanted.items():
         found = state.runtime.contact_facts(state.source, account, sorted(contact_ids))
@@ -230,16 +240,9 @@ def _account_asked(state: ServiceState, caller: Caller, batch: _Batch, item: Any
     """The account an undecidable item was asked in, for its log entry: only one the caller
     may ask in, so a caller cannot write entries into another tenant's log; else None, an
     entry only platform admins read."""
-    if not isinstance(item, dict):
+    account_id = _named(state, batch.defaults, item)[1]
+    if account_id is None:
         return None
-    resource = _merged(batch.defaults, item).get("resource")
-    properties = resource.get("properties") if isinstance(resource, dict) else None
-    if properties is not None and not isinstance(properties, dict):
-        return None
-    account = (properties or {}).get("account_id", state.runtime.pack.default_account)
-    if not is_valid_account_id(account):
-        return None
-    account_id = str(account)
     if account_id not in batch.asked_in:
         if not check_in_account(
             state.runtime, caller, account_id, "account", "decision.evaluate"

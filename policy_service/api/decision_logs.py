@@ -144,19 +144,14 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     # id and its time with its offset, in UTC's years 1-9999.
     try:
         at, last = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        after = datetime.fromisoformat(at).astimezone(UTC), last
+        given = datetime.fromisoformat(at)
+        if given.tzinfo is not None and isinstance(last, str) and _DECISION_ID.fullmatch(last):
+            return given.astimezone(UTC), last
     except (ValueError, TypeError, OverflowError, binascii.Error):
-        after = None
-    if (
-        after is None
-        or datetime.fromisoformat(at).tzinfo is None
-        or not isinstance(last, str)
-        or not _DECISION_ID.fullmatch(last)
-    ):
-        raise InvalidInput(
-            "cursor is not one this service gave", errors={"cursor": ["not a valid cursor"]}
-        )
-    return after[0], last
+        pass
+    raise InvalidInput(
+        "cursor is not one this service gave", errors={"cursor": ["not a valid cursor"]}
+    )
 
 
 def _entry(row: dict[str, Any]) -> dict[str, Any]:

@@ -77,6 +77,7 @@ def item_of(
     allowed: bool | None = None,
     reason_code: str | None = None,
     policy_version: str | None = None,
+    account_id: str | None = None,  # without a request: the account it was asked in, if any
 ) -> Item:
     if decision is not None:
         allowed, reason_code = decision.allowed, decision.reason.code
@@ -90,7 +91,7 @@ def item_of(
             None,
             bool(allowed),
             reason_code,
-            None,
+            account_id,
             policy_version,
             None,
         )
@@ -158,8 +159,7 @@ class Group:
     def refused(self, reason_code: str, policy_version: str, account_id: str | None) -> int:
         """An item that could not be decided (its error's code as the reason), asked in
         ``account_id`` (None: not an account the caller may ask in)."""
-        item = item_of(None, None, False, reason_code, policy_version)
-        self.items.append((*item[:7], account_id, *item[8:]))
+        self.items.append(item_of(None, None, False, reason_code, policy_version, account_id))
         return len(self.items) - 1
 
     def decision_id(self, n: int) -> str:
@@ -362,7 +362,7 @@ class DecisionLog:
 
     def alone_row(self, entries: list[Entry]) -> Row:
         """Decisions answered alone (one account, endpoint and caller), in one row: each
-        carries its own id, time and request id (``decision_logs.batch_entries``)."""
+        carries its own id, time and request id (``decision_logs._entries`` reads them)."""
         decisions = [
             [
                 entry.decision_id,

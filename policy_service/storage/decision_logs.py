@@ -109,7 +109,10 @@ def _find_alone(session: Session, query: LogQuery, limit: int) -> list[dict[str,
         conditions.append(t.c.resource_id == query.resource_id)
     if query.decision is not None:
         conditions.append(t.c.decision == query.decision)
-    conditions += _time_conditions(t, query)
+    if query.since is not None:
+        conditions.append(t.c.decided_at >= query.since)
+    if query.until is not None:
+        conditions.append(t.c.decided_at < query.until)
     if query.after is not None:
         at, last_id = query.after
         conditions.append(or_(t.c.decided_at < at, and_(t.c.decided_at == at, t.c.id < last_id)))
@@ -117,15 +120,6 @@ def _find_alone(session: Session, query: LogQuery, limit: int) -> list[dict[str,
         select(t).where(*conditions).order_by(t.c.decided_at.desc(), t.c.id.desc()).limit(limit)
     )
     return [dict(row._mapping) for row in session.execute(statement)]
-
-
-def _time_conditions(t: Table, query: LogQuery) -> list[Any]:
-    conditions: list[Any] = []
-    if query.since is not None:
-        conditions.append(t.c.decided_at >= query.since)
-    if query.until is not None:
-        conditions.append(t.c.decided_at < query.until)
-    return conditions
 
 
 def _find_batched(session: Session, query: LogQuery, limit: int) -> list[dict[str, Any]]:
@@ -169,7 +163,7 @@ def _find_batched(session: Session, query: LogQuery, limit: int) -> list[dict[st
         for row in rows:
             if oldest_kept is not None and row["decided_at"] < oldest_kept:
                 return found
-            found += batch_entries(row, query)
+            found += _entries(row, query)
             if len(found) >= limit:
                 found.sort(key=_newest_first, reverse=True)
                 del found[limit:]
@@ -187,9 +181,8 @@ def _holds(session: Session, column: Any, value: str) -> Any:
     return exists(select(literal(1)).select_from(each).where(each.c.value == value))
 
 
-def batch_entries(row: dict[str, Any], query: LogQuery | None = None) -> list[dict[str, Any]]:
+def _entries(row: dict[str, Any], query: LogQuery) -> list[dict[str, Any]]:
     """A row's decisions as entries (dicts of ``COLUMNS``), those ``query`` asks for."""
-    query = query or LogQuery()
     prefix = row["id"][:-8]
     entries = []
     for item in json.loads(row["items"]):
