@@ -169,6 +169,7 @@ def _delete_in(
     if reason_text:
         protected["reason_text"] = reason_text
     event = {"reason_code": reason_code, "protected": protected, "extra_details": {"to": "trash"}}
+    state.contacts_changed(session, account.id)  # noted first: it goes with the event
     updated, counts, event_id = _change_cascade_and_record(
         state,
         uow,
@@ -186,7 +187,6 @@ def _delete_in(
             "delete_reason": reason_code,
         },
     )
-    state.contacts_changed(session, account.id)
     return LifecycleResult(updated, "delete", operation_id, profile, counts, event_id)
 
 
@@ -212,6 +212,7 @@ def _purge_in(
         "reason_code": reason_code,
         "extra_details": {"to": "purged", "from_state": contact.state},
     }
+    state.contacts_changed(session, account.id)  # noted first: it goes with the event
     updated, counts, event_id = _change_cascade_and_record(
         state,
         uow,
@@ -237,7 +238,6 @@ def _purge_in(
     # The contact's personal data in the audit log becomes unreadable; the chain still
     # verifies because the hashes cover the ciphertext, not the key.
     destroy_subject_key(session, audit_subject(account.id, contact.id))
-    state.contacts_changed(session, account.id)
     return LifecycleResult(updated, "purge", operation_id, profile, counts, event_id)
 
 
@@ -368,6 +368,7 @@ def restore_in(
         if changed is None:
             raise Conflict(f"contact {contact.id} was changed by someone else; retry")
         counts = cascade.restore_records(session, account.id, contact.id, operation_id, now)
+    state.contacts_changed(session, account.id)  # noted first: it goes with the event
     event = uow.record(
         contact_action_event(
             state,
@@ -386,7 +387,6 @@ def restore_in(
     )
     if ahead:
         _changed_as_read(ahead[0], contact)
-    state.contacts_changed(session, account.id)
     if read is None:
         reread = store.get_contact(session, account.id, contact.id)
         assert reread is not None

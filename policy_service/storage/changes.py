@@ -1,9 +1,10 @@
 """The change log other workers read to pick up membership, account and policy changes.
 
 ``record_change`` only notes a change in the writer's session; the change is written, with
-its version, just before the transaction commits (``before_commit``). A transaction that
-rolls back therefore takes no version, and one that records the same change twice writes it
-once.
+its version, just before the transaction commits (``before_commit``), or, on PostgreSQL,
+with the transaction's audit event when one is recorded after it (``changes_ahead``). A
+transaction that rolls back therefore keeps no version, and one that records the same change
+twice writes it once.
 
 Versions. On PostgreSQL they come from the ``change_versions`` sequence: no lock, so writers
 in different accounts never queue behind each other (issue 11 section 6). Two writers can
@@ -22,6 +23,7 @@ and another request's changes, however they interleave, are never seen by this t
 from __future__ import annotations
 
 from contextvars import ContextVar
+from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import (
@@ -39,8 +41,10 @@ from sqlalchemy import (
 from sqlalchemy.orm import Session, SessionTransaction
 
 from audit.tables import UtcDateTime
+from audit.writer import AheadStatement
 from policy_service.domain.changes import Change
 from policy_service.domain.clock import utcnow
+from policy_service.storage.sql_constructs import statement_ahead
 from policy_service.storage.tables import CHANGE_VERSIONS, ChangeRow, SyncStateRow
 
 # Built once: building a statement costs more Python than running a cached one.
@@ -71,6 +75,11 @@ _LOG = insert(_change_t).values(version=bindparam("p_version", type_=Integer()),
 _NOTED_KEY = "policy_service.changes_noted"  # in Session.info: changes to write at commit
 
 
+_AHEAD_KEY = "policy_service.changes_ahead"  # in Session.info: changes sent ahead, by key
+
+_Key = tuple[str, str | None, str | None, str]  # kind, account, subject, detail
+
+
 def record_change(
     session: Session,
     kind: str,
@@ -79,30 +88,60 @@ def record_change(
     subject_id: str | None = None,
     detail: str = "",
 ) -> None:
-    """Note a change; it is written, and takes its version, when the transaction commits."""
-    noted: dict[tuple[str, str | None, str | None, str], None] = session.info.setdefault(
-        _NOTED_KEY, {}
-    )
-    noted[(kind, account_id, subject_id, detail)] = None
+    """Note a change; it is written, and takes its version, when the transaction commits
+    (or earlier, ahead of the transaction's audit event: ``changes_ahead``)."""
+    key = (kind, account_id, subject_id, detail)
+    if key in session.info.get(_AHEAD_KEY, ()):
+        return  # written already in this transaction
+    noted: dict[_Key, None] = session.info.setdefault(_NOTED_KEY, {})
+    noted[key] = None
+
+
+def changes_ahead(session: Session) -> list[AheadStatement]:
+    """PostgreSQL: the changes noted so far, as writes for a unit of work to send ahead of
+    its audit event (``UnitOfWork.record``). They then cost no round trip of their own: a
+    lifecycle action's change record goes with its contact's UPDATE, its cascade and its
+    event. Their versions are taken at commit from what the statements returned. Elsewhere
+    none: SQLite's versions come from the single row bumped at commit."""
+    if session.get_bind().dialect.name != "postgresql":
+        return []
+    noted: dict[_Key, None] | None = session.info.pop(_NOTED_KEY, None)
+    if not noted:
+        return []
+    created_at = utcnow()
+    statements = {
+        key: statement_ahead(session, _LOG_NEXT, _params(key, created_at)) for key in noted
+    }
+    session.info.setdefault(_AHEAD_KEY, {}).update(statements)
+    return list(statements.values())
+
+
+def _params(key: _Key, created_at: datetime) -> dict[str, object]:
+    kind, account_id, subject_id, detail = key
+    return {
+        "p_kind": kind,
+        "p_account_id": account_id,
+        "p_subject_id": subject_id,
+        "p_detail": detail,
+        "p_created_at": created_at,
+    }
 
 
 def _write_noted(session: Session) -> None:
-    noted: dict[tuple[str, str | None, str | None, str], None] | None = session.info.pop(
-        _NOTED_KEY, None
-    )
+    pending: list[int] = session.info.setdefault(_PENDING_KEY, [])
+    sent: dict[_Key, AheadStatement] | None = session.info.pop(_AHEAD_KEY, None)
+    noted: dict[_Key, None] = session.info.pop(_NOTED_KEY, None) or {}
+    for key, statement in (sent or {}).items():
+        if statement.row is not None:
+            pending.append(int(statement.row[0]))
+        elif statement.rowcount is None:
+            noted[key] = None  # never sent (its event failed, and was caught): write it now
     if not noted:
         return
     postgresql = session.get_bind().dialect.name == "postgresql"
     created_at = utcnow()
-    pending: list[int] = session.info.setdefault(_PENDING_KEY, [])
-    for kind, account_id, subject_id, detail in noted:
-        params: dict[str, object] = {
-            "p_kind": kind,
-            "p_account_id": account_id,
-            "p_subject_id": subject_id,
-            "p_detail": detail,
-            "p_created_at": created_at,
-        }
+    for key in noted:
+        params = _params(key, created_at)
         if postgresql:
             version = session.execute(_LOG_NEXT, params).scalar_one()
         else:
@@ -149,6 +188,7 @@ def _after_transaction_end(session: Session, transaction: SessionTransaction, *_
     if transaction.parent is None:
         session.info.pop(_PENDING_KEY, None)
         session.info.pop(_NOTED_KEY, None)
+        session.info.pop(_AHEAD_KEY, None)
 
 
 event.listen(Session, "before_commit", _write_noted)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from audit import AuditEvent, AuditWriter, StoredEvent
 from audit.writer import AheadStatement
+from policy_service.storage.changes import changes_ahead
 from policy_service.storage.database import BEGIN_MODE_OPTION, is_sqlite
 
 # Sees the events a unit of work appended, with its session (before it commits).
@@ -73,7 +74,7 @@ class UnitOfWork:
             raise RuntimeError("this unit of work has no audit writer")
         started = time.perf_counter()
         stored = self._audit.append_many(
-            self.session, [event], ahead=_unsent(ahead), wrapped_keys=wrapped_keys
+            self.session, [event], ahead=self._ahead(ahead), wrapped_keys=wrapped_keys
         )[0]
         if self._append_timer is not None:
             self._append_timer(time.perf_counter() - started, 1)
@@ -90,12 +91,18 @@ class UnitOfWork:
         if self._audit is None:
             raise RuntimeError("this unit of work has no audit writer")
         started = time.perf_counter()
-        stored = self._audit.append_many(self.session, events, ahead=_unsent(ahead))
+        stored = self._audit.append_many(self.session, events, ahead=self._ahead(ahead))
         if self._append_timer is not None:
             self._append_timer(time.perf_counter() - started, len(stored))
         if self._observer is not None:
             self._observer(self.session, stored)
         return stored
+
+    def _ahead(self, ahead: Sequence[AheadStatement]) -> list[AheadStatement]:
+        """What the writer sends ahead of the events: the caller's statements not yet run
+        (``statement_ahead`` runs them at once on SQLite), and the changes noted so far
+        (``changes_ahead``), which then take no round trip of their own."""
+        return [*_unsent(ahead), *changes_ahead(self.session)]
 
     def commit(self) -> None:
         self.session.commit()
@@ -120,5 +127,4 @@ class UnitOfWork:
 
 
 def _unsent(ahead: Sequence[AheadStatement]) -> list[AheadStatement]:
-    """The statements still to send (``statement_ahead`` runs them at once on SQLite)."""
     return [statement for statement in ahead if statement.rowcount is None]

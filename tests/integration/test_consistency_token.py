@@ -17,6 +17,7 @@ from policy_service.storage.tables import ChangeRow
 from tests.conftest import Service
 from tests.integration.conftest import evaluation
 from tests.integration.conftest import two_workers as workers_on_one_database
+from tests.integration.lifecycle_fixtures import make_crm
 
 STALE_FOR_A_MINUTE = 60.0
 PROBLEM_JSON = "application/problem+json"
@@ -278,6 +279,65 @@ def test_the_tracker_counts_only_changes_that_commit(database_url: str) -> None:
             changes.record_change(session, "account", account_id="acme")
             session.commit()
         assert tracker.version == second
+    finally:
+        changes.stop_tracking()
+        engine.dispose()
+
+
+def test_a_contact_action_answers_with_the_version_its_change_committed_with(
+    service: Service,
+) -> None:
+    """On PostgreSQL the change record goes ahead of the action's audit event, in its round
+    trip; the version it took must still be the one the answer names, and be written once."""
+    crm = make_crm(service, "cascade-on-delete", purge_enabled=True)
+    crm.contact("c-1")
+    for call in (crm.delete, crm.restore, crm.delete, crm.purge):
+        answer = call("c-1")
+        assert answer.status_code == 200, answer.get_json()
+        token = int(answer.headers[CONSISTENCY_HEADER])
+        row = change_at(service, token)
+        assert (row.kind, row.account_id) == ("contacts", "acme")
+        with service.state.session_factory() as session:
+            assert changes.changes_since(session, token) == []  # nothing after it: once
+
+
+def test_a_change_sent_ahead_of_an_event_is_written_once(service: Service) -> None:
+    from audit import AuditEvent
+
+    tracker = changes.start_tracking()
+    try:
+        with service.state.unit_of_work() as uow:
+            changes.record_change(uow.session, "contacts", account_id="acme")
+            uow.record(AuditEvent(action="test.ahead", outcome="succeeded", actor_type="system"))
+            changes.record_change(uow.session, "contacts", account_id="acme")  # noted again
+            changes.record_change(uow.session, "account", account_id="acme")  # and another
+            uow.commit()
+        with service.state.session_factory() as session:
+            written = changes.changes_since(session, 0)
+        assert sorted(c.kind for c in written if c.account_id == "acme") == ["account", "contacts"]
+        assert tracker.version == max(c.version for c in written)
+    finally:
+        changes.stop_tracking()
+
+
+def test_a_change_whose_statement_was_never_sent_is_written_at_commit(
+    database_url: str,
+) -> None:
+    """Should an event fail before its pipeline went out, and the caller still commit, the
+    change noted for it is not lost."""
+    from policy_service.storage.database import create_database_engine, make_session_factory
+
+    engine = create_database_engine(database_url)
+    tracker = changes.start_tracking()
+    try:
+        with make_session_factory(engine)() as session:
+            changes.record_change(session, "contacts", account_id="acme")
+            changes.changes_ahead(session)  # taken, never sent
+            session.commit()
+        with make_session_factory(engine)() as session:
+            written = changes.changes_since(session, 0)
+        assert [(c.kind, c.account_id) for c in written] == [("contacts", "acme")]
+        assert tracker.version == written[0].version
     finally:
         changes.stop_tracking()
         engine.dispose()

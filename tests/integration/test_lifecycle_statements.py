@@ -157,9 +157,11 @@ def test_delete_restore_and_purge_stay_within_their_statement_budget(service: Se
         compiled = len(seen.sql) - (1 if engine.dialect.name == "sqlite" else 0)
         assert seen.cache_hits == compiled, _report(action, seen)
         if engine.dialect.name == "postgresql":
-            # Counted in the budget: the audit append, and the contact's UPDATE and the
-            # cascade's (or a restore's) sent ahead of it in the same round trip.
-            assert len(seen.driver_sql) == 3, _report(action, seen)
+            # Counted in the budget: the audit append, and the contact's UPDATE, the
+            # cascade's (or a restore's) and the change record sent ahead of it in the same
+            # round trip.
+            assert len(seen.driver_sql) == 4, _report(action, seen)
+            assert any("change_log" in sql for sql in seen.driver_sql), _report(action, seen)
 
 
 def test_the_results_are_what_the_store_then_holds(service: Service) -> None:
