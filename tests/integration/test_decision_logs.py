@@ -436,3 +436,48 @@ def test_items_that_could_not_be_decided_have_ids_and_are_logged_as_refusals(
     (foreign,) = _ids(_ok(tenants.post("/access/v1/evaluations", _batch(theirs))))
     entries = {e["decision_id"]: e for e in _ok(_logs(tenants, tenants.root, ""))["entries"]}
     assert entries[foreign]["account_id"] is None
+
+
+AWKWARD = ['c\\1,{"x"}', "tab\there", "line\nbreak\rreturn", "NULL", "\\N", "é 😀 ß", "{}", ""]
+
+
+@pytest.mark.parametrize("awkward", AWKWARD)
+def test_every_column_of_a_row_survives_the_write_as_it_was(engine: Any, awkward: str) -> None:
+    """The rows go to PostgreSQL as COPY text formatted by the service itself: whatever a
+    caller may send (the edge refuses only NUL) must come back exactly, and be found by the
+    array filters."""
+    import orjson
+    from sqlalchemy.orm import Session
+
+    from policy_service.storage import decision_logs
+
+    at = datetime(2026, 11, 22, 12, 0, 0, 123456, tzinfo=UTC)
+    items = [[0, "user", awkward, "contact.delete", "contact", awkward, True, awkward, "7", None]]
+    row = (
+        "abcdef0100000000",
+        at,
+        at,
+        "evaluations",
+        awkward or None,
+        awkward or "caller",
+        awkward or None,
+        awkward or None,
+        1,
+        1,
+        [awkward],
+        [awkward],
+        orjson.dumps(items).decode(),
+    )
+    decision_logs.write_batch(engine, [row])
+    with Session(engine) as session:
+        (entry,) = decision_logs.find(
+            session, decision_logs.LogQuery(subject_id=awkward, resource_id=awkward), 10
+        )
+    assert entry["subject_id"] == entry["resource_id"] == entry["reason_code"] == awkward
+    assert (entry["account_id"], entry["on_behalf_of"], entry["request_id"]) == (
+        awkward or None,
+        awkward or None,
+        awkward or None,
+    )
+    assert entry["caller_id"] == (awkward or "caller")
+    assert entry["decided_at"] == at
