@@ -160,7 +160,6 @@ def _trash(
         state=TRASHED,
         **_deleted(caller, now, operation_id, reason_code),
     )
-    state.contacts_changed(session, account.id)  # noted first: it goes with the events
     _cascade_and_record(
         state,
         uow,
@@ -176,6 +175,7 @@ def _trash(
         job_id=job_id,
     )
     _all_moved(moved, len(ids))
+    state.contacts_changed(session, account.id)
 
 
 def _deleted(
@@ -239,7 +239,6 @@ def purge_chunk_rows(
             values.update(_deleted(caller, now, operation_id, reason_code))
         statement = store.set_states_ahead(session, account.id, state_ids, from_state, **values)
         moved.append((statement, len(state_ids)))
-    state.contacts_changed(session, account.id)  # noted first: it goes with the events
     counts = _cascade_and_record(
         state,
         uow,
@@ -258,6 +257,7 @@ def purge_chunk_rows(
     for statement, expected in moved:
         _all_moved(statement, expected)
     destroy_subject_keys(session, [audit_subject(account.id, c.id) for c in contacts])
+    state.contacts_changed(session, account.id)
     return counts
 
 
