@@ -2,9 +2,9 @@
 
 ``record_change`` only notes a change in the writer's session; the change is written, with
 its version, just before the transaction commits (``before_commit``), or, on PostgreSQL,
-with the transaction's audit event when one is recorded after it (``changes_ahead``). A
-transaction that rolls back therefore keeps no version, and one that records the same change
-twice writes it once.
+with a single lifecycle action's writes and audit event, once nothing can refuse the action
+(``changes_ahead``). A transaction that rolls back therefore keeps no version, and one that
+records the same change twice writes it once.
 
 Versions. On PostgreSQL they come from the ``change_versions`` sequence: no lock, so writers
 in different accounts never queue behind each other (issue 11 section 6). Two writers can

@@ -91,9 +91,8 @@ class UnitOfWork:
         if self._audit is None:
             raise RuntimeError("this unit of work has no audit writer")
         started = time.perf_counter()
-        # Not the noted changes: a chunk that loses a race rolls back after its statements
-        # ran, and a change record sent ahead would have used up its version, a gap every
-        # worker's watermark then waits on (policy.change_feed). They are written at commit.
+        # Not the noted changes (see _ahead): a chunk that loses a race rolls back after its
+        # statements ran. They are written at commit.
         stored = self._audit.append_many(self.session, events, ahead=_unsent(ahead))
         if self._append_timer is not None:
             self._append_timer(time.perf_counter() - started, len(stored))
@@ -102,12 +101,17 @@ class UnitOfWork:
         return stored
 
     def _ahead(self, ahead: Sequence[AheadStatement]) -> list[AheadStatement]:
-        """What the writer sends ahead of a single action's event: the caller's statements
-        not yet run (``statement_ahead`` runs them at once on SQLite), and the changes noted
-        so far (``changes_ahead``), which then take no round trip of their own. Its version
-        is then taken before commit; a single action read its contact locked, so nothing
-        after the event makes it roll back short of a database error."""
-        return [*_unsent(ahead), *changes_ahead(self.session)]
+        """What the writer sends ahead of a single event: the caller's statements not yet run
+        (``statement_ahead`` runs them at once on SQLite) and, with them, the changes noted
+        so far (``changes_ahead``), which then take no round trip of their own.
+
+        Only with the caller's own writes: a caller that sends them ahead has done every
+        check that could refuse the action (a lifecycle action read its contact locked),
+        so its transaction does not roll back after the event short of a database error.
+        A change record sent ahead of a transaction that then rolled back would have used up
+        its version: a gap every worker's watermark waits on (``policy.change_feed``)."""
+        unsent = _unsent(ahead)
+        return [*unsent, *changes_ahead(self.session)] if unsent else unsent
 
     def commit(self) -> None:
         self.session.commit()

@@ -302,13 +302,22 @@ def test_a_contact_action_answers_with_the_version_its_change_committed_with(
 
 
 def test_a_change_sent_ahead_of_an_event_is_written_once(service: Service) -> None:
+    from sqlalchemy import text
+
     from audit import AuditEvent
+    from policy_service.storage.sql_constructs import statement_ahead
 
     tracker = changes.start_tracking()
     try:
         with service.state.unit_of_work() as uow:
             changes.record_change(uow.session, "contacts", account_id="acme")
-            uow.record(AuditEvent(action="test.ahead", outcome="succeeded", actor_type="system"))
+            # A write of the caller's own ahead of the event, as a lifecycle action sends:
+            # the change record goes with it.
+            write = statement_ahead(uow.session, text("SELECT 1"), {})
+            uow.record(
+                AuditEvent(action="test.ahead", outcome="succeeded", actor_type="system"),
+                ahead=[write],
+            )
             changes.record_change(uow.session, "contacts", account_id="acme")  # noted again
             changes.record_change(uow.session, "account", account_id="acme")  # and another
             uow.commit()
